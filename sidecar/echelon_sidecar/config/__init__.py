@@ -1,0 +1,87 @@
+"""The one config model of Echelon, its loaders and its validation.
+
+Both the source documents' snake_case YAML (combined ``_task_groups.yaml`` files, per-group /
+per-pool trees) and the CRDs' camelCase manifests load into :class:`EchelonConfig`.
+"""
+
+from .base import canonical_name, kubernetes_name
+from .catalog import DEFAULT_BASE_URLS, ModelEntry, ProviderKind, SecretKeyRef
+from .fallback import (
+    DEFAULT_FALLBACK,
+    CircuitBreaker,
+    EffectiveFallback,
+    FallbackConfig,
+    FallbackStrategy,
+    GlobalFallback,
+)
+from .groups import TaskGroup, TaskGroupSpec
+from .limits import (
+    ConcurrencyControl,
+    RateLimiting,
+    SlidingWindowParams,
+    SlidingWindowSpec,
+    TokenBucketParams,
+    TokenBucketSpec,
+)
+from .loader import (
+    API_GROUP,
+    GLOBAL_CONFIG_LABEL,
+    LoadedConfig,
+    Origin,
+    config_files,
+    load_config,
+    load_config_text,
+)
+from .nodes import TaskConfig, WorkflowNode
+from .pools import PollingPool, PollingPoolSpec, RotationStrategy, SessionAffinity
+from .problems import Problem, format_path
+from .resolve import ChainStep, GroupRef, Resolver
+from .root import EchelonConfig, SidecarSettings, share
+from .tiers import ConcurrencySetting, Echelon, ThinkingConfig
+
+__all__ = [
+    "API_GROUP",
+    "DEFAULT_BASE_URLS",
+    "DEFAULT_FALLBACK",
+    "GLOBAL_CONFIG_LABEL",
+    "ChainStep",
+    "CircuitBreaker",
+    "ConcurrencyControl",
+    "ConcurrencySetting",
+    "Echelon",
+    "EchelonConfig",
+    "EffectiveFallback",
+    "FallbackConfig",
+    "FallbackStrategy",
+    "GlobalFallback",
+    "GroupRef",
+    "LoadedConfig",
+    "ModelEntry",
+    "Origin",
+    "PollingPool",
+    "PollingPoolSpec",
+    "Problem",
+    "ProviderKind",
+    "RateLimiting",
+    "Resolver",
+    "RotationStrategy",
+    "SecretKeyRef",
+    "SessionAffinity",
+    "SidecarSettings",
+    "SlidingWindowParams",
+    "SlidingWindowSpec",
+    "TaskConfig",
+    "TaskGroup",
+    "TaskGroupSpec",
+    "ThinkingConfig",
+    "TokenBucketParams",
+    "TokenBucketSpec",
+    "WorkflowNode",
+    "canonical_name",
+    "config_files",
+    "format_path",
+    "kubernetes_name",
+    "load_config",
+    "load_config_text",
+    "share",
+]

@@ -1,0 +1,94 @@
+"""The model catalog: model id -> provider, upstream model, endpoint and credential reference."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import ConfigModel
+
+__all__ = ["DEFAULT_BASE_URLS", "ModelEntry", "ProviderKind", "SecretKeyRef"]
+
+ProviderKind = Literal["openai", "openai_compatible", "anthropic", "gemini"]
+
+#: Each official SDK's own base URL convention.
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+
+
+class SecretKeyRef(ConfigModel):
+    """A key of a Kubernetes Secret in the pool's namespace (never its value)."""
+
+    name: str = Field(description="The Secret's name.")
+    key: str = Field(description="The key inside the Secret.")
+
+
+class ModelEntry(ConfigModel):
+    """One callable model: how to reach it and where its credential lives."""
+
+    provider: ProviderKind = Field(description="openai | openai_compatible | anthropic | gemini")
+    model: str = Field(min_length=1, description="The model name the upstream expects.")
+    base_url: str | None = Field(
+        None,
+        description="Endpoint, following the provider SDK's convention (OpenAI: .../v1; "
+        "Anthropic and Gemini: the host). Required for openai_compatible.",
+    )
+    api_key_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Env var holding the API key."
+    )
+    api_key_file: str | None = Field(None, description="File holding the API key.")
+    api_key_secret: SecretKeyRef | None = Field(
+        None, description="Kubernetes Secret key holding the API key (the operator mounts it)."
+    )
+    headers: dict[str, str] | None = Field(
+        None, description="Extra non-secret headers sent upstream."
+    )
+    default_max_tokens: int = Field(
+        4096, ge=1, le=1_000_000, description="max_tokens sent when the caller gives none "
+        "(Anthropic requires one)."
+    )
+    reasoning: bool | None = Field(
+        None,
+        description="The model accepts a reasoning / thinking control (default: true for "
+        "anthropic and gemini, false for openai).",
+    )
+    api_version: str | None = Field(
+        None, description="Anthropic: the anthropic-version header (default 2023-06-01)."
+    )
+    weight: float | None = Field(
+        None, gt=0, le=1_000_000, description="Default weight in weighted pools."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"base_url {value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelEntry:
+        if self.provider == "openai_compatible" and not self.base_url:
+            raise ValueError("provider openai_compatible needs a base_url")
+        given = [
+            n for n in ("api_key_env", "api_key_file", "api_key_secret") if getattr(self, n)
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one credential source, not {' and '.join(given)}")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or DEFAULT_BASE_URLS[self.provider]
+
+    @property
+    def supports_reasoning(self) -> bool:
+        if self.reasoning is not None:
+            return self.reasoning
+        return self.provider in ("anthropic", "gemini")

@@ -1,0 +1,112 @@
+"""A tier ("echelon") of a task group and its request settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from .base import ConfigModel
+
+__all__ = ["ConcurrencySetting", "Echelon", "FunctionCalling", "ResponseFormat", "ThinkingConfig"]
+
+FunctionCalling = Literal["required", "auto"]
+ResponseFormat = Literal["json"]
+
+
+class ThinkingConfig(ConfigModel):
+    """Extended thinking / reasoning for the models of a tier or node."""
+
+    enabled: bool = Field(True, description="Ask the model to think before answering.")
+    budget_tokens: int | None = Field(
+        None,
+        ge=1024,
+        le=1_000_000,
+        description="Token budget for thinking (at least 1024). Mapped to Anthropic "
+        "thinking.budget_tokens, Gemini thinkingBudget and OpenAI reasoning_effort.",
+    )
+
+
+class ConcurrencySetting(ConfigModel):
+    """At most ``limit`` calls in flight; up to ``queue_size`` more wait in FIFO order."""
+
+    limit: int = Field(ge=1, le=1_000_000, description="Calls allowed in flight at once.")
+    queue_size: int = Field(
+        0, ge=0, le=10_000_000, description="Calls that may wait for a slot (FIFO); beyond that "
+        "a call is refused at once."
+    )
+
+
+class Echelon(ConfigModel):
+    """One tier of a task group: an ordered list of models and the limits that apply to it."""
+
+    description: str | None = Field(None, description="What this tier is for.")
+    models: list[str] = Field(
+        min_length=1,
+        description="Model ids from the model catalog, in the order they are tried.",
+    )
+    priority: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Order of this tier in its group: 1 is tried first. Without it, tiers keep "
+        "their declaration order (which Kubernetes does not preserve: set it there).",
+    )
+    concurrency_limit: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Calls in flight on this tier, cluster-wide; the operator splits it across "
+        "the pool's sidecars.",
+    )
+    rpm_limit: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Requests per minute on this tier, cluster-wide (split across sidecars).",
+    )
+    timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds one attempt on this tier may take."
+    )
+    max_retries: int | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="Attempts this tier may make after its first failure (cycling through its "
+        "models, each distinct model first). Default: each model once.",
+    )
+    thinking_config: ThinkingConfig | None = Field(
+        None, description="Extended thinking for this tier's requests."
+    )
+    function_calling: FunctionCalling | None = Field(
+        None, description="'required': the model must call a tool; 'auto': it may."
+    )
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature used when the caller sets none."
+    )
+    response_format: ResponseFormat | None = Field(
+        None, description="'json': the answer must be a JSON object."
+    )
+    task_type: str | None = Field(
+        None,
+        description="The task type this tier serves when the group's tiers are named by task "
+        "(defaults to the tier's name for such groups).",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _models_unique(cls, models: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for m in models:
+            if not m:
+                raise ValueError("a model id must not be empty")
+            if m in seen:
+                raise ValueError(f"model {m!r} is listed twice; list each model once")
+            seen.add(m)
+        return models
+
+    def attempt_budget(self) -> int:
+        """How many calls this tier may make for one request."""
+        if self.max_retries is None:
+            return len(self.models)
+        return 1 + self.max_retries

@@ -1,0 +1,40 @@
+"""Every error Echelon's data plane raises on purpose.
+
+::
+
+    EchelonError                      root: catch this to catch everything below
+    ├── ConfigError                   a config could not be loaded or is invalid;
+    │                                 carries every Problem found (file, field path, reason)
+    └── RoutingError                  a request could not be served (see echelon_sidecar.engine)
+        ├── UnknownTarget             the request names no group, tier, pool or node
+        ├── ChainExhausted            every attempt of the fallback chain failed
+        ├── AllCircuitsOpen           every instance of the chain is open: failed fast
+        ├── LimitRefused              a concurrency queue or rate limit refused at the entry
+        └── RequestRejected           the upstream said the request itself is wrong (400/404/422)
+
+Messages say what was wrong, where, and what to do; none carries a credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["ConfigError", "EchelonError", "RoutingError"]
+
+
+class EchelonError(Exception):
+    """Root of Echelon's own errors."""
+
+
+class ConfigError(EchelonError):
+    """A configuration is invalid. ``problems`` lists every finding (errors and warnings)."""
+
+    def __init__(self, problems: Sequence[object], summary: str | None = None) -> None:
+        self.problems = list(problems)
+        lines = [str(p) for p in problems]
+        head = summary or f"invalid configuration: {len(lines)} problem(s)"
+        super().__init__("\n".join([head, *("  " + line for line in lines)]))
+
+
+class RoutingError(EchelonError):
+    """A request could not be served; subclasses live in the engine."""
