@@ -38,6 +38,7 @@ from .problems import Problem, format_path
 from .resolve import ChainStep, GroupRef, Resolver
 from .root import EchelonConfig, SidecarSettings, share
 from .tiers import ConcurrencySetting, Echelon, ThinkingConfig
+from .units import ConfigUnit, discover_units
 
 __all__ = [
     "API_GROUP",
@@ -48,6 +49,7 @@ __all__ = [
     "CircuitBreaker",
     "ConcurrencyControl",
     "ConcurrencySetting",
+    "ConfigUnit",
     "Echelon",
     "EchelonConfig",
     "EffectiveFallback",
@@ -79,6 +81,7 @@ __all__ = [
     "WorkflowNode",
     "canonical_name",
     "config_files",
+    "discover_units",
     "format_path",
     "kubernetes_name",
     "load_config",

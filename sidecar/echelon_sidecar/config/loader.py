@@ -225,17 +225,17 @@ def _collect_document(c: _Collector, data: Any, lines: LineMap, source: str,
         _collect_manifest(c, data, lines, source)
         return
     keys = {_ALIASES.get(k, k) for k in data}
-    if keys & (ENTITY_SECTIONS.keys() | SINGLE_SECTIONS.keys()):
-        _collect_combined(c, data, lines, source)
-        return
     parts = file.parent.parts if file is not None else ()
     stem = file.stem if file is not None else ""
-    if "groups" in parts:
+    # a per-group / per-pool file, unless it is a combined file kept in that folder
+    if "groups" in parts and "task_groups" not in keys:
         name = data.get("name", stem)
         c.add_entity("task_groups", name, data, Origin(source, (), lines))
-    elif "polling_pools" in parts or "pools" in parts:
+    elif ("polling_pools" in parts or "pools" in parts) and "polling_pools" not in keys:
         name = data.get("name", stem)
         c.add_entity("polling_pools", name, data, Origin(source, (), lines))
+    elif keys & (ENTITY_SECTIONS.keys() | SINGLE_SECTIONS.keys()):
+        _collect_combined(c, data, lines, source)
     elif stem in _BARE_FILES:
         section = _BARE_FILES[stem]
         _collect_combined(c, {section: data}, _shift(lines, section), source)
