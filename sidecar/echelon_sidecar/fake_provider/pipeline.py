@@ -76,7 +76,7 @@ def _record(state: FakeState, exchange: Exchange) -> None:
             method=request.method,
             path=request.path,
             query=dict(request.query),
-            headers=dict(request.headers),
+            headers={k.lower(): v for k, v in request.headers.items()},
             body=exchange.body,
             model=exchange.model,
             endpoint=exchange.endpoint,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +19,7 @@ from .app import create_app
 from .faults import Fault
 from .settings import FakeSettings
 from .state import STATE, FakeState
-from .stats import RecordedRequest
+from .stats import RecordedRequest, Stats
 
 __all__ = ["FakeProvider"]
 
@@ -129,6 +130,13 @@ class FakeProvider:
     def stats(self) -> dict[str, Any]:
         """The same JSON as `GET /_fake/stats`."""
         return self.state.stats.snapshot()
+
+    async def wait_for(self, predicate: Callable[[Stats], bool]) -> None:
+        """Wait until `predicate(stats)` holds, e.g. `lambda s: s.in_flight == 8`.
+
+        Re-checked whenever a request begins or ends; wrap in `asyncio.timeout(...)`.
+        """
+        await self.state.stats.wait_for(predicate)
 
     def requests(self, model: str | None = None) -> list[RecordedRequest]:
         """Recorded requests (oldest first), for `model` or across models."""

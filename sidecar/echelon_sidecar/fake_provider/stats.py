@@ -8,8 +8,10 @@ and per model), requests per wall-clock minute, and the arrival times of the lat
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,26 @@ class Stats:
 
     def __init__(self, arrivals_kept: int = 10_000) -> None:
         self._arrivals_kept = arrivals_kept
+        self._watchers: set[asyncio.Event] = set()
         self.reset()
+
+    async def wait_for(self, predicate: Callable[[Stats], bool]) -> None:
+        """Return once `predicate(self)` holds; re-checked whenever a request begins or ends.
+
+        No timeout of its own: wrap it in `asyncio.timeout(...)`.
+        """
+        event = asyncio.Event()
+        self._watchers.add(event)
+        try:
+            while not predicate(self):
+                await event.wait()
+                event.clear()
+        finally:
+            self._watchers.discard(event)
+
+    def _notify(self) -> None:
+        for event in self._watchers:
+            event.set()
 
     def reset(self) -> None:
         self.total = 0
@@ -73,6 +94,8 @@ class Stats:
         if arrivals is None:
             arrivals = self.arrivals_by_model[model] = deque(maxlen=self._arrivals_kept)
         arrivals.append(now)
+        if self._watchers:
+            self._notify()
 
     def end(self, model: str, status: str) -> None:
         self.in_flight -= 1
@@ -82,6 +105,8 @@ class Stats:
         if per_model is None:
             per_model = self.by_model_status[model] = Counter()
         per_model[status] += 1
+        if self._watchers:
+            self._notify()
 
     def count_fault(self, model: str, kind: str) -> None:
         per_model = self.faults.get(model)
@@ -114,7 +139,7 @@ class Stats:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request as the fake upstream received it."""
+    """One request as the fake upstream received it (header names lower-cased)."""
 
     time: float
     method: str
