@@ -6,6 +6,7 @@ per-pool trees) and the CRDs' camelCase manifests load into :class:`EchelonConfi
 
 from .base import canonical_name, kubernetes_name
 from .catalog import DEFAULT_BASE_URLS, ModelEntry, ProviderKind, SecretKeyRef
+from ..errors import ConfigError
 from .fallback import (
     DEFAULT_FALLBACK,
     CircuitBreaker,
@@ -49,6 +50,7 @@ __all__ = [
     "CircuitBreaker",
     "ConcurrencyControl",
     "ConcurrencySetting",
+    "ConfigError",
     "ConfigUnit",
     "Echelon",
     "EchelonConfig",

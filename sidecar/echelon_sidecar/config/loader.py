@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +236,11 @@ def _collect_document(c: _Collector, data: Any, lines: LineMap, source: str,
         c.add_entity("polling_pools", name, data, Origin(source, (), lines))
     elif keys & (ENTITY_SECTIONS.keys() | SINGLE_SECTIONS.keys()):
         _collect_combined(c, data, lines, source)
+    elif stem not in _BARE_FILES and any(
+        difflib.get_close_matches(str(k), list(ENTITY_SECTIONS) + list(SINGLE_SECTIONS), n=1)
+        for k in data
+    ):
+        _collect_combined(c, data, lines, source)  # reports each unknown key with a suggestion
     elif stem in _BARE_FILES:
         section = _BARE_FILES[stem]
         _collect_combined(c, {section: data}, _shift(lines, section), source)
@@ -334,9 +339,12 @@ def _finish(c: _Collector) -> LoadedConfig:
             try:
                 value = use.model_validate(data)
             except ValidationError as exc:
-                problems.extend(problems_from_validation(
+                found = problems_from_validation(
                     exc, use, source=_src(origin), prefix=origin.prefix, lines=origin.lines
-                ))
+                )
+                if use is TaskGroup and isinstance(data, dict) and "echelons" not in data:
+                    found = [_inline_tier_path(p, origin) for p in found]
+                problems.extend(found)
                 continue
             if use is TaskGroupSpec:
                 value = TaskGroup.model_validate(value.model_dump(exclude_unset=True))
@@ -361,6 +369,16 @@ def _finish(c: _Collector) -> LoadedConfig:
     if any(p.is_error for p in problems):
         raise ConfigError(_sorted(problems), _summary(problems))
     return LoadedConfig(config, _sorted(problems), c.origins, c.sources, c.ignored)
+
+
+def _inline_tier_path(problem: Problem, origin: Origin) -> Problem:
+    """Tiers written inline (source format) are reported without the ``echelons`` step."""
+    n = len(origin.prefix)
+    if problem.path[n:n + 1] != ("echelons",):
+        return problem
+    path = (*problem.path[:n], *problem.path[n + 1:])
+    line = origin.lines.line_of(path) if origin.lines else problem.line
+    return replace(problem, path=path, line=line)
 
 
 def _src(origin: Origin) -> str:

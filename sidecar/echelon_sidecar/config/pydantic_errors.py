@@ -55,6 +55,8 @@ def _describe(err: Any, model: type[BaseModel], loc: Path) -> tuple[str, str | N
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()), "?")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
         return f"{value!r} is out of range: expected a number {op} {bound}", None
     if kind == "literal_error":
         return f"{value!r} is not allowed: expected {ctx.get('expected', '?')}", None

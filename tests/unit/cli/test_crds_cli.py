@@ -1,0 +1,83 @@
+"""`echelon crds`: CRDs generated from the config model; --check catches staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from echelon_operator.cli import main
+from echelon_operator.crds import build_crds
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_committed_crds_match_the_model() -> None:
+    assert main(["crds", "--check", "--output-dir", str(REPO / "crds")]) == 0
+
+
+def test_check_fails_when_a_schema_changes_without_regenerating(tmp_path: Path) -> None:
+    assert main(["crds", "--output-dir", str(tmp_path)]) == 0
+    assert main(["crds", "--check", "--output-dir", str(tmp_path)]) == 0
+    path = tmp_path / "taskgroups.echelon.dev.yaml"
+    path.write_text(path.read_text().replace("maximum: 3600", "maximum: 7200"))
+    assert main(["crds", "--check", "--output-dir", str(tmp_path)]) == 1
+
+
+def test_check_fails_when_the_model_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["crds", "--output-dir", str(tmp_path)]) == 0
+    from echelon_operator import crds
+
+    original = crds.build_crds
+
+    def changed() -> dict:
+        out = original()
+        spec = out["TaskGroup"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        spec["properties"]["spec"]["properties"]["newField"] = {"type": "string"}
+        return out
+
+    monkeypatch.setattr(crds, "build_crds", changed)
+    assert main(["crds", "--check", "--output-dir", str(tmp_path)]) == 1
+
+
+def _walk(schema: dict, path: str = "") -> list[str]:
+    problems = []
+    if "anyOf" in schema or "$ref" in schema or "oneOf" in schema:
+        problems.append(path)
+    if "type" not in schema and "x-kubernetes-preserve-unknown-fields" not in schema:
+        problems.append(path + " (no type)")
+    for name, sub in schema.get("properties", {}).items():
+        problems += _walk(sub, f"{path}.{name}")
+    if isinstance(schema.get("additionalProperties"), dict):
+        problems += _walk(schema["additionalProperties"], path + ".*")
+    if isinstance(schema.get("items"), dict):
+        problems += _walk(schema["items"], path + "[]")
+    return problems
+
+
+def test_schemas_are_structural_with_enums_bounds_and_descriptions() -> None:
+    crds = build_crds()
+    for crd in crds.values():
+        version = crd["spec"]["versions"][0]
+        schema = version["schema"]["openAPIV3Schema"]
+        assert _walk(schema) == []
+        assert version["subresources"] == {"status": {}}
+        assert crd["spec"]["names"]["categories"] == ["echelon"]
+    tg = crds["TaskGroup"]["spec"]["versions"][0]
+    spec = tg["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    tier = spec["properties"]["echelons"]["additionalProperties"]
+    assert tier["properties"]["timeout"]["exclusiveMinimum"] is True
+    assert tier["properties"]["functionCalling"]["enum"] == ["required", "auto"]
+    assert "description" in spec["properties"]["echelons"]
+    strategy = spec["properties"]["fallbackConfig"]["properties"]["strategy"]
+    assert set(strategy["enum"]) == {"echelon_down", "task_group_switch", "provider_failover",
+                                     "model_rotate"}
+    assert crds["TaskGroup"]["spec"]["names"]["shortNames"] == ["tg"]
+    assert crds["PollingPool"]["spec"]["names"]["shortNames"] == ["pp"]
+    columns = [c["name"] for c in tg["additionalPrinterColumns"]]
+    assert columns == ["Tiers", "Strategy", "Open", "Ready", "Age"]
+    pp_columns = [c["name"] for c in crds["PollingPool"]["spec"]["versions"][0][
+        "additionalPrinterColumns"]]
+    assert pp_columns == ["Groups", "Rotation", "Sidecars", "Open", "Ready", "Age"]
+    yaml.safe_dump(crds)  # serialisable
