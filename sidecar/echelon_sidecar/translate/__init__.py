@@ -1,0 +1,57 @@
+"""Pure wire-format translation between OpenAI Chat Completions, Anthropic Messages and
+Gemini ``generateContent`` — requests, responses, errors and streaming events.
+
+The sidecar's canonical form is the OpenAI chat format (see ``_common`` for the few
+extension keys it carries). Callers speak OpenAI (``/v1/chat/completions``) or Anthropic
+(``/v1/messages``); upstreams are OpenAI-compatible, Anthropic or Gemini::
+
+    OpenAI caller ──────────────┐                      ┌─ prepare_openai_request ─────── OpenAI
+    Anthropic caller ─ anthropic_to_openai_request ─┤  canonical  ├─ openai_to_anthropic_request ─ Anthropic
+                                │  (+ apply_settings)  └─ openai_to_gemini_request ───── Gemini
+
+and back: ``anthropic_to_openai_response`` / ``gemini_to_openai_response`` to canonical,
+``openai_to_anthropic_response`` to an Anthropic caller; the stream classes do the same per
+event. Nothing here does I/O, reads config or imports aiohttp.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    InvalidRequest,
+    MalformedUpstreamResponse,
+    TranslationError,
+    UnsupportedFeature,
+)
+from .errors_map import (
+    anthropic_error_to_openai,
+    openai_error_to_anthropic,
+    upstream_error_to_openai,
+)
+from .settings import DEFAULT_THINKING_BUDGET, RequestSettings, apply_settings
+from .sse import (
+    OPENAI_DONE,
+    SSEDecoder,
+    SSEEvent,
+    encode_anthropic_event,
+    encode_openai_chunk,
+    encode_sse,
+)
+
+__all__ = [
+    "DEFAULT_THINKING_BUDGET",
+    "OPENAI_DONE",
+    "InvalidRequest",
+    "MalformedUpstreamResponse",
+    "RequestSettings",
+    "SSEDecoder",
+    "SSEEvent",
+    "TranslationError",
+    "UnsupportedFeature",
+    "anthropic_error_to_openai",
+    "apply_settings",
+    "encode_anthropic_event",
+    "encode_openai_chunk",
+    "encode_sse",
+    "openai_error_to_anthropic",
+    "upstream_error_to_openai",
+]
