@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,13 +139,17 @@ class Stats:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request as the fake upstream received it (header names lower-cased)."""
+    """One request as the fake upstream received it.
+
+    `headers` and `query` are the request's own (case-insensitive, read-only) mappings;
+    `to_json()` turns them into plain objects, header names lower-cased.
+    """
 
     time: float
     method: str
     path: str
-    query: dict[str, str]
-    headers: dict[str, str]
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
     body: Any
     model: str
     endpoint: str
@@ -155,8 +159,8 @@ class RecordedRequest:
             "time": self.time,
             "method": self.method,
             "path": self.path,
-            "query": self.query,
-            "headers": self.headers,
+            "query": dict(self.query),
+            "headers": {name.lower(): value for name, value in self.headers.items()},
             "body": self.body,
             "model": self.model,
             "endpoint": self.endpoint,
