@@ -23,12 +23,12 @@ from .settings import FakeSettings
 
 __all__ = ["add_arguments", "main", "run"]
 
-DESCRIPTION = (
-    "Fake LLM upstreams speaking the real OpenAI (/v1/chat/completions), Anthropic "
-    "(/v1/messages) and Gemini (/v1beta/models/M:generateContent) wire formats, with fault "
-    "injection controllable from flags and at runtime over HTTP (/_fake/faults, /_fake/stats, "
-    "/_fake/reset, /_fake/settings, /_fake/requests)."
-)
+DESCRIPTION = """\
+Fake LLM upstreams speaking the real wire formats: OpenAI (POST /v1/chat/completions,
+GET /v1/models), Anthropic (POST /v1/messages) and Gemini
+(POST /v1beta/models/MODEL:generateContent and :streamGenerateContent), with fault
+injection set from flags or at runtime over HTTP: /_fake/faults, /_fake/stats,
+/_fake/reset, /_fake/settings, /_fake/requests."""
 
 FAULT_HELP = """\
 fault specs (--fault MODEL=SPEC, repeatable; MODEL is the request's model, or * for all others):

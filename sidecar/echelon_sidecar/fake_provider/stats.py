@@ -4,6 +4,9 @@
 model and per answered status, requests in flight and the most ever in flight at once (globally
 and per model), requests per wall-clock minute, and the arrival times of the latest requests.
 `RequestLog` keeps the latest request bodies and headers per model in bounded deques.
+
+`by_status` keys are the HTTP status answered, `"none"` when no status line went out (a `reset`,
+or a `hang` ended by the server stopping) and `"client_closed"` when the client left first.
 """
 
 from __future__ import annotations
