@@ -1,0 +1,228 @@
+"""The Kubernetes cluster the e2e tests run against.
+
+Either an existing cluster (``ECHELON_KUBECONFIG=/path/to/kubeconfig``, e.g. kind's), or
+a control plane started by ``scripts/local-k8s`` (etcd + kube-apiserver +
+kube-controller-manager on loopback; no kubelet). With pytest-xdist the local control
+plane is started once per test run: the first worker that needs it starts it under a
+file lock in a directory shared by the run's workers, the others reuse it, and the last
+worker to finish its session stops it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import kubernetes
+import urllib3
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_K8S = REPO_ROOT / "scripts" / "local-k8s"
+
+#: ``0`` skips the e2e tests (with a reason); anything else runs them.
+ENV_E2E = "ECHELON_E2E"
+#: a kubeconfig of an existing cluster to use instead of starting one.
+ENV_KUBECONFIG = "ECHELON_KUBECONFIG"
+#: the kubectl binary (default: ``kubectl`` on PATH).
+ENV_KUBECTL = "ECHELON_KUBECTL"
+
+BUILD_TIMEOUT_S = 30 * 60
+UP_TIMEOUT_S = 240
+DOWN_TIMEOUT_S = 60
+
+
+class ClusterError(RuntimeError):
+    """The e2e cluster could not be built, started or reached."""
+
+
+class KubectlError(subprocess.CalledProcessError):
+    """A kubectl command failed; the message carries its stderr."""
+
+    def __str__(self) -> str:
+        cmd = " ".join(self.cmd) if isinstance(self.cmd, list) else str(self.cmd)
+        return (
+            f"{cmd} exited with {self.returncode}\n"
+            f"stdout: {(self.stdout or '').strip()}\nstderr: {(self.stderr or '').strip()}"
+        )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A reachable Kubernetes API server and how to talk to it.
+
+    ``kubeconfig``: path of an admin kubeconfig. ``env``: ``os.environ`` plus
+    ``KUBECONFIG``, for subprocesses (kubectl, helm, the operator). ``local``: True when
+    the tests started it (no kubelet: Pods stay Pending unless a test patches status).
+    """
+
+    kubeconfig: Path
+    env: dict[str, str] = field(repr=False)
+    local: bool = False
+    kubectl_bin: str = "kubectl"
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: Path | str, *, local: bool = False) -> Cluster:
+        path = Path(kubeconfig).resolve()
+        if not path.is_file():
+            raise ClusterError(f"kubeconfig {path} does not exist")
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(path)
+        kubectl_bin = os.environ.get(ENV_KUBECTL) or shutil.which("kubectl")
+        if not kubectl_bin:
+            raise ClusterError(f"kubectl not found on PATH (or set {ENV_KUBECTL})")
+        return cls(kubeconfig=path, env=env, local=local, kubectl_bin=kubectl_bin)
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | Mapping[str, Any] | Sequence[Any] | None = None,
+        check: bool = True,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``kubectl ARGS`` against this cluster; text stdout/stderr.
+
+        ``input`` is fed to stdin (a dict or list is sent as JSON, e.g. for ``apply -f -``).
+        With ``check`` a non-zero exit raises :class:`KubectlError` showing stderr.
+        """
+        if input is not None and not isinstance(input, str):
+            input = json.dumps(input)
+        cmd = [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args]
+        proc = subprocess.run(
+            cmd,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise KubectlError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
+
+    def kubectl_json(self, *args: str, timeout: float = 60) -> Any:
+        """``kubectl ARGS -o json``, parsed."""
+        return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        """A new ``kubernetes.client.ApiClient`` for this cluster (close it when done)."""
+        # A kubeconfig with insecure-skip-tls-verify (local-k8s's: a self-signed serving
+        # cert) asks for it; urllib3 would warn on every request.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        client = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return cast(kubernetes.client.ApiClient, client)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Fail unless the API server answers ``/readyz``."""
+        proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=timeout)
+        if proc.returncode != 0 or proc.stdout.strip() != "ok":
+            raise ClusterError(
+                f"the API server of {self.kubeconfig} is not ready: "
+                f"{(proc.stderr or proc.stdout).strip()}"
+            )
+
+
+# --------------------------------------------------------------------------- local
+
+
+def _run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [str(LOCAL_K8S), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ClusterError(f"scripts/local-k8s {' '.join(args)} took more than {timeout}s") from exc
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class LocalClusterRun:
+    """The local control plane of one test run, shared by its xdist workers.
+
+    ``root`` is a directory every worker of the run sees (pytest's base temp dir of
+    the run); ``workers`` is how many workers will call :meth:`finish`.
+    """
+
+    def __init__(self, root: Path, workers: int) -> None:
+        self.root = root / "echelon-k8s"
+        self.workers = workers
+        self.cluster_dir = self.root / "cluster"
+        self._lock = self.root / "lock"
+        self._failed = self.root / "failed"
+        self._finished = self.root / "finished-workers"
+
+    def build(self) -> None:
+        """``scripts/local-k8s build`` (a no-op when the binaries are cached)."""
+        with _locked(self._lock):
+            self._raise_if_failed()
+            proc = _run_script("build", timeout=BUILD_TIMEOUT_S)
+            if proc.returncode != 0:
+                self._fail(f"scripts/local-k8s build failed:\n{proc.stderr.strip()}")
+
+    def start(self) -> Cluster:
+        """The run's cluster: started by the first caller, reused by the others."""
+        with _locked(self._lock):
+            self._raise_if_failed()
+            kubeconfig = self.cluster_dir / "kubeconfig"
+            if not kubeconfig.exists():
+                proc = _run_script("build", timeout=BUILD_TIMEOUT_S)
+                if proc.returncode != 0:
+                    self._fail(f"scripts/local-k8s build failed:\n{proc.stderr.strip()}")
+                proc = _run_script("up", "--dir", str(self.cluster_dir), timeout=UP_TIMEOUT_S)
+                if proc.returncode != 0:
+                    self._fail(
+                        f"scripts/local-k8s up --dir {self.cluster_dir} failed:\n"
+                        f"{proc.stderr.strip()}"
+                    )
+            cluster = Cluster.from_kubeconfig(kubeconfig, local=True)
+        cluster.wait_ready()
+        return cluster
+
+    def finish(self, worker: str) -> None:
+        """Record that ``worker`` is done; the last one stops the cluster."""
+        with _locked(self._lock):
+            done = set(self._finished.read_text().split()) if self._finished.exists() else set()
+            done.add(worker)
+            self._finished.write_text("\n".join(sorted(done)) + "\n")
+            if len(done) >= self.workers and (self.cluster_dir / "kubeconfig").exists():
+                proc = _run_script("down", "--dir", str(self.cluster_dir), timeout=DOWN_TIMEOUT_S)
+                if proc.returncode != 0:
+                    sys.stderr.write(
+                        f"warning: scripts/local-k8s down --dir {self.cluster_dir} failed:\n"
+                        f"{proc.stderr}"
+                    )
+
+    def _fail(self, message: str) -> None:
+        self._failed.write_text(message)
+        raise ClusterError(message)
+
+    def _raise_if_failed(self) -> None:
+        if self._failed.exists():
+            raise ClusterError(
+                "an earlier attempt in this test run failed:\n" + self._failed.read_text()
+            )
