@@ -16,6 +16,16 @@ event. Nothing here does I/O, reads config or imports aiohttp.
 
 from __future__ import annotations
 
+from .anthropic_inbound import anthropic_to_openai_request
+from .anthropic_request import ANTHROPIC_MIN_THINKING_BUDGET, openai_to_anthropic_request
+from .anthropic_response import (
+    anthropic_to_openai_response,
+    openai_to_anthropic_response,
+    usage_from_anthropic,
+    usage_to_anthropic,
+)
+from .anthropic_stream import AnthropicStreamToOpenAI, OpenAIStreamToAnthropic
+from .anthropic_tools import JSON_RESPONSE_TOOL
 from .errors import (
     InvalidRequest,
     MalformedUpstreamResponse,
@@ -38,20 +48,30 @@ from .sse import (
 )
 
 __all__ = [
+    "ANTHROPIC_MIN_THINKING_BUDGET",
     "DEFAULT_THINKING_BUDGET",
+    "JSON_RESPONSE_TOOL",
     "OPENAI_DONE",
+    "AnthropicStreamToOpenAI",
     "InvalidRequest",
     "MalformedUpstreamResponse",
+    "OpenAIStreamToAnthropic",
     "RequestSettings",
     "SSEDecoder",
     "SSEEvent",
     "TranslationError",
     "UnsupportedFeature",
     "anthropic_error_to_openai",
+    "anthropic_to_openai_request",
+    "anthropic_to_openai_response",
     "apply_settings",
     "encode_anthropic_event",
     "encode_openai_chunk",
     "encode_sse",
     "openai_error_to_anthropic",
+    "openai_to_anthropic_request",
+    "openai_to_anthropic_response",
     "upstream_error_to_openai",
+    "usage_from_anthropic",
+    "usage_to_anthropic",
 ]
