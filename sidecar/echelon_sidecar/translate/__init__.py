@@ -37,6 +37,7 @@ from .errors_map import (
     openai_error_to_anthropic,
     upstream_error_to_openai,
 )
+from .openai import effort_for_budget, prepare_openai_request
 from .settings import DEFAULT_THINKING_BUDGET, RequestSettings, apply_settings
 from .sse import (
     OPENAI_DONE,
@@ -65,12 +66,14 @@ __all__ = [
     "anthropic_to_openai_request",
     "anthropic_to_openai_response",
     "apply_settings",
+    "effort_for_budget",
     "encode_anthropic_event",
     "encode_openai_chunk",
     "encode_sse",
     "openai_error_to_anthropic",
     "openai_to_anthropic_request",
     "openai_to_anthropic_response",
+    "prepare_openai_request",
     "upstream_error_to_openai",
     "usage_from_anthropic",
     "usage_to_anthropic",
