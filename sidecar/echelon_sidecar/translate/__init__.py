@@ -37,6 +37,9 @@ from .errors_map import (
     openai_error_to_anthropic,
     upstream_error_to_openai,
 )
+from .gemini_request import DUMMY_THOUGHT_SIGNATURE, openai_to_gemini_request
+from .gemini_response import GeminiStreamToOpenAI, gemini_to_openai_response, usage_from_gemini
+from .gemini_schema import json_schema_to_gemini
 from .openai import effort_for_budget, prepare_openai_request
 from .settings import DEFAULT_THINKING_BUDGET, RequestSettings, apply_settings
 from .sse import (
@@ -51,9 +54,11 @@ from .sse import (
 __all__ = [
     "ANTHROPIC_MIN_THINKING_BUDGET",
     "DEFAULT_THINKING_BUDGET",
+    "DUMMY_THOUGHT_SIGNATURE",
     "JSON_RESPONSE_TOOL",
     "OPENAI_DONE",
     "AnthropicStreamToOpenAI",
+    "GeminiStreamToOpenAI",
     "InvalidRequest",
     "MalformedUpstreamResponse",
     "OpenAIStreamToAnthropic",
@@ -70,11 +75,15 @@ __all__ = [
     "encode_anthropic_event",
     "encode_openai_chunk",
     "encode_sse",
+    "gemini_to_openai_response",
+    "json_schema_to_gemini",
     "openai_error_to_anthropic",
     "openai_to_anthropic_request",
     "openai_to_anthropic_response",
+    "openai_to_gemini_request",
     "prepare_openai_request",
     "upstream_error_to_openai",
     "usage_from_anthropic",
+    "usage_from_gemini",
     "usage_to_anthropic",
 ]
