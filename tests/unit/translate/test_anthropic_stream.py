@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import orjson
 import pydantic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionChunk
 
 from echelon_sidecar.translate import (
@@ -198,3 +201,74 @@ def test_interleaved_tool_call_fragments_are_refused() -> None:
     translator.feed(call(1, id="b", function={"name": "g", "arguments": "{}"}))
     with pytest.raises(MalformedUpstreamResponse):
         translator.feed(call(0, function={"arguments": "}"}))
+
+
+# --------------------------------------------------------------------------- properties
+
+_text = st.text(min_size=1, max_size=40)
+_args = st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=10)), max_size=4)
+
+
+def _fragments(draw: st.DrawFn, text: str) -> list[str]:
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=5)))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+@st.composite
+def _openai_stream(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    text = draw(st.one_of(st.none(), _text))
+    calls = draw(st.lists(_args, max_size=3))
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    base = {"id": "chatcmpl-p", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
+    for piece in _fragments(draw, text or ""):
+        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
+    tool_calls = []
+    for i, args in enumerate(calls):
+        arguments = orjson.dumps(args).decode()
+        tool_calls.append({"id": f"call_{i}", "type": "function",
+                           "function": {"name": f"f{i}", "arguments": arguments}})
+        head = {"index": i, "id": f"call_{i}", "type": "function",
+                "function": {"name": f"f{i}", "arguments": ""}}
+        chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [head]}}]})
+        for piece in _fragments(draw, arguments):
+            frag = {"index": i, "function": {"arguments": piece}}
+            chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [frag]}}]})
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    finish = "tool_calls" if calls else draw(st.sampled_from(["stop", "length"]))
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    usage = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+    chunks.append({**base, "choices": [], "usage": usage})
+    full = {"id": "chatcmpl-p", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
+    return chunks, full
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=_openai_stream())
+def test_any_fragmentation_of_an_openai_stream_reassembles_to_the_full_translation(
+    case: tuple[list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    chunks, full = case
+    message = reassemble_anthropic(to_anthropic_events(chunks))
+    expected = openai_to_anthropic_response(full, model="plan_group.echelon1")
+    assert message["content"] == expected["content"]
+    assert message["stop_reason"] == expected["stop_reason"]
+    assert message["usage"] == expected["usage"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=_text, cuts=st.lists(st.integers(0, 40), max_size=6))
+def test_any_fragmentation_of_anthropic_text_deltas_gives_the_same_content(
+    text: str, cuts: list[int]
+) -> None:
+    events = recorded("anthropic_stream_text.sse")
+    start, rest = events[:3], events[5:]  # drop the two recorded text deltas
+    bounds = [0, *sorted(c for c in cuts if c <= len(text)), len(text)]
+    deltas = [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                       "delta": {"type": "text_delta", "text": text[a:b]}})
+              for a, b in itertools.pairwise(bounds) if b > a]
+    whole = reassemble_openai(to_openai_chunks(start + deltas + rest))
+    assert whole["choices"][0]["content"] == text

@@ -4,6 +4,8 @@ from typing import Any
 
 import pytest
 from google.genai import types as gt
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from echelon_sidecar.translate import UnsupportedFeature, json_schema_to_gemini
 
@@ -96,3 +98,47 @@ def test_what_gemini_cannot_express_is_unsupported(schema: dict[str, Any], featu
         json_schema_to_gemini(schema, path="response_format.json_schema.schema")
     assert exc.value.feature == feature
     assert exc.value.provider == "gemini"
+
+
+_NAMES = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
+_leaf = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["string", "integer", "number", "boolean"])},
+                          optional={"description": st.text(max_size=10)}),
+    st.fixed_dictionaries({"type": st.just("string"),
+                           "enum": st.lists(st.text(max_size=5), min_size=1, max_size=3)}),
+)
+_schemas = st.recursive(_leaf, lambda inner: st.one_of(
+    st.fixed_dictionaries({"type": st.just("array"), "items": inner}),
+    st.builds(lambda props, extra: {"type": "object", "properties": props,
+                                    "required": sorted(props)[:1], "additionalProperties": extra},
+              st.dictionaries(_NAMES, inner, min_size=1, max_size=3), st.booleans()),
+    st.builds(lambda s: {"anyOf": [s, {"type": "null"}]}, inner),
+), max_leaves=8)
+
+
+def _json_type_names(schema: dict[str, Any]) -> list[str]:
+    """Type names in document order, with null branches folded into nullable."""
+    if "anyOf" in schema:
+        return _json_type_names(schema["anyOf"][0])
+    names = [schema["type"].upper()]
+    for sub in (schema.get("properties") or {}).values():
+        names += _json_type_names(sub)
+    if "items" in schema:
+        names += _json_type_names(schema["items"])
+    return names
+
+
+def _gemini_type_names(schema: dict[str, Any]) -> list[str]:
+    names = [schema["type"]]
+    for sub in (schema.get("properties") or {}).values():
+        names += _gemini_type_names(sub)
+    if "items" in schema:
+        names += _gemini_type_names(schema["items"])
+    return names
+
+
+@settings(max_examples=200, deadline=None)
+@given(schema=_schemas)
+def test_supported_schemas_always_convert_to_a_valid_gemini_schema(schema: dict[str, Any]) -> None:
+    out = convert(schema)
+    assert _gemini_type_names(out) == _json_type_names(schema)
