@@ -176,6 +176,16 @@ def resolve_thinking(body: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "enabled", "budget_tokens": EFFORT_BUDGETS[effort]}
 
 
+def number(body: dict[str, Any], key: str) -> float | None:
+    """A numeric request field (int or float, not bool), None when absent."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequest(key, "must be a number")
+    return value
+
+
 def stop_list(stop: Any) -> list[str] | None:
     if stop is None:
         return None

@@ -48,6 +48,7 @@ from ._common import (
     TOOL_IS_ERROR,
     max_output_tokens,
     messages_of,
+    number,
     parse_arguments,
     parse_data_url,
     reject_common,
@@ -89,8 +90,7 @@ def openai_to_anthropic_request(
     system, turns = _convert_messages(messages_of(body))
     out: dict[str, Any] = {"model": model}
     if system:
-        only_text = len(system) == 1
-        out["system"] = system[0]["text"] if only_text else system
+        out["system"] = system[0]["text"] if len(system) == 1 else system
     out["messages"] = turns
 
     max_tokens = max_output_tokens(body)
@@ -123,13 +123,13 @@ def _reject_unsupported(body: dict[str, Any]) -> None:
     if n not in (None, 1):
         raise UnsupportedFeature("n", _P, f"one completion per request, n={n} was asked")
     for key in ("frequency_penalty", "presence_penalty"):
-        if body.get(key):
+        if number(body, key):
             raise UnsupportedFeature(key, _P, "Anthropic has no repetition penalties")
 
 
 def _sampling(body: dict[str, Any], out: dict[str, Any], allowed: bool) -> None:
     for key in ("temperature", "top_p", "top_k"):
-        value = body.get(key)
+        value = number(body, key)
         if value is None:
             continue
         if not allowed:

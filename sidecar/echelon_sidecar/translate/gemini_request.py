@@ -51,6 +51,7 @@ from ._common import (
     TOOL_IS_ERROR,
     max_output_tokens,
     messages_of,
+    number,
     parse_arguments,
     parse_data_url,
     reject_common,
@@ -275,7 +276,7 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     for src, dst in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"),
                      ("seed", "seed"), ("presence_penalty", "presencePenalty"),
                      ("frequency_penalty", "frequencyPenalty")):
-        if body.get(src) is not None:
+        if number(body, src) is not None:
             config[dst] = body[src]
     n = body.get("n")
     if n is not None and n != 1:

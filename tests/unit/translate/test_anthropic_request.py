@@ -183,6 +183,10 @@ def test_what_anthropic_cannot_do_is_refused_before_any_call(extra: dict[str, An
     ({"tools": [{"type": "function", "function": {"name": JSON_RESPONSE_TOOL}}]}, "tools[0].function.name"),
     ({"tool_choice": "required"}, "tool_choice"),
     ({"max_completion_tokens": 0}, "max_completion_tokens"),
+    ({"temperature": "hot"}, "temperature"),
+    ({"stop": 5}, "stop"),
+    ({"thinking": {"type": "enabled"}}, "thinking.budget_tokens"),
+    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
 ])
 def test_malformed_caller_input_names_the_field(extra: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidRequest) as exc:

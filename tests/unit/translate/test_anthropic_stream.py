@@ -206,7 +206,8 @@ def test_interleaved_tool_call_fragments_are_refused() -> None:
 # --------------------------------------------------------------------------- properties
 
 _text = st.text(min_size=1, max_size=40)
-_args = st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=10)), max_size=4)
+_args = st.dictionaries(st.text(max_size=8), st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=10)),
+                        max_size=4)
 
 
 def _fragments(draw: st.DrawFn, text: str) -> list[str]:

@@ -182,6 +182,7 @@ def test_what_gemini_cannot_do_is_refused_before_any_call(extra: dict[str, Any],
     ({"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}, "messages[0].tool_call_id"),
     ({"tool_choice": "required"}, "tool_choice"),
     ({"response_format": {"type": "yaml"}}, "response_format.type"),
+    ({"top_p": True}, "top_p"),
     ({"messages": [{"role": "user", "content": [
         {"type": "input_audio", "input_audio": {"data": "x", "format": "flac"}}]}]},
      "messages[0].content[0].input_audio"),
