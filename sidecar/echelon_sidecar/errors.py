@@ -5,12 +5,20 @@
     EchelonError                      root: catch this to catch everything below
     ├── ConfigError                   a config could not be loaded or is invalid;
     │                                 carries every Problem found (file, field path, reason)
-    └── RoutingError                  a request could not be served (see echelon_sidecar.engine)
-        ├── UnknownTarget             the request names no group, tier, pool or node
-        ├── ChainExhausted            every attempt of the fallback chain failed
-        ├── AllCircuitsOpen           every instance of the chain is open: failed fast
-        ├── LimitRefused              a concurrency queue or rate limit refused at the entry
-        └── RequestRejected           the upstream said the request itself is wrong (400/404/422)
+    ├── RoutingError                  a request could not be served; carries the outcome and
+    │   │                             its attempt trail (subclasses: echelon_sidecar.engine)
+    │   ├── UnknownTarget             the request names no group, tier, pool or node (or its
+    │   │                             node header / fallback groups name nothing declared)
+    │   ├── ChainExhausted            every attempt of the fallback chain failed, or the
+    │   │                             deadline or max_attempts ended it
+    │   ├── AllCircuitsOpen           every instance of the chain is open: failed fast
+    │   ├── LimitRefused              a rate limit or concurrency queue refused and nothing was
+    │   │                             left to try (retry_after: a hint in seconds)
+    │   └── RequestRejected           the upstream said the request itself is wrong (400/404/422)
+    └── ProviderError                 raised by a provider into the engine (echelon_sidecar.engine)
+        ├── UpstreamError             the upstream failed or refused: status, error class,
+        │                             Retry-After; the engine classifies it
+        └── InstanceCannotServe       this instance cannot serve this request: skipped, no penalty
 
 Messages say what was wrong, where, and what to do; none carries a credential.
 """
