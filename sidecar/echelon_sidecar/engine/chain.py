@@ -1,0 +1,151 @@
+"""Walking a group chain: the steps (tiers) in order, and the models within each tier.
+
+The steps come from ``Resolver.plan_chain`` (``echelon_down``: the entry group's tiers from the
+referenced one down, then each fallback group; ``task_group_switch``: the entry tier, then
+straight to the fallback groups; fallback groups given by the caller or the workflow node
+replace the group's own list).
+
+The entry group's fallback governs the whole request: ``max_attempts`` caps the upstream calls
+over every step; ``retry_delay`` spaces them (see ``run``). Each step makes at most its tier's
+attempt budget of calls (``Echelon.attempt_budget()``: each model once, or ``1 + max_retries``
+cycling through the models, each distinct model before any repeats; a node's
+``task_config.max_retries`` overrides it). Skips (open circuit, cannot serve, limit refusals)
+do not count. Within a step the model order follows the strategy of the group the step belongs
+to:
+
+- ``echelon_down`` / ``task_group_switch``: the declared order;
+- ``model_rotate``: the declared order, starting at a model that advances by one for each
+  request that reaches the tier (a counter per tier);
+- ``provider_failover``: the declared order, but once an attempt of this request has failed,
+  the next model is one whose provider (``provider_key``) has not failed in this request yet,
+  when there is one among the models least tried in this step.
+
+A session's pinned instance is tried first (phase ``pinned``); if it fails the chain is walked
+from its first step as usual, with the pinned attempt counted in its own step.
+
+Last-resort steps (``fallback_config.last_resort``) are walked the same way with circuits
+ignored, when the chain ends without success and calls are left.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .run import FAILED, OK, SKIP_MODEL, SKIP_TIER, STOP, Run
+
+if TYPE_CHECKING:
+    from .plans import TierPlan
+
+__all__ = ["NEXT", "try_pinned", "walk_chain"]
+
+NEXT = 5
+"""The chain (or a step) ended without serving; the caller decides what comes next."""
+
+
+async def walk_chain(
+    run: Run,
+    chain: tuple[TierPlan, ...],
+    phase: str,
+    seed: tuple[int, int, int] | None = None,
+    bypass: bool = False,
+) -> int:
+    """Walk ``chain``; returns OK, STOP (deadline, max_attempts, rejected) or NEXT.
+
+    ``seed`` is (step, model index, result code) of a pinned attempt already made: it counts
+    in that step (a failure uses one call of its budget; a skip excludes the model).
+    """
+    seed_step, seed_model, seed_code = seed if seed is not None else (-1, -1, OK)
+    for position, tier in enumerate(chain):
+        if run.calls >= run.max_attempts:
+            run.stop_reason = "max_attempts"
+            return STOP
+        run.enter(tier)
+        if position == seed_step:
+            code = await _walk_tier(run, tier, phase, bypass, seed_model, seed_code)
+        else:
+            code = await _walk_tier(run, tier, phase, bypass, -1, OK)
+        if code != NEXT:
+            return code
+    return NEXT
+
+
+async def try_pinned(run: Run, chain: tuple[TierPlan, ...], pinned: tuple[int, int]) -> int:
+    """Try a session's pinned chain instance first; returns the attempt's result code."""
+    step, index = pinned
+    tier = chain[step]
+    run.enter(tier)
+    return await run.attempt(tier.models[index], "pinned")
+
+
+async def _walk_tier(
+    run: Run, tier: TierPlan, phase: str, bypass: bool, seed: int, seed_code: int
+) -> int:
+    models = tier.models
+    n = len(models)
+    start = tier.rotor.next() % n if tier.rotor is not None else 0
+    failover = tier.strategy == "provider_failover"
+    counts: list[int] | None = None
+    excluded: list[bool] | None = None
+    made = 0
+    if seed >= 0:
+        counts, excluded = [0] * n, [False] * n
+        if seed_code == FAILED:
+            counts[seed] = 1
+            made = 1
+        else:
+            excluded[seed] = True
+    budget = tier.budget
+    while made < budget:
+        if run.calls >= run.max_attempts:
+            run.stop_reason = "max_attempts"
+            return STOP
+        if counts is None and not (failover and run.failed_providers):
+            index = start
+        else:
+            if counts is None or excluded is None:
+                counts, excluded = [0] * n, [False] * n
+            index = _pick(tier, start, counts, excluded, run.failed_providers if failover else None)
+            if index < 0:
+                return NEXT
+        code = await run.attempt(models[index], phase, None, bypass)
+        if code in (OK, STOP):
+            return code
+        if code == SKIP_TIER:
+            return NEXT
+        if counts is None or excluded is None:
+            counts, excluded = [0] * n, [False] * n
+        if code == SKIP_MODEL:
+            excluded[index] = True
+            continue
+        counts[index] += 1
+        made += 1
+    return NEXT
+
+
+def _pick(
+    tier: TierPlan,
+    start: int,
+    counts: list[int],
+    excluded: list[bool],
+    failed: set[str] | None,
+) -> int:
+    """The next model: least tried in this step first, in order from ``start``; with
+    ``failed`` (provider_failover), a provider that has not failed yet when possible."""
+    n = len(counts)
+    best, best_count, fresh = -1, 0, -1
+    models = tier.models
+    for k in range(n):
+        index = (start + k) % n
+        if excluded[index]:
+            continue
+        count = counts[index]
+        if best < 0 or count < best_count:
+            best, best_count = index, count
+            fresh = -1
+            if failed and models[index].provider_key not in failed:
+                fresh = index
+        elif count == best_count and fresh < 0 and failed and (
+            models[index].provider_key not in failed
+        ):
+            fresh = index
+    return fresh if fresh >= 0 else best

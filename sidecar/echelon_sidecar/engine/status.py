@@ -1,0 +1,82 @@
+"""``engine.status()``: the engine's state as JSON-able data (no secrets).
+
+Shape::
+
+    {
+      "config_version": "3f2a...",          # LoadedConfig.version of the config in use
+      "time": 1234.5,                       # the clock's now(); other times are on this clock
+      "sidecars": 1,                        # budgets below are this sidecar's share
+      "breakers": [{"group", "model", "state", "consecutive_failures", "last_error_class",
+                    "reopen_count", "open_since", "open_until", "retry_in",
+                    "probes_in_flight"}, ...],
+      "pools": {name: {"rotation_strategy", "fallback_strategy", "max_instance_attempts",
+                       "rate_limit": {...} | None,
+                       "instances": [{"group", "tier", "model", "provider", "in_rotation",
+                                      "consecutive_failures", "last_error_class",
+                                      "out_until", "circuit"}, ...]}},
+      "limits": [{"level", "key", "kind": "concurrency", "limit", "queue_size",
+                  "in_flight", "queued"}
+                 | {"level", "key", "kind": "rate", "algorithm", ...}, ...],
+      "sessions": {"<kind>:<target>": pinned sessions, ...}
+    }
+
+Model entries are reported by id and provider kind only; credentials, URLs and headers never
+appear.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .planner import PlanSet
+
+__all__ = ["build_status"]
+
+
+def build_status(plans: PlanSet, now: float) -> dict[str, Any]:
+    registry = plans.registry
+    breakers = [breaker.snapshot(now) for _, breaker in registry.items("breaker")]
+    breakers.sort(key=lambda b: (str(b["group"]), str(b["model"])))
+    pools: dict[str, Any] = {}
+    for name, route in plans.pool_routes.items():
+        pool = route.pool
+        assert pool is not None
+        instances = []
+        for inst, health in zip(pool.instances, pool.health, strict=True):
+            instances.append({
+                "group": inst.group,
+                "tier": inst.tier,
+                "model": inst.model,
+                "provider": inst.provider,
+                **health.snapshot(now),
+                "circuit": inst.breaker.current(now).value,
+            })
+        pools[name] = {
+            "rotation_strategy": pool.spec.rotation_strategy,
+            "fallback_strategy": pool.fallback_strategy,
+            "max_instance_attempts": pool.max_instance_attempts,
+            "health_check_interval": pool.spec.health_check_interval,
+            "rate_limit": pool.rate.snapshot(now) if pool.rate is not None else None,
+            "instances": instances,
+        }
+    limits: list[dict[str, Any]] = []
+    for key, slots in registry.items("slots"):
+        limits.append({"level": key[1], "key": ".".join(key[2:]), "kind": "concurrency",
+                       **slots.snapshot()})
+    for key, rate in registry.items("rate"):
+        limits.append({"level": key[1], "key": ".".join(key[2:]) or key[1], "kind": "rate",
+                       **rate.snapshot(now)})
+    limits.sort(key=lambda item: (item["kind"], item["level"], item["key"]))
+    sessions = {
+        ":".join(key[1:]): len(pins) for key, pins in registry.items("sessions") if len(pins)
+    }
+    return {
+        "config_version": plans.version,
+        "time": now,
+        "sidecars": plans.sidecars,
+        "breakers": breakers,
+        "pools": pools,
+        "limits": limits,
+        "sessions": sessions,
+    }
