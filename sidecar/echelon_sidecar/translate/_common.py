@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
-from .errors import InvalidRequest, UnsupportedFeature
+from .errors import InvalidRequest, MalformedUpstreamResponse, TranslationError, UnsupportedFeature
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 REASONING_CONTENT = "reasoning_content"
 THINKING_BLOCKS = "thinking_blocks"
@@ -48,6 +53,74 @@ EFFORT_BUDGETS: dict[str, int] = {
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.S)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def upstream(provider: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate a response/stream translator: an upstream body of the wrong shape becomes
+    MalformedUpstreamResponse (the instance misbehaved) instead of a TypeError or KeyError."""
+
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return fn(*args, **kwargs)
+            except TranslationError:
+                raise
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                raise MalformedUpstreamResponse(provider, f"{type(exc).__name__}: {exc}") from exc
+
+        return guarded
+
+    return decorate
+
+
+def obj(value: Any, path: str) -> dict[str, Any]:
+    """`value` as a JSON object (None → empty); anything else is an InvalidRequest at `path`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(path, "must be an object")
+    return value
+
+
+def items(value: Any, path: str) -> list[Any]:
+    """`value` as a JSON array (None → empty); anything else is an InvalidRequest at `path`."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRequest(path, "must be a list")
+    return value
+
+
+def str_at(value: Any, path: str) -> str:
+    """A string field (None → empty string)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(path, "must be a string")
+    return value
+
+
+def name_at(value: Any, path: str) -> str:
+    """A required, non-empty name (function, tool)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(path, "must be a non-empty string")
+    return value
+
+
+def function_def(tool: Any, i: int, provider: str) -> dict[str, Any]:
+    """``tools[i]`` → its validated ``function`` object (name; description and parameters
+    when present have the right types). Non-function tools are UnsupportedFeature."""
+    tool = obj(tool, f"tools[{i}]")
+    if tool.get("type") != "function":
+        raise UnsupportedFeature(
+            f"{tool.get('type')} tools", provider, "only function tools are translated")
+    fn = obj(tool.get("function"), f"tools[{i}].function")
+    name_at(fn.get("name"), f"tools[{i}].function.name")
+    if fn.get("description") is not None and not isinstance(fn["description"], str):
+        raise InvalidRequest(f"tools[{i}].function.description", "must be a string")
+    obj(fn.get("parameters"), f"tools[{i}].function.parameters")
+    return fn
 
 
 def dumps(value: Any) -> str:
@@ -215,7 +288,7 @@ def reject_common(body: dict[str, Any], provider: str) -> None:
         raise UnsupportedFeature("logit_bias", provider, f"{provider} has no token biasing")
     if body.get("logprobs") or body.get("top_logprobs"):
         raise UnsupportedFeature("logprobs", provider, "log probabilities are not translated")
-    if body.get("audio") is not None or "audio" in (body.get("modalities") or ()):
+    if body.get("audio") is not None or "audio" in items(body.get("modalities"), "modalities"):
         raise UnsupportedFeature("audio output", provider, f"{provider} cannot produce audio here")
     if body.get("functions") or body.get("function_call") is not None:
         raise UnsupportedFeature(

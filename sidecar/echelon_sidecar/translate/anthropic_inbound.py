@@ -34,12 +34,23 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ._common import REASONING_CONTENT, THINKING_BLOCKS, TOOL_IS_ERROR, dumps
+from ._common import (
+    REASONING_CONTENT,
+    THINKING_BLOCKS,
+    TOOL_IS_ERROR,
+    dumps,
+    items,
+    name_at,
+    number,
+    obj,
+    str_at,
+)
 from .errors import InvalidRequest, UnsupportedFeature
 
 __all__ = ["anthropic_to_openai_request"]
 
 _P = "openai"
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 def anthropic_to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -66,11 +77,12 @@ def anthropic_to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
     for key in ("temperature", "top_p", "top_k"):
-        if body.get(key) is not None:
+        if number(body, key) is not None:
             out[key] = body[key]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
-    user_id = (body.get("metadata") or {}).get("user_id")
+    stops = items(body.get("stop_sequences"), "stop_sequences")
+    if stops:
+        out["stop"] = [str_at(s, f"stop_sequences[{k}]") for k, s in enumerate(stops)]
+    user_id = str_at(obj(body.get("metadata"), "metadata").get("user_id"), "metadata.user_id")
     if user_id:
         out["user"] = user_id
     if body.get("stream"):
@@ -116,9 +128,9 @@ def _user(blocks: list[Any], path: str) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(blocks):
         bpath = f"{path}[{j}]"
-        kind = block.get("type") if isinstance(block, dict) else None
+        kind = obj(block, bpath).get("type")
         if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
+            parts.append({"type": "text", "text": str_at(block.get("text"), f"{bpath}.text")})
         elif kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": _image_url(block, bpath)}})
         elif kind == "document":
@@ -134,26 +146,28 @@ def _user(blocks: list[Any], path: str) -> list[dict[str, Any]]:
 
 
 def _image_url(block: dict[str, Any], path: str) -> str:
-    source = block.get("source") or {}
+    source = obj(block.get("source"), f"{path}.source")
     if source.get("type") == "base64":
-        return f"data:{source.get('media_type')};base64,{source.get('data', '')}"
+        mime = name_at(source.get("media_type"), f"{path}.source.media_type")
+        return f"data:{mime};base64,{str_at(source.get('data'), f'{path}.source.data')}"
     if source.get("type") == "url" and isinstance(source.get("url"), str):
         return str(source["url"])
     raise UnsupportedFeature(f"image source {source.get('type')}", _P, f"at {path}.source")
 
 
 def _file_part(block: dict[str, Any], path: str) -> dict[str, Any]:
-    source = block.get("source") or {}
+    source = obj(block.get("source"), f"{path}.source")
+    data = str_at(source.get("data"), f"{path}.source.data")
     if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
-        data_url = f"data:application/pdf;base64,{source.get('data', '')}"
+        data_url = f"data:application/pdf;base64,{data}"
         default_name = "document.pdf"
     elif source.get("type") == "text":
-        encoded = base64.b64encode(str(source.get("data", "")).encode()).decode()
+        encoded = base64.b64encode(data.encode()).decode()
         data_url, default_name = f"data:text/plain;base64,{encoded}", "document.txt"
     else:
         raise UnsupportedFeature(f"document source {source.get('type')}", _P, f"at {path}.source")
-    return {"type": "file", "file": {"file_data": data_url,
-                                     "filename": block.get("title") or default_name}}
+    title = str_at(block.get("title"), f"{path}.title")
+    return {"type": "file", "file": {"file_data": data_url, "filename": title or default_name}}
 
 
 def _tool_message(block: dict[str, Any], path: str) -> dict[str, Any]:
@@ -169,7 +183,7 @@ def _tool_message(block: dict[str, Any], path: str) -> dict[str, Any]:
                 raise UnsupportedFeature(
                     f"{kind} in tool_result", _P, f"tool results carry text only ({path}.content[{k}])"
                 )
-            parts.append({"type": "text", "text": item.get("text", "")})
+            parts.append({"type": "text", "text": str_at(item.get("text"), f"{path}.content[{k}].text")})
         content = parts
     elif not isinstance(content, str):
         raise InvalidRequest(f"{path}.content", "must be a string or a list of blocks")
@@ -185,19 +199,23 @@ def _assistant(blocks: list[Any], path: str) -> dict[str, Any]:
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
     for j, block in enumerate(blocks):
-        kind = block.get("type") if isinstance(block, dict) else None
+        bpath = f"{path}[{j}]"
+        kind = obj(block, bpath).get("type")
         if kind == "text":
-            texts.append({"type": "text", "text": block.get("text", "")})
+            texts.append({"type": "text", "text": str_at(block.get("text"), f"{bpath}.text")})
         elif kind == "tool_use":
-            calls.append({"id": block.get("id", ""), "type": "function", "function": {
-                "name": block.get("name", ""), "arguments": dumps(block.get("input") or {})}})
+            calls.append({"id": name_at(block.get("id"), f"{bpath}.id"), "type": "function",
+                          "function": {"name": name_at(block.get("name"), f"{bpath}.name"),
+                                       "arguments": dumps(obj(block.get("input"), f"{bpath}.input"))}})
         elif kind == "thinking":
-            reasoning.append(block.get("thinking", ""))
-            if block.get("signature"):
-                thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
-                                        "signature": block["signature"]})
+            thinking = str_at(block.get("thinking"), f"{bpath}.thinking")
+            signature = str_at(block.get("signature"), f"{bpath}.signature")
+            reasoning.append(thinking)
+            if signature:
+                thinking_blocks.append({"type": "thinking", "thinking": thinking, "signature": signature})
         elif kind == "redacted_thinking":
-            thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data", "")})
+            thinking_blocks.append({"type": "redacted_thinking",
+                                    "data": str_at(block.get("data"), f"{bpath}.data")})
         else:
             raise UnsupportedFeature(f"{kind} block", _P, f"cannot be translated ({path}[{j}])")
     msg: dict[str, Any] = {"role": "assistant"}
@@ -215,20 +233,19 @@ def _assistant(blocks: list[Any], path: str) -> dict[str, Any]:
 
 
 def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
-    tools = body.get("tools")
+    tools = items(body.get("tools"), "tools")
     if tools:
         converted = []
         for i, tool in enumerate(tools):
-            if not isinstance(tool, dict):
-                raise InvalidRequest(f"tools[{i}]", "must be an object")
+            tool = obj(tool, f"tools[{i}]")
             if tool.get("type") not in (None, "custom"):
                 raise UnsupportedFeature(f"{tool['type']} tool", _P, "server tools are not translated")
-            if not isinstance(tool.get("name"), str) or not tool["name"]:
-                raise InvalidRequest(f"tools[{i}].name", "must be a non-empty string")
-            fn: dict[str, Any] = {"name": tool["name"]}
-            if tool.get("description"):
-                fn["description"] = tool["description"]
-            fn["parameters"] = tool.get("input_schema") or {"type": "object", "properties": {}}
+            fn: dict[str, Any] = {"name": name_at(tool.get("name"), f"tools[{i}].name")}
+            description = str_at(tool.get("description"), f"tools[{i}].description")
+            if description:
+                fn["description"] = description
+            fn["parameters"] = obj(tool.get("input_schema"), f"tools[{i}].input_schema") or {
+                "type": "object", "properties": {}}
             if tool.get("strict"):
                 fn["strict"] = True
             converted.append({"type": "function", "function": fn})
@@ -252,9 +269,9 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _thinking_and_output(body: dict[str, Any], out: dict[str, Any]) -> None:
-    thinking = body.get("thinking")
+    thinking = obj(body.get("thinking"), "thinking")
     if thinking:
-        kind = thinking.get("type") if isinstance(thinking, dict) else None
+        kind = thinking.get("type")
         if kind == "enabled":
             budget = thinking.get("budget_tokens")
             if not isinstance(budget, int) or isinstance(budget, bool):
@@ -262,14 +279,19 @@ def _thinking_and_output(body: dict[str, Any], out: dict[str, Any]) -> None:
             out["thinking"] = {"type": "enabled", "budget_tokens": budget}
         elif kind in ("disabled", "adaptive"):
             out["thinking"] = {"type": kind}
-        else:
+        elif kind == "between_tools":
             raise UnsupportedFeature(f"thinking type {kind}", _P, "no canonical equivalent")
-    config = body.get("output_config") or {}
-    fmt = config.get("format")
+        else:
+            raise InvalidRequest("thinking.type", "must be enabled, disabled or adaptive")
+    config = obj(body.get("output_config"), "output_config")
+    fmt = obj(config.get("format"), "output_config.format")
     if fmt:
         if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
             raise InvalidRequest("output_config.format", "must be {type: json_schema, schema}")
         out["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "response", "schema": fmt["schema"], "strict": True}}
-    if config.get("effort"):
-        out["reasoning_effort"] = config["effort"]
+    effort = config.get("effort")
+    if effort is not None:
+        if effort not in _EFFORTS:
+            raise InvalidRequest("output_config.effort", f"must be one of {', '.join(_EFFORTS)}")
+        out["reasoning_effort"] = effort

@@ -46,9 +46,12 @@ from typing import Any
 from ._common import (
     THINKING_BLOCKS,
     TOOL_IS_ERROR,
+    items,
     max_output_tokens,
     messages_of,
+    name_at,
     number,
+    obj,
     parse_arguments,
     parse_data_url,
     reject_common,
@@ -250,35 +253,35 @@ def _document_block(file: Any, path: str) -> dict[str, Any]:
 
 def _assistant_blocks(msg: dict[str, Any], path: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    for j, tb in enumerate(msg.get(THINKING_BLOCKS) or ()):
-        kind = tb.get("type") if isinstance(tb, dict) else None
-        if kind == "thinking":
-            blocks.append({"type": "thinking", "thinking": tb.get("thinking", ""),
-                           "signature": tb.get("signature", "")})
-        elif kind == "redacted_thinking":
-            blocks.append({"type": "redacted_thinking", "data": tb.get("data", "")})
-        else:
-            raise InvalidRequest(f"{path}.{THINKING_BLOCKS}[{j}]", "unknown thinking block")
+    tpath = f"{path}.{THINKING_BLOCKS}"
+    for j, tb in enumerate(items(msg.get(THINKING_BLOCKS), tpath)):
+        tb = obj(tb, f"{tpath}[{j}]")
+        fields = {"thinking": ("thinking", "signature"), "redacted_thinking": ("data",)}.get(
+            str(tb.get("type")))
+        if fields is None:
+            raise InvalidRequest(f"{tpath}[{j}].type", "must be thinking or redacted_thinking")
+        block = {"type": tb["type"], **{f: tb.get(f, "") for f in fields}}
+        if not all(isinstance(block[f], str) for f in fields):
+            raise InvalidRequest(f"{tpath}[{j}]", f"{', '.join(fields)} must be strings")
+        blocks.append(block)
     content = msg.get("content")
     if content:
         text = text_of(content, f"{path}.content", _P)
         if text:
             blocks.append({"type": "text", "text": text})
-    if msg.get("refusal"):
-        blocks.append({"type": "text", "text": msg["refusal"]})
-    for j, call in enumerate(msg.get("tool_calls") or ()):
+    refusal = msg.get("refusal")
+    if refusal:
+        blocks.append({"type": "text", "text": text_of(refusal, f"{path}.refusal", _P)})
+    for j, call in enumerate(items(msg.get("tool_calls"), f"{path}.tool_calls")):
         cpath = f"{path}.tool_calls[{j}]"
-        if not isinstance(call, dict) or call.get("type", "function") != "function":
+        call = obj(call, cpath)
+        if call.get("type", "function") != "function":
             raise UnsupportedFeature("custom tool calls", _P, "only function tools are translated")
-        fn = call.get("function") or {}
-        if not call.get("id") or not isinstance(call["id"], str):
-            raise InvalidRequest(f"{cpath}.id", "must be a non-empty string")
-        if not fn.get("name"):
-            raise InvalidRequest(f"{cpath}.function.name", "must be a non-empty string")
+        fn = obj(call.get("function"), f"{cpath}.function")
         blocks.append({
             "type": "tool_use",
-            "id": safe_id(call["id"]),
-            "name": fn["name"],
+            "id": safe_id(name_at(call.get("id"), f"{cpath}.id")),
+            "name": name_at(fn.get("name"), f"{cpath}.function.name"),
             "input": parse_arguments(fn.get("arguments"), f"{cpath}.function.arguments"),
         })
     return blocks

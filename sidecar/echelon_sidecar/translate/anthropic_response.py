@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ._common import REASONING_CONTENT, THINKING_BLOCKS, dumps, now, safe_id
+from ._common import REASONING_CONTENT, THINKING_BLOCKS, dumps, now, safe_id, upstream
 from .anthropic_tools import JSON_RESPONSE_TOOL
 from .errors import MalformedUpstreamResponse
 
@@ -96,6 +96,7 @@ def usage_to_anthropic(u: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+@upstream("anthropic")
 def anthropic_to_openai_response(
     resp: dict[str, Any], *, model: str | None = None, created: int | None = None
 ) -> dict[str, Any]:
@@ -153,6 +154,7 @@ def anthropic_to_openai_response(
     }
 
 
+@upstream("openai")
 def openai_to_anthropic_response(resp: dict[str, Any], *, model: str) -> dict[str, Any]:
     """A full OpenAI ``chat.completion`` → a full Anthropic ``message`` (first choice).
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._common import REASONING_CONTENT, THINKING_BLOCKS, new_id, now
+from ._common import REASONING_CONTENT, THINKING_BLOCKS, new_id, now, upstream
 from .anthropic_response import (
     FINISH_FROM_ANTHROPIC,
     STOP_FROM_OPENAI,
@@ -73,6 +73,7 @@ class AnthropicStreamToOpenAI:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
 
+    @upstream("anthropic")
     def feed(self, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         kind = data.get("type") or event
         if kind == "content_block_delta":
@@ -106,6 +107,7 @@ class AnthropicStreamToOpenAI:
             return [anthropic_error_to_openai(data)]
         return []  # ping and event types added after this was written
 
+    @upstream("anthropic")
     def finish(self) -> list[dict[str, Any]]:
         """Whatever is still owed once the upstream stream has ended (never a fake finish)."""
         return self._usage_chunk() if self._finish is not None else []
@@ -191,6 +193,7 @@ class OpenAIStreamToAnthropic:
         """True once the upstream sent a finish reason."""
         return self._stop is not None
 
+    @upstream("openai")
     def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         if "error" in chunk and "choices" not in chunk:
             return [("error", openai_error_to_anthropic(chunk, 500))]
@@ -222,6 +225,7 @@ class OpenAIStreamToAnthropic:
                     self._stop = "tool_use"
         return events
 
+    @upstream("openai")
     def finish(self) -> list[tuple[str, dict[str, Any]]]:
         """Close the open block and write ``message_delta`` and ``message_stop`` (once)."""
         if self._ended:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._common import function_def, items, name_at, obj
 from .errors import InvalidRequest, UnsupportedFeature
 
 __all__ = [
@@ -42,18 +43,9 @@ _JSON_TOOL_DEF = {
 
 
 def convert_tools(tools: Any) -> list[dict[str, Any]]:
-    if not tools:
-        return []
-    if not isinstance(tools, list):
-        raise InvalidRequest("tools", "must be a list")
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise UnsupportedFeature(f"{kind} tools", _P, "only function tools are translated")
-        fn = tool.get("function")
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise InvalidRequest(f"tools[{i}].function.name", "must be a non-empty string")
+    for i, tool in enumerate(items(tools, "tools")):
+        fn = function_def(tool, i, _P)
         if fn["name"] == JSON_RESPONSE_TOOL:
             raise InvalidRequest(f"tools[{i}].function.name", f"{JSON_RESPONSE_TOOL!r} is reserved")
         converted: dict[str, Any] = {
@@ -81,10 +73,8 @@ def convert_tool_choice(
     elif choice == "required":
         result = {"type": "any"}
     elif isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or {}).get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidRequest("tool_choice.function.name", "must be a non-empty string")
-        result = {"type": "tool", "name": name}
+        fn = obj(choice.get("function"), "tool_choice.function")
+        result = {"type": "tool", "name": name_at(fn.get("name"), "tool_choice.function.name")}
     elif isinstance(choice, dict) and choice.get("type") in ("allowed_tools", "custom"):
         raise UnsupportedFeature(f"tool_choice {choice['type']}", _P, "no Anthropic equivalent")
     else:
@@ -99,11 +89,13 @@ def convert_tool_choice(
 def apply_response_format(
     fmt: Any, out: dict[str, Any], tools: list[dict[str, Any]], choice: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    kind = fmt.get("type") if isinstance(fmt, dict) else fmt
-    if kind in (None, "text"):
+    if fmt is None:
+        return choice
+    kind = obj(fmt, "response_format").get("type")
+    if kind == "text":
         return choice
     if kind == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
+        schema = obj(fmt.get("json_schema"), "response_format.json_schema").get("schema")
         if not isinstance(schema, dict):
             raise InvalidRequest("response_format.json_schema.schema", "must be a JSON schema")
         out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}

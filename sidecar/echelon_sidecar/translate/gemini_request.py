@@ -49,9 +49,13 @@ from typing import Any
 from ._common import (
     EXTRA_CONTENT,
     TOOL_IS_ERROR,
+    function_def,
+    items,
     max_output_tokens,
     messages_of,
+    name_at,
     number,
+    obj,
     parse_arguments,
     parse_data_url,
     reject_common,
@@ -141,16 +145,17 @@ def _user_parts(content: Any, path: str) -> list[dict[str, Any]]:
             if part["text"]:
                 parts.append({"text": part["text"]})
         elif kind == "image_url":
-            url = (part.get("image_url") or {}).get("url")
+            url = obj(part.get("image_url"), f"{ppath}.image_url").get("url")
             parts.append(_media_part(url, f"{ppath}.image_url.url"))
         elif kind == "input_audio":
-            audio = part.get("input_audio") or {}
-            mime = _AUDIO_MIME.get(audio.get("format", ""))
+            audio = obj(part.get("input_audio"), f"{ppath}.input_audio")
+            fmt = audio.get("format")
+            mime = _AUDIO_MIME.get(fmt) if isinstance(fmt, str) else None
             if mime is None or not isinstance(audio.get("data"), str):
                 raise InvalidRequest(f"{ppath}.input_audio", "needs base64 'data' and format wav|mp3")
             parts.append({"inlineData": {"mimeType": mime, "data": audio["data"]}})
         elif kind == "file":
-            file = part.get("file") or {}
+            file = obj(part.get("file"), f"{ppath}.file")
             if file.get("file_id"):
                 raise UnsupportedFeature("file_id", _P, "OpenAI file ids cannot be sent to Gemini")
             parts.append(_media_part(file.get("file_data"), f"{ppath}.file.file_data"))
@@ -182,20 +187,23 @@ def _model_parts(msg: dict[str, Any], path: str, names: dict[str, str]) -> list[
         text = text_of(content, f"{path}.content", _P)
         if text:
             parts.append({"text": text})
-    if msg.get("refusal"):
-        parts.append({"text": msg["refusal"]})
-    for j, call in enumerate(msg.get("tool_calls") or ()):
+    refusal = msg.get("refusal")
+    if refusal:
+        parts.append({"text": text_of(refusal, f"{path}.refusal", _P)})
+    for j, call in enumerate(items(msg.get("tool_calls"), f"{path}.tool_calls")):
         cpath = f"{path}.tool_calls[{j}]"
-        if not isinstance(call, dict) or call.get("type", "function") != "function":
+        call = obj(call, cpath)
+        if call.get("type", "function") != "function":
             raise UnsupportedFeature("custom tool calls", _P, "only function tools are translated")
-        fn = call.get("function") or {}
-        if not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise InvalidRequest(f"{cpath}.function.name", "must be a non-empty string")
-        if isinstance(call.get("id"), str):
-            names[call["id"]] = fn["name"]
+        fn = obj(call.get("function"), f"{cpath}.function")
+        name = name_at(fn.get("name"), f"{cpath}.function.name")
+        names[name_at(call.get("id"), f"{cpath}.id")] = name
         part: dict[str, Any] = {"functionCall": {
-            "name": fn["name"], "args": parse_arguments(fn.get("arguments"), f"{cpath}.function.arguments")}}
-        signature = ((call.get(EXTRA_CONTENT) or {}).get("google") or {}).get("thought_signature")
+            "name": name, "args": parse_arguments(fn.get("arguments"), f"{cpath}.function.arguments")}}
+        extra = obj(call.get(EXTRA_CONTENT), f"{cpath}.{EXTRA_CONTENT}")
+        signature = obj(extra.get("google"), f"{cpath}.{EXTRA_CONTENT}.google").get("thought_signature")
+        if not isinstance(signature, (str, type(None))):
+            raise InvalidRequest(f"{cpath}.{EXTRA_CONTENT}.google.thought_signature", "must be a string")
         if signature:
             part["thoughtSignature"] = signature
         elif j == 0:
@@ -216,18 +224,9 @@ def _function_response(msg: dict[str, Any], path: str, names: dict[str, str]) ->
 
 
 def _declarations(tools: Any) -> list[dict[str, Any]]:
-    if not tools:
-        return []
-    if not isinstance(tools, list):
-        raise InvalidRequest("tools", "must be a list")
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise UnsupportedFeature(f"{kind} tools", _P, "only function tools are translated")
-        fn = tool.get("function") or {}
-        if not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise InvalidRequest(f"tools[{i}].function.name", "must be a non-empty string")
+    for i, tool in enumerate(items(tools, "tools")):
+        fn = function_def(tool, i, _P)
         decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = fn["description"]
@@ -254,18 +253,22 @@ def _tool_config(choice: Any, has_tools: bool) -> dict[str, Any] | None:
         return {"mode": "ANY"}
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind == "function":
-        name = (choice.get("function") or {}).get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidRequest("tool_choice.function.name", "must be a non-empty string")
-        return {"mode": "ANY", "allowedFunctionNames": [name]}
+        fn = obj(choice.get("function"), "tool_choice.function")
+        return {"mode": "ANY",
+                "allowedFunctionNames": [name_at(fn.get("name"), "tool_choice.function.name")]}
     if kind == "allowed_tools":
-        allowed = choice.get("allowed_tools") or {}
+        where = "tool_choice.allowed_tools"
+        allowed = obj(choice.get("allowed_tools"), where)
         if allowed.get("mode") != "required":
             raise UnsupportedFeature(
                 "tool_choice allowed_tools (auto)", _P, "Gemini restricts tools only in ANY mode"
             )
-        names = [((t.get("function") or {}).get("name")) for t in allowed.get("tools") or ()]
-        return {"mode": "ANY", "allowedFunctionNames": [n for n in names if n]}
+        names = [
+            name_at(obj(obj(t, f"{where}.tools[{k}]").get("function"), f"{where}.tools[{k}].function")
+                    .get("name"), f"{where}.tools[{k}].function.name")
+            for k, t in enumerate(items(allowed.get("tools"), f"{where}.tools"))
+        ]
+        return {"mode": "ANY", "allowedFunctionNames": names}
     if kind == "custom":
         raise UnsupportedFeature("tool_choice custom", _P, "no Gemini equivalent")
     raise InvalidRequest("tool_choice", "must be none, auto, required or a named function")
@@ -279,6 +282,8 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
         if number(body, src) is not None:
             config[dst] = body[src]
     n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise InvalidRequest("n", "must be a positive integer")
     if n is not None and n != 1:
         config["candidateCount"] = n
     max_tokens = max_output_tokens(body)
@@ -287,12 +292,12 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     stops = stop_list(body.get("stop"))
     if stops:
         config["stopSequences"] = stops
-    fmt = body.get("response_format")
-    kind = fmt.get("type") if isinstance(fmt, dict) else fmt
+    fmt = obj(body.get("response_format"), "response_format")
+    kind = fmt.get("type")
     if kind in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
-        if isinstance(fmt, dict) and kind == "json_schema":
-            schema = (fmt.get("json_schema") or {}).get("schema")
+        if kind == "json_schema":
+            schema = obj(fmt.get("json_schema"), "response_format.json_schema").get("schema")
             if not isinstance(schema, dict):
                 raise InvalidRequest("response_format.json_schema.schema", "must be a JSON schema")
             config["responseSchema"] = json_schema_to_gemini(

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from ._common import EXTRA_CONTENT, REASONING_CONTENT, dumps, new_id, now, safe_id
+from ._common import EXTRA_CONTENT, REASONING_CONTENT, dumps, new_id, now, safe_id, upstream
 from .errors import MalformedUpstreamResponse
 from .errors_map import upstream_error_to_openai
 
@@ -101,6 +101,7 @@ def _completion_id(resp: dict[str, Any]) -> str:
     return f"chatcmpl-{rid}" if rid else new_id("chatcmpl-")
 
 
+@upstream("gemini")
 def gemini_to_openai_response(
     resp: dict[str, Any], *, model: str, created: int | None = None
 ) -> dict[str, Any]:
@@ -168,6 +169,7 @@ class GeminiStreamToOpenAI:
                 "choices": [{"index": index, "delta": delta, "finish_reason": finish,
                              "logprobs": None}]}
 
+    @upstream("gemini")
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if "error" in chunk and "candidates" not in chunk:
             status = (chunk.get("error") or {}).get("code")
@@ -204,6 +206,7 @@ class GeminiStreamToOpenAI:
                 out.append(self._chunk(index, {}, finish))
         return out
 
+    @upstream("gemini")
     def finish(self) -> list[dict[str, Any]]:
         """The usage chunk (when asked for) once the upstream stream has ended."""
         if not self._include_usage or self._usage_sent or not self._finished:

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import UnsupportedFeature
+from ._common import items, obj
+from .errors import InvalidRequest, UnsupportedFeature
 
 __all__ = ["json_schema_to_gemini"]
 
@@ -67,9 +68,9 @@ _FORMATS = {"STRING": {"date-time", "enum"}, "INTEGER": {"int32", "int64"},
 
 def json_schema_to_gemini(schema: Any, *, path: str) -> dict[str, Any]:
     """Convert `schema`; `path` names where it sits in the request (for error messages)."""
-    if not isinstance(schema, dict):
-        raise UnsupportedFeature("JSON schema", _P, f"{path} is not a schema object")
-    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    schema = obj(schema, path)
+    defs = {**obj(schema.get("definitions"), f"{path}.definitions"),
+            **obj(schema.get("$defs"), f"{path}.$defs")}
     return _Converter(defs).convert(schema, path)
 
 
@@ -80,7 +81,7 @@ class _Converter:
 
     def convert(self, schema: Any, path: str) -> dict[str, Any]:
         if not isinstance(schema, dict):
-            raise UnsupportedFeature("JSON schema", _P, f"{path} must be a schema object")
+            raise InvalidRequest(path, "must be a JSON schema object")
         if "$ref" in schema:
             return self._ref(schema, path)
         schema = self._merge_all_of(schema, path)
@@ -95,25 +96,27 @@ class _Converter:
                 out[key] = value
             elif key == "properties":
                 out["properties"] = {
-                    name: self.convert(sub, f"{where}.{name}") for name, sub in value.items()
+                    name: self.convert(sub, f"{where}.{name}") for name, sub in obj(value, where).items()
                 }
             elif key == "required":
-                out["required"] = list(value)
+                if not all(isinstance(n, str) for n in items(value, where)):
+                    raise InvalidRequest(where, "must be a list of property names")
+                out["required"] = list(items(value, where))
             elif key == "items":
                 if isinstance(value, list):
                     raise UnsupportedFeature("tuple items", _P, f"at {where}")
                 out["items"] = self.convert(value, where)
             elif key == "enum":
-                if not all(isinstance(v, str) for v in value):
+                if not all(isinstance(v, str) for v in items(value, where)):
                     raise UnsupportedFeature("non-string enum", _P, f"Gemini enums are strings ({where})")
-                out["enum"] = list(value)
+                out["enum"] = list(items(value, where))
             elif key == "const":
                 if not isinstance(value, str):
                     raise UnsupportedFeature("non-string const", _P, f"at {where}")
                 out["enum"] = [value]
                 out.setdefault("type", "STRING")
             elif key == "format":
-                if value in _FORMATS.get(out.get("type", ""), ()):
+                if isinstance(value, str) and value in _FORMATS.get(out.get("type", ""), ()):
                     out["format"] = value
                 else:
                     notes.append(f"format: {value}")
@@ -143,13 +146,13 @@ class _Converter:
                 branches = [{"type": t} for t in non_null]
                 type_ = None
         if type_ is not None:
-            if type_ not in _TYPES:
+            if not isinstance(type_, str) or type_ not in _TYPES:
                 raise UnsupportedFeature(f"JSON schema type {type_!r}", _P, f"at {path}.type")
             out["type"] = _TYPES[type_]
         if branches is None:
             return
         if not isinstance(branches, list):
-            raise UnsupportedFeature("anyOf", _P, f"{path}.anyOf must be a list")
+            raise InvalidRequest(f"{path}.anyOf", "must be a list of schemas")
         rest = [b for b in branches if not (isinstance(b, dict) and b == {"type": "null"})]
         if len(rest) != len(branches):
             out["nullable"] = True

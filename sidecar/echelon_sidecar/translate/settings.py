@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._common import obj
 from .errors import InvalidRequest
 
 __all__ = ["DEFAULT_THINKING_BUDGET", "RequestSettings", "apply_settings"]
@@ -103,7 +104,7 @@ def _apply_function_calling(out: dict[str, Any], mode: str) -> None:
     # "required", a named function or allowed_tools in mode required already force a call;
     # allowed_tools in mode auto is tightened to required.
     elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        allowed = dict(choice.get("allowed_tools") or {})
+        allowed = dict(obj(choice.get("allowed_tools"), "tool_choice.allowed_tools"))
         if allowed.get("mode") != "required":
             allowed["mode"] = "required"
             out["tool_choice"] = {**choice, "allowed_tools": allowed}
