@@ -91,6 +91,9 @@ def openai_to_anthropic_request(
     reject_common(body, _P)
     _reject_unsupported(body)
     system, turns = _convert_messages(messages_of(body))
+    if not turns:
+        raise UnsupportedFeature(
+            "system-only conversation", _P, "Anthropic needs at least one non-empty user message")
     out: dict[str, Any] = {"model": model}
     if system:
         out["system"] = system[0]["text"] if len(system) == 1 else system

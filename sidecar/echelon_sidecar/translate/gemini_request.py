@@ -83,6 +83,9 @@ def openai_to_gemini_request(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("parallel_tool_calls") is False and body.get("tools"):
         raise UnsupportedFeature("parallel_tool_calls", _P, "Gemini cannot forbid parallel calls")
     system, contents = _contents(messages_of(body))
+    if not contents:
+        raise UnsupportedFeature(
+            "system-only conversation", _P, "Gemini needs at least one non-empty user message")
     out: dict[str, Any] = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": [{"text": t} for t in system]}

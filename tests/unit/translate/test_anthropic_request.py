@@ -293,3 +293,9 @@ def test_json_schema_uses_native_structured_outputs() -> None:
                                          "json_schema": {"name": "r", "schema": schema, "strict": True}}))
     assert out["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
     assert "tools" not in out
+
+
+def test_a_conversation_with_only_a_system_prompt_is_unsupported() -> None:
+    with pytest.raises(UnsupportedFeature, match="system-only"):
+        translate(req(messages=[{"role": "system", "content": "You are terse."},
+                                {"role": "user", "content": ""}]))

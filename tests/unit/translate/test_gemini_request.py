@@ -191,3 +191,8 @@ def test_malformed_caller_input_names_the_field(extra: dict[str, Any], path: str
     with pytest.raises(InvalidRequest) as exc:
         translate(req(**extra))
     assert exc.value.field_path == path
+
+
+def test_a_conversation_with_only_a_system_prompt_is_unsupported() -> None:
+    with pytest.raises(UnsupportedFeature, match="system-only"):
+        translate(req(messages=[{"role": "developer", "content": "You are terse."}]))
