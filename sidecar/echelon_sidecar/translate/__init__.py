@@ -5,9 +5,10 @@ The sidecar's canonical form is the OpenAI chat format (see ``_common`` for the 
 extension keys it carries). Callers speak OpenAI (``/v1/chat/completions``) or Anthropic
 (``/v1/messages``); upstreams are OpenAI-compatible, Anthropic or Gemini::
 
-    OpenAI caller ──────────────┐                      ┌─ prepare_openai_request ─────── OpenAI
-    Anthropic caller ─ anthropic_to_openai_request ─┤  canonical  ├─ openai_to_anthropic_request ─ Anthropic
-                                │  (+ apply_settings)  └─ openai_to_gemini_request ───── Gemini
+    caller → canonical:   OpenAI callers as they are; Anthropic callers through
+                          anthropic_to_openai_request; then apply_settings (tier settings)
+    canonical → upstream: prepare_openai_request | openai_to_anthropic_request |
+                          openai_to_gemini_request
 
 and back: ``anthropic_to_openai_response`` / ``gemini_to_openai_response`` to canonical,
 ``openai_to_anthropic_response`` to an Anthropic caller; the stream classes do the same per

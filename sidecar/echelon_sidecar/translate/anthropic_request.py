@@ -17,7 +17,9 @@ tool_choice none/auto/         ``{type: none|auto|any|tool}``; ``parallel_tool_c
 required/named                 → ``disable_parallel_tool_use: true``
 max_completion_tokens /        ``max_tokens`` (default `default_max_tokens`)
 max_tokens
-temperature, top_p, top_k      same names (see `sampling_params`)
+temperature, top_p, top_k      same names. anthropic SDK 2.x no longer types them; the API
+                               takes them for models with sampling parameters, and
+                               ``sampling_params=False`` refuses them for models without
 stop                           ``stop_sequences``
 user / safety_identifier       ``metadata.user_id``
 response_format json_schema    ``output_config.format {type: json_schema, schema}`` (native
