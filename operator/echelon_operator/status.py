@@ -66,7 +66,12 @@ class PollingPoolStatus(_Common):
 
     groups: str | None = Field(None, description="The pool's task groups, comma separated.")
     rotation: str | None = Field(None, description="Effective rotation strategy.")
-    sidecars: int | None = Field(None, description="Sidecars serving this pool (desired replicas).")
+    sidecars: int | None = Field(
+        None, description="Sidecars serving this pool: the desired replicas of its Deployments."
+    )
+    sidecars_ready: int | None = Field(
+        None, description="Sidecars that answered the last status poll and report ready."
+    )
     deployments: list[str] = Field(default_factory=list, description="Deployments served.")
     config_map: str | None = Field(None, description="The rendered ConfigMap's name.")
     config_version: str | None = Field(None, description="Hash of the rendered config.")

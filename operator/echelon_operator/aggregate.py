@@ -1,0 +1,177 @@
+"""Poll the sidecars of a pool (their admin ``/v1/status``) and sum up their circuit states.
+
+Pull, like Prometheus: the operator GETs ``http://<podIP>:<echelon-admin port>/v1/status`` of
+every Running pod that carries the ``echelon-sidecar`` container (docs/status-api.md). Every
+request has a timeout, and at most ``concurrency`` run at once. Pure parts (which pods, how
+to add up) are separate from the one function that does HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .builders.status import CircuitCounts
+from .names import ADMIN_PORT_NAME, SIDECAR_CONTAINER
+
+__all__ = [
+    "PoolHealth",
+    "SidecarReport",
+    "SidecarTarget",
+    "aggregate",
+    "fetch_status",
+    "poll_sidecars",
+    "sidecar_targets",
+]
+
+_STATES = {"closed": "closed", "open": "open", "half_open": "half_open", "halfOpen": "half_open",
+           "half-open": "half_open"}
+MAX_BODY = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SidecarTarget:
+    """Where one pod's sidecar answers."""
+
+    pod: str
+    ip: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"http://{host}:{self.port}/v1/status"
+
+
+@dataclass(frozen=True)
+class SidecarReport:
+    """One poll of one sidecar: its status document, or why there is none."""
+
+    target: SidecarTarget
+    status: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class PoolHealth:
+    """What a pool's sidecars said, added up per (group, model)."""
+
+    counts: dict[tuple[str, str], CircuitCounts] = field(default_factory=dict)
+    polled: int = 0
+    ready: int = 0
+    problems: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def sidecar_targets(pods: Iterable[Mapping[str, Any]]) -> list[SidecarTarget]:
+    """Running pods with an IP and an ``echelon-sidecar`` container exposing ``echelon-admin``."""
+    out: list[SidecarTarget] = []
+    for pod in pods:
+        status = pod.get("status") or {}
+        ip = status.get("podIP")
+        if status.get("phase") != "Running" or not ip:
+            continue
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        containers = (pod.get("spec") or {}).get("containers") or []
+        sidecar = next((c for c in containers if c.get("name") == SIDECAR_CONTAINER), None)
+        if sidecar is None:
+            continue
+        port = next((p.get("containerPort") for p in sidecar.get("ports") or []
+                     if p.get("name") == ADMIN_PORT_NAME), None)
+        if not isinstance(port, int):
+            continue
+        out.append(SidecarTarget(str((pod.get("metadata") or {}).get("name")), str(ip), port))
+    return sorted(out, key=lambda t: t.pod)
+
+
+async def fetch_status(
+    session: aiohttp.ClientSession, target: SidecarTarget, limit_s: float
+) -> SidecarReport:
+    """GET one sidecar's status; never raises (errors become the report's ``error``)."""
+    try:
+        async with session.get(
+            target.url, timeout=aiohttp.ClientTimeout(total=limit_s), allow_redirects=False
+        ) as resp:
+            if resp.status != 200:
+                return SidecarReport(target, error=f"HTTP {resp.status}")
+            body = await resp.content.read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                return SidecarReport(target, error="status document too large")
+            data = orjson.loads(body)
+            if not isinstance(data, dict):
+                return SidecarReport(target, error="status is not a JSON object")
+            return SidecarReport(target, status=data)
+    except TimeoutError:
+        return SidecarReport(target, error=f"no answer within {limit_s:g}s")
+    except (aiohttp.ClientError, OSError) as exc:
+        return SidecarReport(target, error=f"{type(exc).__name__}: {exc}".strip())
+    except orjson.JSONDecodeError:
+        return SidecarReport(target, error="status is not valid JSON")
+
+
+async def poll_sidecars(
+    session: aiohttp.ClientSession,
+    targets: Sequence[SidecarTarget],
+    *,
+    limit_s: float,
+    concurrency: int,
+) -> list[SidecarReport]:
+    """Poll every target, at most ``concurrency`` at a time, each bounded by ``limit_s``."""
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(target: SidecarTarget) -> SidecarReport:
+        async with limit:
+            return await fetch_status(session, target, limit_s)
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+def aggregate(reports: Iterable[SidecarReport]) -> PoolHealth:
+    """Add up the reports: per (group, model) how many sidecars say closed / open / half-open."""
+    health = PoolHealth()
+    acc: dict[tuple[str, str], dict[str, Any]] = {}
+    unreachable: list[str] = []
+    for report in reports:
+        health.polled += 1
+        status = report.status
+        if status is None:
+            unreachable.append(f"{report.target.pod} ({report.error})")
+            continue
+        if status.get("ready") is True:
+            health.ready += 1
+        version = status.get("config_version")
+        if isinstance(version, str):
+            health.versions[version] = health.versions.get(version, 0) + 1
+        reload = status.get("reload") or {}
+        if isinstance(reload, Mapping) and reload.get("last_error"):
+            health.problems.append(
+                f"sidecar {report.target.pod} refused a new config: {reload['last_error']}"
+            )
+        for inst in status.get("instances") or []:
+            if not isinstance(inst, Mapping):
+                continue
+            group, model = inst.get("group"), inst.get("model")
+            state = _STATES.get(str(inst.get("state")))
+            if not isinstance(group, str) or not isinstance(model, str) or state is None:
+                continue
+            entry = acc.setdefault((group, model), {"closed": 0, "open": 0, "half_open": 0,
+                                                    "last_error": None})
+            entry[state] += 1
+            if inst.get("last_error") and state != "closed":
+                entry["last_error"] = str(inst["last_error"])
+    if unreachable:
+        health.problems.insert(
+            0, f"{len(unreachable)} sidecar(s) did not answer: {', '.join(unreachable)}"
+        )
+    not_ready = health.polled - len(unreachable) - health.ready
+    if not_ready > 0:
+        health.problems.append(f"{not_ready} sidecar(s) answer but are not ready")
+    health.counts = {k: CircuitCounts(v["closed"], v["open"], v["half_open"], v["last_error"])
+                     for k, v in sorted(acc.items())}
+    return health

@@ -1,0 +1,219 @@
+"""Decide what a pool or group should look like: render, validate, explain. Still pure.
+
+:func:`plan_pool` renders a pool's config, dumps it to YAML and loads it back with
+``load_config_text`` (exactly what the sidecar will do); any error makes the plan invalid and
+names the resource and field at fault. :func:`plan_group` validates one task group the same
+way, together with every group it can fall back to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from echelon_sidecar.config import (
+    PollingPoolSpec,
+    Problem,
+    TaskGroupSpec,
+    canonical_name,
+    load_config_text,
+)
+from echelon_sidecar.errors import ConfigError
+
+from .globalconfig import GlobalConfig
+from .problems import describe_problem
+from .render import (
+    SecretRef,
+    node_refs,
+    render_group_config,
+    render_pool_config,
+    resolver_for,
+    secret_refs,
+)
+
+__all__ = ["GroupPlan", "PoolPlan", "dump_config", "plan_group", "plan_pool"]
+
+MIXED_TASK_TYPES = "mixes task types"
+
+
+def dump_config(config: Mapping[str, Any], header: str = "") -> str:
+    body = yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True, width=100)
+    return header + body
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """What a pool's ConfigMap should hold, or why it cannot be rendered."""
+
+    pool: str
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    #: the "pool mixes task types" warning, when the pool is not dedicated to one task type
+    mixed_task_types: str | None = None
+    config: Mapping[str, Any] | None = None
+    text: str | None = None
+    version: str | None = None
+    secret_refs: tuple[SecretRef, ...] = ()
+    groups: tuple[str, ...] = ()
+    #: (group, model) breakers the sidecars will run
+    instances: tuple[tuple[str, str], ...] = ()
+    sidecars: int = 1
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and self.text is not None
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """Whether a task group (with its fallback closure) is usable, and its printer fields."""
+
+    group: str
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    tiers: int | None = None
+    strategy: str | None = None
+    models: tuple[str, ...] = ()
+    closure: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def _broken_refs(
+    refs: Sequence[str], groups: Mapping[str, TaskGroupSpec], broken: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Problems of unparseable groups that ``refs`` (or their fallbacks) point at."""
+    if not broken:
+        return []
+    resolver = resolver_for(groups)
+    by_canon = {canonical_name(name): name for name in broken}
+    out: list[str] = []
+    seen: set[str] = set()
+    todo = list(refs)
+    visited: set[str] = set()
+    while todo:
+        ref = todo.pop()
+        target = resolver.parse_ref(ref)
+        if target is not None:
+            if target.group in visited:
+                continue
+            visited.add(target.group)
+            fb = resolver.effective_fallback(target.group)
+            todo.extend(fb.fallback_groups)
+            if fb.last_resort:
+                todo.append(fb.last_resort)
+            continue
+        for head in (ref, ref.rpartition(".")[0]):
+            name = by_canon.get(canonical_name(head)) if head else None
+            if name is not None and name not in seen:
+                seen.add(name)
+                out.extend(f"TaskGroup {name} (referenced as {ref!r}) is invalid: {p}"
+                           for p in broken[name])
+    return out
+
+
+def _load(text: str, source: str, config: Mapping[str, Any]) -> tuple[
+        list[Problem], list[Problem], str | None]:
+    try:
+        loaded = load_config_text(text, source)
+    except ConfigError as exc:
+        problems = [p for p in exc.problems if isinstance(p, Problem)]
+        return [p for p in problems if p.is_error], [p for p in problems if not p.is_error], None
+    return [], list(loaded.warnings), loaded.version
+
+
+def plan_pool(
+    pool_name: str,
+    pool: PollingPoolSpec | None,
+    groups: Mapping[str, TaskGroupSpec],
+    global_cfg: GlobalConfig,
+    sidecars: int,
+    *,
+    pool_problems: Sequence[str] = (),
+    broken_groups: Mapping[str, Sequence[str]] | None = None,
+    header: str = "",
+) -> PoolPlan:
+    """Render and validate one pool (see the module docstring).
+
+    ``pool`` is None when its spec does not parse (``pool_problems`` says why);
+    ``broken_groups`` maps the names of unparseable groups to their problems.
+    """
+    sidecars = max(1, sidecars)
+    if pool is None:
+        return PoolPlan(pool_name, errors=tuple(pool_problems) or ("spec is invalid",),
+                        sidecars=sidecars)
+    config = render_pool_config(pool_name, pool, groups, global_cfg, sidecars)
+    roots = list(pool.task_groups)
+    for node in (config.get("workflow_nodes") or {}).values():
+        roots.extend(node_refs(node))
+    broken = _broken_refs(roots, groups, broken_groups or {})
+    text = dump_config(config, header)
+    errors, warnings, version = _load(text, f"ConfigMap of PollingPool {pool_name}", config)
+    mixed = next((describe_problem(p, config) for p in warnings
+                  if p.path[:1] == ("polling_pools",) and MIXED_TASK_TYPES in p.message), None)
+    error_text = tuple(broken + [describe_problem(p, config) for p in errors])
+    task_groups = config["task_groups"]
+    instances = sorted({(g, m) for g, body in task_groups.items()
+                        for tier in (body.get("echelons") or {}).values()
+                        for m in tier.get("models", [])})
+    return PoolPlan(
+        pool=pool_name,
+        errors=error_text,
+        warnings=tuple(describe_problem(p, config) for p in warnings),
+        mixed_task_types=mixed,
+        config=config,
+        text=None if error_text else text,
+        version=None if error_text else version,
+        secret_refs=tuple(secret_refs(global_cfg, config)),
+        groups=tuple(task_groups),
+        instances=tuple(instances),
+        sidecars=sidecars,
+    )
+
+
+def plan_group(
+    group_name: str,
+    groups: Mapping[str, TaskGroupSpec],
+    global_cfg: GlobalConfig,
+    *,
+    group_problems: Sequence[str] = (),
+    broken_groups: Mapping[str, Sequence[str]] | None = None,
+) -> GroupPlan:
+    """Validate one group with its fallback closure and the catalog it uses."""
+    spec = groups.get(group_name)
+    if spec is None:
+        return GroupPlan(group_name, errors=tuple(group_problems) or ("spec is invalid",))
+    config = render_group_config(group_name, groups, global_cfg)
+    refs = [r for r in ((spec.fallback_config.fallback_groups or [])
+                        if spec.fallback_config else [])]
+    if spec.fallback_config and spec.fallback_config.last_resort:
+        refs.append(spec.fallback_config.last_resort)
+    broken = _broken_refs(refs, groups, broken_groups or {})
+    text = dump_config(config)
+    errors, warnings, _ = _load(text, f"TaskGroup {group_name}", config)
+    own = [p for p in errors if p.path[1:2] == (group_name,)]
+    others = [p for p in errors if p.path[1:2] != (group_name,)]
+    resolver = resolver_for(groups)
+    unordered = [name for name, tier in spec.echelons.items() if tier.priority is None]
+    extra: list[str] = []
+    if len(spec.echelons) > 1 and unordered:
+        extra.append(
+            f"TaskGroup {group_name} spec.echelons: tier(s) {', '.join(sorted(unordered))} have "
+            "no priority; Kubernetes does not keep the order of map keys, so they are tried in "
+            "name order (set priority: 1, 2, ...)"
+        )
+    models = sorted({m for tier in spec.echelons.values() for m in tier.models})
+    return GroupPlan(
+        group=group_name,
+        errors=tuple(broken + [describe_problem(p, config) for p in own + others]),
+        warnings=tuple(extra + [describe_problem(p, config) for p in warnings]),
+        tiers=len(spec.echelons),
+        strategy=resolver.effective_fallback(group_name).strategy,
+        models=tuple(models),
+        closure=tuple(config["task_groups"]),
+    )

@@ -1,0 +1,58 @@
+"""Operator settings from flags and ECHELON_* variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from echelon_operator.run import build_parser, settings_from_args
+from echelon_operator.settings import OperatorSettings, SettingsError
+
+
+def test_defaults() -> None:
+    s = OperatorSettings()
+    assert (s.data_port, s.admin_port, s.poll_interval) == (8080, 9090, 10.0)
+    assert s.clusterwide and s.peering is None and s.liveness is None
+
+
+def test_environment_variables() -> None:
+    s = OperatorSettings.from_env({
+        "ECHELON_NAMESPACES": "a, b",
+        "ECHELON_SIDECAR_IMAGE": "img:1",
+        "ECHELON_SIDECAR_RESOURCES": '{"limits": {"memory": "1Gi"}}',
+        "ECHELON_POLL_INTERVAL": "2.5",
+        "ECHELON_SIDECAR_ADMIN_PORT": "9999",
+        "ECHELON_OPERATOR_NAMESPACE": "ops",
+    })
+    assert s.namespaces == ("a", "b") and not s.clusterwide
+    assert s.sidecar_image == "img:1"
+    assert s.sidecar_resources == {"limits": {"memory": "1Gi"}}
+    assert (s.poll_interval, s.admin_port, s.operator_namespace) == (2.5, 9999, "ops")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"ECHELON_SIDECAR_ADMIN_PORT": "x"}, "ECHELON_SIDECAR_ADMIN_PORT='x'"),
+    ({"ECHELON_SIDECAR_ADMIN_PORT": "8080"}, "must differ"),
+    ({"ECHELON_POLL_INTERVAL": "0"}, "must be > 0"),
+    ({"ECHELON_SIDECAR_RESOURCES": "[1]"}, "expected a JSON object"),
+    ({"ECHELON_SIDECAR_IMAGE_PULL_POLICY": "Sometimes"}, "Always, IfNotPresent or Never"),
+])
+def test_bad_values_name_the_variable_or_setting(env: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        OperatorSettings.from_env(env)
+
+
+def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECHELON_NAMESPACES", "from-env")
+    monkeypatch.setenv("ECHELON_PEERING", "env-peering")
+    args = build_parser().parse_args(["-n", "a", "-n", "b", "--admin-port", "9191",
+                                      "--standalone", "--liveness", "http://127.0.0.1:1/healthz"])
+    s = settings_from_args(args)
+    assert s.namespaces == ("a", "b") and s.admin_port == 9191
+    assert s.peering is None and s.liveness == "http://127.0.0.1:1/healthz"
+    all_ns = settings_from_args(build_parser().parse_args(["--all-namespaces"]))
+    assert all_ns.clusterwide and all_ns.namespaces == ()
+
+
+def test_namespace_and_all_namespaces_exclude_each_other() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["-n", "a", "-A"])
