@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from echelon_sidecar.config import API_GROUP, PollingPoolSpec, TaskGroupSpec
 from pydantic import BaseModel
+
+from echelon_sidecar.config import API_GROUP, PollingPoolSpec, TaskGroupSpec
 
 from .status import PollingPoolStatus, TaskGroupStatus
 
@@ -31,7 +32,8 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of ``model`` (camelCase field names)."""
     raw = model.model_json_schema(by_alias=True)
     defs = raw.pop("$defs", {})
-    return _convert(raw, defs)
+    schema: dict[str, Any] = _convert(raw, defs)
+    return schema
 
 
 def _convert(node: Any, defs: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
 from echelon_sidecar.config import (
     API_GROUP,
     GLOBAL_CONFIG_LABEL,

@@ -1,0 +1,49 @@
+"""kopf indexes: what every reconcile reads instead of listing the API.
+
+- ``group_index``: namespace -> TaskGroups (specs parsed once per change);
+- ``pool_index``: namespace -> PollingPools;
+- ``deployment_index``: (namespace, canonical pool) -> Deployments labelled for that pool;
+- ``global_index``: namespace -> ConfigMaps labelled ``echelon.dev/config: global``.
+
+kopf fills every index before it calls any other handler.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kopf
+
+from echelon_sidecar.config import canonical_name
+
+from ..entries import DeploymentEntry, GlobalEntry, GroupEntry, PoolEntry
+from ..names import API_GROUP, GLOBAL_CONFIG_LABEL, GLOBAL_CONFIG_VALUE, POOL_LABEL, VERSION
+
+__all__ = ["deployment_index", "global_index", "group_index", "pool_index"]
+
+
+@kopf.index(API_GROUP, VERSION, "taskgroups")
+def group_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, GroupEntry]:
+    return {str(namespace): GroupEntry.from_body(body)}
+
+
+@kopf.index(API_GROUP, VERSION, "pollingpools")
+def pool_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, PoolEntry]:
+    return {str(namespace): PoolEntry.from_body(body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels={POOL_LABEL: kopf.PRESENT})
+def deployment_index(namespace: str | None, name: str, uid: str, labels: kopf.Labels,
+                     spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], DeploymentEntry]:
+    pool = str(labels[POOL_LABEL])
+    replicas = spec.get("replicas", 1)
+    entry = DeploymentEntry(str(namespace), name, uid, pool,
+                            int(replicas) if replicas is not None else 1,
+                            copy.deepcopy(dict(spec.get("selector") or {})))
+    return {(str(namespace), canonical_name(pool)): entry}
+
+
+@kopf.index("", "v1", "configmaps", labels={GLOBAL_CONFIG_LABEL: GLOBAL_CONFIG_VALUE})
+def global_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, GlobalEntry]:
+    return {str(namespace): GlobalEntry.from_body(body)}

@@ -1,0 +1,223 @@
+"""The operator's in-process state: index views, caches, serialized status writes, Events.
+
+One :class:`Runtime` lives in kopf's ``memo`` (created by the startup handler). It holds no
+truth of its own: everything can be rebuilt from the cluster, which is what a restart does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from echelon_sidecar.config import canonical_name
+
+from .builders.globalconfig import GlobalConfig, merge_global_configs
+from .builders.render import SecretRef
+from .builders.status import status_patch
+from .coalesce import Coalescer, KeyedLocks
+from .entries import DeploymentEntry, GlobalEntry, GroupEntry, PoolEntry
+from .kube import Kube
+from .settings import OperatorSettings
+
+__all__ = ["Indices", "PoolState", "Runtime", "now"]
+
+logger = logging.getLogger("echelon_operator")
+NsName = tuple[str, str]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Index(Protocol):
+    def get(self, key: Any, default: Any = ...) -> Any: ...
+    def __iter__(self) -> Any: ...
+
+
+class Indices:
+    """Read-only views over kopf's indexes (filled before any handler runs)."""
+
+    def __init__(self, groups: _Index, pools: _Index, deployments: _Index,
+                 globals_: _Index) -> None:
+        self._groups, self._pools = groups, pools
+        self._deployments, self._globals = deployments, globals_
+
+    def groups(self, namespace: str) -> dict[str, GroupEntry]:
+        return {e.name: e for e in self._groups.get(namespace, ())}
+
+    def group(self, namespace: str, name: str) -> GroupEntry | None:
+        canon = canonical_name(name)
+        return next((e for e in self._groups.get(namespace, ())
+                     if canonical_name(e.name) == canon), None)
+
+    def pools(self, namespace: str) -> dict[str, PoolEntry]:
+        return {e.name: e for e in self._pools.get(namespace, ())}
+
+    def pool(self, namespace: str, name: str) -> PoolEntry | None:
+        canon = canonical_name(name)
+        return next((e for e in self._pools.get(namespace, ())
+                     if canonical_name(e.name) == canon), None)
+
+    def deployments(self, namespace: str, pool: str) -> list[DeploymentEntry]:
+        found = self._deployments.get((namespace, canonical_name(pool)), ())
+        return sorted(found, key=lambda d: d.name)
+
+    def globals(self, namespace: str) -> list[GlobalEntry]:
+        return sorted(self._globals.get(namespace, ()), key=lambda g: g.name)
+
+    def namespaces(self) -> set[str]:
+        return {ns for ns in self._pools} | {ns for ns in self._groups}
+
+
+@dataclass
+class PoolState:
+    """What the operator last made of a pool (rebuilt by the first reconcile after a restart)."""
+
+    name: str
+    uid: str
+    version: str | None = None
+    secret_refs: tuple[SecretRef, ...] | None = None
+    replicas: int = 0
+    deployments: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    instances: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Runtime:
+    """Shared by every handler through ``memo.runtime``."""
+
+    settings: OperatorSettings
+    kube: Kube
+    indices: Indices
+    session: aiohttp.ClientSession | None = None
+    #: uid -> the object's status as last written/seen (we are its only writer)
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pool_state: dict[NsName, PoolState] = field(default_factory=dict)
+    #: (namespace, canonical pool) -> the pool's circuit instances from the last poll
+    health: dict[NsName, list[dict[str, Any]]] = field(default_factory=dict)
+    operator_global: GlobalEntry | None = None
+    global_seen: set[NsName] = field(default_factory=set)
+    last_poll: float | None = None
+    poll_errors: int = 0
+    _notes: dict[tuple[str, str], str] = field(default_factory=dict)
+    _status_locks: KeyedLocks[str] = field(default_factory=KeyedLocks)
+    deploy_locks: KeyedLocks[NsName] = field(default_factory=KeyedLocks)
+    pool_runs: Coalescer[NsName] = field(init=False)
+    group_runs: Coalescer[NsName] = field(init=False)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    # -- global config -------------------------------------------------------------------
+
+    def global_config(self, namespace: str) -> GlobalConfig:
+        """The operator namespace's global config, then the namespace's own (wins by id)."""
+        parts: list[GlobalConfig] = []
+        own = self.operator_global
+        if own is not None:
+            parts.append(own.config)
+        for entry in self.indices.globals(namespace):
+            if own is not None and (entry.namespace, entry.name) == (own.namespace, own.name):
+                continue
+            parts.append(entry.config)
+        return merge_global_configs(parts)
+
+    # -- status --------------------------------------------------------------------------
+
+    async def update_status(
+        self,
+        entry: GroupEntry | PoolEntry,
+        build: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Build the desired status from the current one and patch what differs.
+
+        Writes to one object are serialized, and always start from the last status written,
+        so the reconcile's and the poller's fields never overwrite each other.
+        Returns ``(new, old)``.
+        """
+        async with self._status_locks(entry.uid):
+            old = self.status.get(entry.uid)
+            if old is None:
+                old = dict(entry.status)
+            desired = build(old)
+            patch = status_patch(old, desired)
+            new = old
+            if patch:
+                result = await self.kube.patch_status(entry.plural, entry.namespace, entry.name,
+                                                      patch)
+                if result is None:  # deleted meanwhile
+                    self.status.pop(entry.uid, None)
+                    return old, old
+                if (result.get("metadata") or {}).get("uid") not in (None, entry.uid):
+                    return old, old  # a new object of the same name: not ours to write
+                new = dict(result.get("status") or {})
+            self.status[entry.uid] = new
+            return new, old
+
+    def forget(self, uid: str) -> None:
+        self.status.pop(uid, None)
+        for key in [k for k in self._notes if k[0] == uid]:
+            del self._notes[key]
+
+    # -- events --------------------------------------------------------------------------
+
+    async def event(self, obj: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        logger.log(logging.WARNING if type == "Warning" else logging.INFO, "%s %s/%s: %s: %s",
+                   obj.get("kind"), (obj.get("metadata") or {}).get("namespace"),
+                   (obj.get("metadata") or {}).get("name"), reason, message)
+        await self.kube.event(obj, type=type, reason=reason, message=message)
+
+    async def note(self, obj: Mapping[str, Any], topic: str, message: str | None,
+                   *, type: str, reason: str, cleared: tuple[str, str, str] | None = None
+                   ) -> None:
+        """An Event when ``message`` differs from the last one noted on this topic.
+
+        ``cleared``: (type, reason, message) to post when a noted message goes away.
+        """
+        uid = str((obj.get("metadata") or {}).get("uid"))
+        key = (uid, topic)
+        before = self._notes.get(key)
+        if message:
+            if message != before:
+                self._notes[key] = message
+                await self.event(obj, type, reason, message)
+        elif before is not None:
+            del self._notes[key]
+            if cleared is not None:
+                await self.event(obj, *cleared)
+
+    def noted(self, obj_uid: str, topic: str, message: str) -> None:
+        """Remember a message as already reported (e.g. seen in the status after a restart)."""
+        self._notes.setdefault((obj_uid, topic), message)
+
+    # -- background ----------------------------------------------------------------------
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+        return task
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pool_runs.close()
+        await self.group_runs.close()
+        if self.session is not None:
+            await self.session.close()
+        self.kube.close()
+
+    def probe(self) -> dict[str, Any]:
+        namespaces = self.indices.namespaces()
+        return {
+            "pools": sum(len(self.indices.pools(ns)) for ns in namespaces),
+            "groups": sum(len(self.indices.groups(ns)) for ns in namespaces),
+            "reconciling": self.pool_runs.busy() + self.group_runs.busy(),
+            "lastPoll": self.last_poll,
+        }
+
