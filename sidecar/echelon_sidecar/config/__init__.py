@@ -4,9 +4,9 @@ Both the source documents' snake_case YAML (combined ``_task_groups.yaml`` files
 per-pool trees) and the CRDs' camelCase manifests load into :class:`EchelonConfig`.
 """
 
+from ..errors import ConfigError
 from .base import canonical_name, kubernetes_name
 from .catalog import DEFAULT_BASE_URLS, ModelEntry, ProviderKind, SecretKeyRef
-from ..errors import ConfigError
 from .fallback import (
     DEFAULT_FALLBACK,
     CircuitBreaker,

@@ -1,0 +1,99 @@
+"""`echelon-sidecar`: serve one polling pool (and every group, tier and node) on localhost."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .logs import setup_logging
+from .server import ServerSettings, Sidecar
+
+__all__ = ["main"]
+
+_log = logging.getLogger("echelon.sidecar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="echelon-sidecar",
+        description="Serve Echelon's task groups, polling pools and workflow nodes on "
+        "localhost: OpenAI-compatible /v1/chat/completions and Anthropic-compatible "
+        "/v1/messages on the data port; /healthz, /readyz, /metrics and /v1/status on the "
+        "admin port.",
+    )
+    p.add_argument("--config", required=True, type=Path, metavar="PATH",
+                   help="a config file or directory (combined file, groups/ + polling_pools/ "
+                   "tree, or Kubernetes manifests); watched and hot-reloaded")
+    p.add_argument("--pool", help="the pool served when a request names no model")
+    p.add_argument("--host", default="127.0.0.1", help="data port address (default 127.0.0.1: "
+                   "the pod's own containers only)")
+    p.add_argument("--port", type=int, default=8080, help="data port (default 8080)")
+    p.add_argument("--admin-host", default="0.0.0.0", help="admin port address (probes, "
+                   "Prometheus and the operator reach it; default 0.0.0.0)")
+    p.add_argument("--admin-port", type=int, default=9090, help="admin port (default 9090)")
+    p.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
+                   help="how often the config path is checked for changes (0: never)")
+    p.add_argument("--drain-timeout", type=float, default=20.0, metavar="SECONDS",
+                   help="on SIGTERM, how long in-flight requests may take to finish")
+    p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+                   help="largest request body accepted (413 beyond)")
+    p.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
+                   help="deadline of a whole request when the caller sends no "
+                   "X-Echelon-Timeout (default: bounded by the tiers' timeouts)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", choices=["json", "text"], default=None,
+                   help="default: text on a terminal, JSON otherwise")
+    p.add_argument("--version", action="version", version=f"echelon-sidecar {__version__}")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    return ServerSettings(
+        config=args.config, pool=args.pool, host=args.host, port=args.port,
+        admin_host=args.admin_host, admin_port=args.admin_port,
+        reload_interval=args.reload_interval, drain_timeout=args.drain_timeout,
+        max_body_bytes=args.max_body_bytes, request_timeout=args.request_timeout,
+    )
+
+
+async def serve(settings: ServerSettings) -> int:
+    sidecar = Sidecar(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(sidecar.reload_now()))
+    try:
+        await sidecar.start()
+    except OSError as exc:
+        _log.error("cannot listen: %s", exc)
+        return 1
+    await stop.wait()
+    _log.info("stopping: draining in-flight requests (up to %gs)", settings.drain_timeout)
+    await sidecar.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    if not args.config.exists():
+        _log.error("--config %s: no such file or directory", args.config)
+        return 2
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    return int(runner(serve(settings_from_args(args))))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

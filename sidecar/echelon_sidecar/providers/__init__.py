@@ -1,0 +1,19 @@
+"""Upstream adapters: the engine's Provider over real HTTP (OpenAI, Anthropic, Gemini)."""
+
+from .credentials import CredentialError, Credentials
+from .http import HttpProvider, retry_after_seconds
+from .payload import CallerFormat, InboundRequest, UpstreamFormat, UpstreamReply
+from .wire import DEFAULT_ANTHROPIC_VERSION, build_call
+
+__all__ = [
+    "DEFAULT_ANTHROPIC_VERSION",
+    "CallerFormat",
+    "CredentialError",
+    "Credentials",
+    "HttpProvider",
+    "InboundRequest",
+    "UpstreamFormat",
+    "UpstreamReply",
+    "build_call",
+    "retry_after_seconds",
+]

@@ -1,0 +1,32 @@
+"""Whole (non-streaming) upstream answers in the caller's format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..translate import (
+    anthropic_to_openai_response,
+    gemini_to_openai_response,
+    openai_to_anthropic_response,
+)
+from .payload import CallerFormat, UpstreamReply
+
+__all__ = ["convert_body"]
+
+
+def convert_body(reply: UpstreamReply, caller: CallerFormat) -> bytes:
+    """A whole (non-streaming) upstream answer as the caller's response body."""
+    if reply.format == caller:
+        return reply.raw
+    body: Any = reply.body
+    if reply.format == "anthropic":
+        canonical = anthropic_to_openai_response(body, model=reply.model)
+    elif reply.format == "gemini":
+        canonical = gemini_to_openai_response(body, model=reply.model)
+    else:
+        canonical = body
+    if caller == "openai":
+        return orjson.dumps(canonical)
+    return orjson.dumps(openai_to_anthropic_response(canonical, model=reply.model))

@@ -1,0 +1,229 @@
+"""The engine's Provider over real HTTP: one pooled aiohttp session per upstream origin.
+
+``call`` sends one attempt and returns an :class:`UpstreamReply`; for a streaming request it
+returns only once the first SSE event has arrived (the commit point), so a stream that fails
+before its first byte still falls back. Upstream failures become ``UpstreamError`` with the
+status, the error class and the Retry-After; what an instance cannot do becomes
+``InstanceCannotServe``. Bodies are checked (JSON, content type, size) before they are
+trusted: a malformed 200 is a failure of the instance, not an answer.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from ..engine import AttemptSettings, EngineRequest, Instance, UpstreamError
+from ..translate import SSEDecoder, SSEEvent, TranslationError, upstream_error_to_openai
+from .convert import convert_body
+from .credentials import CredentialError, Credentials
+from .payload import InboundRequest, UpstreamReply
+from .wire import build_call, probe_call
+
+__all__ = ["HttpProvider"]
+
+_log = logging.getLogger(__name__)
+
+#: Largest upstream body accepted (non-streaming) and largest single SSE read buffered.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+_ERROR_BODY_BYTES = 64 * 1024
+
+
+class HttpProvider:
+    """Calls OpenAI-compatible, Anthropic and Gemini upstreams (see the module docstring)."""
+
+    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 connect_timeout: float = 10.0) -> None:
+        self.credentials = Credentials()
+        self.max_response_bytes = max_response_bytes
+        self.connect_timeout = connect_timeout
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def _session(self, url: str) -> aiohttp.ClientSession:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        session = self._sessions.get(origin)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60,
+                                             enable_cleanup_closed=True)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+            )
+            self._sessions[origin] = session
+        return session
+
+    async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    # -- the Provider protocol -------------------------------------------------------------------
+
+    async def call(self, instance: Instance, request: EngineRequest,
+                   settings: AttemptSettings) -> UpstreamReply:
+        inbound = request.payload
+        assert isinstance(inbound, InboundRequest)
+        try:
+            key = self.credentials.key_for(instance.model_id, instance.entry)
+        except CredentialError as exc:
+            raise UpstreamError(401, "unauthorized", str(exc)) from None
+        call = build_call(inbound, settings, key)
+        session = self._session(call.url)
+        try:
+            response = await session.post(call.url, data=call.body, headers=call.headers)
+        except TimeoutError:
+            raise UpstreamError(None, "connect_timeout", "connecting timed out") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(None, "connect_error", _os_reason(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(None, "connection_error", type(exc).__name__) from None
+        try:
+            if response.status != 200:
+                await _raise_for_status(response, call.format)
+            ctype = response.content_type
+            if inbound.stream:
+                if ctype != "text/event-stream":
+                    raise UpstreamError(None, "wrong_content_type",
+                                        f"expected text/event-stream, got {ctype}")
+                reply = await self._first_event(response, call.format, settings.upstream_model)
+                return reply
+            if ctype != "application/json":
+                raise UpstreamError(None, "wrong_content_type",
+                                    f"expected application/json, got {ctype}")
+            raw = await _read_bounded(response, self.max_response_bytes)
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise UpstreamError(None, "malformed_response",
+                                    "the upstream sent invalid JSON") from None
+            if not isinstance(body, (dict, list)):
+                raise UpstreamError(None, "malformed_response", "the upstream sent no object")
+            response.release()
+            reply = UpstreamReply(call.format, settings.upstream_model, raw=raw, body=body)
+            try:
+                reply.raw = convert_body(reply, inbound.format)
+            except TranslationError as exc:
+                raise UpstreamError(None, "malformed_response", str(exc)[:200]) from None
+            return reply
+        except BaseException:
+            response.close()
+            raise
+
+    async def _first_event(self, response: aiohttp.ClientResponse, fmt: Any,
+                           model: str) -> UpstreamReply:
+        decoder = SSEDecoder()
+        received = bytearray()
+        chunks = response.content.iter_any()
+        events: list[SSEEvent] = []
+        try:
+            while not events:
+                try:
+                    data = await chunks.__anext__()
+                except StopAsyncIteration:
+                    raise UpstreamError(None, "stream_cut",
+                                        "the stream ended before its first event") from None
+                received += data
+                if len(received) > self.max_response_bytes:
+                    raise UpstreamError(None, "oversized_response", "first event too large")
+                events = [e for e in decoder.feed(data) if e.data or e.event]
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(None, "stream_cut", type(exc).__name__) from None
+        _raise_for_error_event(events[0], fmt)
+        return UpstreamReply(fmt, model, first=events, first_raw=bytes(received),
+                             decoder=decoder, chunks=chunks, response=response)
+
+    async def probe(self, instance: Instance) -> None:
+        key = self.credentials.key_for(instance.model_id, instance.entry)
+        url, headers = probe_call(instance.entry, key)
+        session = self._session(url)
+        started = time.monotonic()
+        async with session.get(url, headers=headers,
+                               timeout=aiohttp.ClientTimeout(total=10)) as response:
+            if response.status != 200:
+                raise UpstreamError(response.status, message="health check failed")
+        _log.debug("probe %s ok in %.3fs", instance.model_id, time.monotonic() - started)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
+    return getattr(exc.os_error, "strerror", None) or type(exc.os_error).__name__
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise UpstreamError(None, "oversized_response",
+                            f"the response is {declared} bytes (limit {limit})")
+    out = bytearray()
+    try:
+        async for data in response.content.iter_any():
+            out += data
+            if len(out) > limit:
+                raise UpstreamError(None, "oversized_response",
+                                    f"the response exceeds {limit} bytes")
+    except aiohttp.ClientPayloadError:
+        raise UpstreamError(None, "response_cut", "the response body was cut") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(None, "connection_error", type(exc).__name__) from None
+    return bytes(out)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse, fmt: str) -> None:
+    status = response.status
+    try:
+        raw = await response.content.read(_ERROR_BODY_BYTES)
+    except aiohttp.ClientError:
+        raw = b""
+    body = upstream_error_to_openai(fmt, status, raw)  # type: ignore[arg-type]
+    message = str(body.get("error", {}).get("message", ""))[:300]
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    if retry_after is None and response.headers.get("retry-after-ms"):
+        try:
+            retry_after = float(response.headers["retry-after-ms"]) / 1000
+        except ValueError:
+            retry_after = None
+    if fmt == "gemini" and status == 400 and b"API_KEY_INVALID" in raw:
+        status = 401  # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID
+    raise UpstreamError(status, message=message, retry_after=retry_after, body=body)
+
+
+def _raise_for_error_event(event: SSEEvent, fmt: str) -> None:
+    """An error as the first event of a stream (e.g. Anthropic overloaded) is a failure."""
+    if fmt == "anthropic" and event.event == "error":
+        try:
+            data = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            data = {}
+        kind = (data.get("error") or {}).get("type", "api_error")
+        status = {"overloaded_error": 529, "rate_limit_error": 429}.get(kind, 500)
+        raise UpstreamError(status, message=str((data.get("error") or {}).get("message", kind)))
+    if fmt != "anthropic" and event.data.startswith('{"error"'):
+        raise UpstreamError(500, "stream_error", event.data[:200])

@@ -1,0 +1,60 @@
+"""What the server hands the engine as a request's payload, and what a provider gives back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..translate import SSEDecoder, SSEEvent
+
+__all__ = ["CallerFormat", "InboundRequest", "UpstreamFormat", "UpstreamReply"]
+
+CallerFormat = Literal["openai", "anthropic"]
+UpstreamFormat = Literal["openai", "anthropic", "gemini"]
+
+
+@dataclass(slots=True)
+class InboundRequest:
+    """A caller's request: its own format, and the canonical (OpenAI chat) body.
+
+    ``original`` is the caller's own body when it is not OpenAI (an Anthropic caller), so an
+    Anthropic upstream can receive it untouched but for ``model``.
+    """
+
+    format: CallerFormat
+    body: dict[str, Any]
+    stream: bool
+    original: dict[str, Any] | None = None
+    include_usage: bool = False
+    request_id: str = ""
+
+
+@dataclass(slots=True)
+class UpstreamReply:
+    """A successful upstream answer, in the upstream's wire format.
+
+    Non-streaming: ``body`` is the parsed JSON and ``raw`` its bytes (forwarded untouched when
+    the caller speaks the same format). Streaming: ``first`` holds the events read before the
+    commit point, ``decoder`` the decoder state, ``chunks`` the rest of the body; ``close()``
+    releases the upstream connection.
+    """
+
+    format: UpstreamFormat
+    model: str
+    raw: bytes = b""
+    body: dict[str, Any] | list[Any] | None = None
+    first: list[SSEEvent] = field(default_factory=list)
+    first_raw: bytes = b""
+    decoder: SSEDecoder | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    response: Any = None
+
+    def close(self, ok: bool = False) -> None:
+        """Release the upstream connection: back to the pool when the stream ended cleanly."""
+        response, self.response = self.response, None
+        if response is not None:
+            if ok:
+                response.release()
+            else:
+                response.close()

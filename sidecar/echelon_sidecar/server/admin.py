@@ -1,0 +1,108 @@
+"""The admin port: probes, Prometheus metrics and ``/v1/status`` (see docs/status-api.md).
+
+Nothing here exposes a credential, a prompt or a response text.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from .runtime import Sidecar
+
+__all__ = ["AdminAPI", "status_document"]
+
+
+def status_document(sidecar: Sidecar) -> dict[str, Any]:
+    engine = sidecar.engine
+    reload_ = sidecar.reload_state
+    doc: dict[str, Any] = {
+        "config_version": engine.version if engine else None,
+        "ready": engine is not None,
+        "pool": sidecar.default_pool,
+        "sidecars": 1,
+        "reload": dict(reload_),
+        "instances": [],
+        "pools": {},
+        "limits": {},
+        "sessions": {},
+    }
+    if engine is None:
+        return doc
+    raw = engine.status()
+    offset = time.time() - engine.clock.now()
+
+    def wall(value: Any) -> float | None:
+        return round(value + offset, 3) if isinstance(value, (int, float)) else None
+
+    providers = {mid: m.provider for mid, m in engine.config.models.items()}
+    doc["sidecars"] = raw.get("sidecars", 1)
+    doc["instances"] = [
+        {
+            "group": b["group"],
+            "model": b["model"],
+            "provider": providers.get(b["model"]),
+            "state": b["state"],
+            "consecutive_failures": b["consecutive_failures"],
+            "last_error": b.get("last_error_class"),
+            "open_since": wall(b.get("open_since")),
+            "open_until": wall(b.get("open_until")),
+        }
+        for b in raw.get("breakers", [])
+    ]
+    doc["pools"] = {
+        name: [
+            {
+                "group": i["group"], "tier": i["tier"], "model": i["model"],
+                "healthy": i["in_rotation"], "consecutive_failures": i["consecutive_failures"],
+                "last_error": i.get("last_error_class"), "circuit": i.get("circuit"),
+            }
+            for i in pool.get("instances", [])
+        ]
+        for name, pool in raw.get("pools", {}).items()
+    }
+    doc["limits"] = raw.get("limits", {})
+    doc["sessions"] = raw.get("sessions", {})
+    return doc
+
+
+class AdminAPI:
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/healthz", self.healthz),
+            web.get("/readyz", self.readyz),
+            web.get("/metrics", self.metrics),
+            web.get("/v1/status", self.status),
+        ]
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if self.sidecar.engine is None:
+            return web.json_response({"status": "not ready", "reason": self.sidecar.reload_state
+                                      .get("last_error") or "no config loaded"}, status=503)
+        if self.sidecar.draining:
+            return web.json_response({"status": "draining"}, status=503)
+        return web.json_response({"status": "ready", "config_version": self.sidecar.engine.version})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        sidecar = self.sidecar
+        if sidecar.engine is not None:
+            doc = status_document(sidecar)
+            sidecar.metrics.set_pool_health(doc["pools"])
+        response = web.Response(body=sidecar.metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(status_document(self.sidecar)),
+                            content_type="application/json")

@@ -1,0 +1,238 @@
+"""The data port: OpenAI-compatible and Anthropic-compatible endpoints over the engine.
+
+``model`` names a group reference, a polling pool or a workflow node (``GET /v1/models`` lists
+them); with ``--pool``, a request without a model (or with ``model: "default"``) goes to that
+pool. ``X-Echelon-Fallback-Groups``, ``X-Echelon-Node``, ``X-Echelon-Session`` and
+``X-Echelon-Timeout`` adjust one request; ``X-Echelon-Served-By``, ``X-Echelon-Tier``,
+``X-Echelon-Attempts`` and ``X-Echelon-Fallbacks`` say how it was served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from ..engine import EngineRequest, Outcome, UnknownTarget
+from ..errors import RoutingError
+from ..providers import CallerFormat, UpstreamReply
+from ..translate import TranslationError
+from .errors import ClientError, error_response, routing_error_response
+from .inbound import parse_request, request_id
+from .relay import StreamBroken, StreamRelay
+
+if TYPE_CHECKING:
+    from .runtime import Sidecar
+
+__all__ = ["DataAPI"]
+
+_log = logging.getLogger("echelon.sidecar")
+_DEFAULT_MODEL = "default"
+
+
+def _served_headers(outcome: Outcome, headers: dict[str, str]) -> None:
+    headers["X-Echelon-Served-By"] = outcome.model or ""
+    headers["X-Echelon-Tier"] = f"{outcome.group}.{outcome.tier}"
+    headers["X-Echelon-Attempts"] = str(outcome.attempt_count)
+    headers["X-Echelon-Fallbacks"] = str(outcome.fallbacks_taken)
+
+
+class DataAPI:
+    """Handlers of the data port; state lives in the :class:`Sidecar`."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/chat/completions", self.chat_completions),
+            web.post("/v1/messages", self.messages),
+            web.get("/v1/models", self.models),
+            web.get("/v1/models/{name}", self.model),
+        ]
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "openai")
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "anthropic")
+
+    def _names(self) -> list[str]:
+        engine = self.sidecar.engine
+        if engine is None:
+            return []
+        cfg = engine.config
+        names = [*cfg.workflow_nodes, *cfg.polling_pools]
+        for group_name, group in cfg.task_groups.items():
+            names.append(group_name)
+            names.extend(f"{group_name}.{tier}" for tier, _ in group.ordered_tiers())
+        return names
+
+    async def models(self, request: web.Request) -> web.Response:
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "echelon"}
+                for name in self._names()]
+        return web.Response(body=orjson.dumps({"object": "list", "data": data}),
+                            content_type="application/json")
+
+    async def model(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in self._names():
+            return error_response("openai", 404, f"model {name!r} names no group, tier, pool "
+                                  "or node of this sidecar", param="model",
+                                  code="model_not_found")
+        return web.Response(body=orjson.dumps({"id": name, "object": "model", "created": 0,
+                                               "owned_by": "echelon"}),
+                            content_type="application/json")
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    async def _serve(self, request: web.Request, fmt: CallerFormat) -> web.StreamResponse:
+        sidecar = self.sidecar
+        started = time.perf_counter()
+        engine = sidecar.engine
+        if engine is None:
+            return error_response(fmt, 503, "the sidecar has no valid config yet",
+                                  headers={"Retry-After": "1"})
+        try:
+            parsed = await parse_request(request, fmt, sidecar.settings.max_body_bytes)
+        except ClientError as exc:
+            return error_response(fmt, exc.status, exc.message, param=exc.param, code=exc.code,
+                                  headers={"X-Request-Id": request_id(request)})
+        headers = {"X-Request-Id": parsed.inbound.request_id}
+        model = parsed.model
+        if model in (None, _DEFAULT_MODEL):
+            model = sidecar.default_pool
+            if model is None:
+                return error_response(fmt, 400, "model is required: a group reference, a "
+                                      "polling pool or a workflow node (see GET /v1/models)",
+                                      param="model", headers=headers)
+        target_label = model
+        try:
+            target = engine.resolve(model, parsed.node)
+        except UnknownTarget as exc:
+            sidecar.metrics.observe_request(target_label, None, "unknown_target",
+                                            time.perf_counter() - started)
+            return routing_error_response(fmt, exc, headers)
+        target_label = target.name
+        timeout = parsed.timeout or sidecar.settings.request_timeout
+        ereq = EngineRequest(
+            target,
+            payload=parsed.inbound,
+            fallback_groups=parsed.fallback_groups,
+            session_id=parsed.session_id,
+            user_turns=parsed.user_turns,
+            conversation_key=parsed.conversation_key,
+            deadline=engine.clock.now() + timeout if timeout else None,
+            stream=parsed.inbound.stream,
+        )
+        metrics = sidecar.metrics
+        metrics.in_flight.inc()
+        try:
+            if parsed.inbound.stream:
+                return await self._stream(request, fmt, ereq, headers, target_label, started)
+            async with engine.serve(ereq) as outcome:
+                reply: UpstreamReply = outcome.result
+                body = reply.raw
+            _served_headers(outcome, headers)
+            metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
+            if outcome.fallbacks_taken:
+                _log.info("served after fallback", extra=_log_fields(parsed.inbound.request_id,
+                                                                     target_label, outcome))
+            return web.Response(body=body, content_type="application/json", headers=headers)
+        except RoutingError as exc:
+            outcome = getattr(exc, "outcome", None)
+            metrics.observe_request(target_label, outcome, type(exc).__name__,
+                                    time.perf_counter() - started)
+            _log.warning("request failed: %s", exc,
+                         extra=_log_fields(parsed.inbound.request_id, target_label, outcome))
+            return routing_error_response(fmt, exc, headers)
+        finally:
+            metrics.in_flight.dec()
+
+    async def _stream(self, request: web.Request, fmt: CallerFormat, ereq: EngineRequest,
+                      headers: dict[str, str], target_label: str,
+                      started: float) -> web.StreamResponse:
+        engine = self.sidecar.engine
+        assert engine is not None
+        response: web.StreamResponse | None = None
+        outcome: Outcome | None = None
+        try:
+            async with engine.serve(ereq) as outcome:
+                reply: UpstreamReply = outcome.result
+                _served_headers(outcome, headers)
+                response = web.StreamResponse(headers={
+                    **headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no"})
+                await response.prepare(request)
+                self.sidecar.metrics.observe_request(target_label, outcome, "ok",
+                                                     time.perf_counter() - started)
+                await _relay(response, reply, fmt, ereq, outcome)
+            return response
+        except StreamBroken as exc:
+            _log.warning("stream broke after its first byte: %s", exc,
+                         extra=_log_fields(ereq.payload.request_id, target_label,  # type: ignore[attr-defined]
+                                           outcome))
+            assert response is not None
+            return response
+        except RoutingError as exc:
+            failed = getattr(exc, "outcome", None)
+            self.sidecar.metrics.observe_request(target_label, failed, type(exc).__name__,
+                                                 time.perf_counter() - started)
+            _log.warning("request failed: %s", exc, extra=_log_fields(
+                ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
+            return routing_error_response(fmt, exc, headers)
+
+
+async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: CallerFormat,
+                 ereq: EngineRequest, outcome: Outcome) -> None:
+    relay = StreamRelay(reply, fmt, ereq.payload.include_usage)  # type: ignore[attr-defined]
+    idle = outcome.settings.timeout if outcome.settings is not None else 60.0
+    decoder, chunks = reply.decoder, reply.chunks
+    assert decoder is not None and chunks is not None
+    ok = False
+    try:
+        out = relay.feed(reply.first, reply.first_raw)
+        if out:
+            await response.write(out)
+        while not relay.done:
+            try:
+                async with asyncio.timeout(idle):
+                    data = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise StreamBroken(f"the upstream sent nothing for {idle:g}s") from None
+            except aiohttp.ClientError as exc:
+                raise StreamBroken(f"the upstream connection failed: {type(exc).__name__}") from None
+            out = relay.feed(decoder.feed(data), data)
+            if out:
+                await response.write(out)
+        tail = relay.feed(decoder.flush(), b"") + relay.finish()
+        if tail:
+            await response.write(tail)
+        await response.write_eof()
+        ok = True
+    except (StreamBroken, TranslationError, orjson.JSONDecodeError, ValueError) as exc:
+        with suppress(ConnectionError, RuntimeError):
+            await response.write(relay.error_event(f"the upstream stream broke: {exc}"))
+            await response.write_eof()
+        raise StreamBroken(str(exc)) from None
+    except ConnectionError:
+        raise asyncio.CancelledError() from None  # the client went away: no one to blame
+    finally:
+        reply.close(ok)
+
+
+def _log_fields(rid: str, target: str, outcome: Outcome | None) -> dict[str, object]:
+    fields: dict[str, object] = {"request_id": rid, "target": target}
+    if outcome is not None:
+        fields["attempts"] = outcome.attempt_count
+        fields["served_by"] = outcome.model
+        fields["trail"] = [a.describe() for a in outcome.attempts]
+    return fields

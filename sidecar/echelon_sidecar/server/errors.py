@@ -1,0 +1,128 @@
+"""Error responses in each caller's format, and the status each routing failure maps to.
+
+OpenAI callers get ``{"error": {"message", "type", "param", "code", ...}}``; Anthropic callers
+``{"type": "error", "error": {"type", "message"}}``. A request that exhausted its chain also
+carries ``attempts``: every attempt and why it failed (no secrets, no prompt text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..engine import (
+    AllCircuitsOpen,
+    ChainExhausted,
+    LimitRefused,
+    Outcome,
+    RequestRejected,
+    UnknownTarget,
+)
+from ..errors import RoutingError
+from ..providers import CallerFormat
+from ..translate import openai_error_to_anthropic
+
+__all__ = ["ClientError", "error_response", "routing_error_response"]
+
+
+class ClientError(Exception):
+    """A bad request: answered with ``status`` and a message naming the field or header."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+          405: "invalid_request_error", 413: "request_too_large", 415: "invalid_request_error",
+          429: "rate_limit_error", 502: "upstream_error", 503: "service_unavailable",
+          504: "timeout_error"}
+
+
+def error_response(fmt: CallerFormat, status: int, message: str, *, param: str | None = None,
+                   code: str | None = None, extra: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    err: dict[str, Any] = {"message": message, "type": _TYPES.get(status, "api_error"),
+                           "param": param, "code": code}
+    if extra:
+        err.update(extra)
+    body: dict[str, Any] = {"error": err}
+    if fmt == "anthropic":
+        body = openai_error_to_anthropic(body, status)
+        if extra:
+            body["error"].update(extra)
+    return web.Response(status=status, body=orjson.dumps(body),
+                        content_type="application/json", headers=headers)
+
+
+def _trail(outcome: Outcome | None) -> list[dict[str, object]]:
+    return [a.to_dict() for a in outcome.attempts] if outcome is not None else []
+
+
+def routing_error_response(fmt: CallerFormat, exc: RoutingError,
+                           headers: dict[str, str]) -> web.Response:
+    outcome: Outcome | None = getattr(exc, "outcome", None)
+    trail = _trail(outcome)
+    if outcome is not None:
+        headers["X-Echelon-Attempts"] = str(outcome.attempt_count)
+    extra = {"attempts": trail} if trail else None
+    if isinstance(exc, UnknownTarget):
+        if exc.what == "fallback group":
+            return error_response(fmt, 400, f"X-Echelon-Fallback-Groups: {exc}",
+                                  param="X-Echelon-Fallback-Groups", code="unknown_group",
+                                  headers=headers)
+        if exc.what == "node":
+            return error_response(fmt, 400, f"X-Echelon-Node: {exc}", param="X-Echelon-Node",
+                                  code="unknown_node", headers=headers)
+        return error_response(fmt, 404, str(exc), param="model", code="model_not_found",
+                              headers=headers)
+    if isinstance(exc, RequestRejected):
+        body = exc.body if isinstance(exc.body, dict) else {
+            "error": {"message": str(exc), "type": "invalid_request_error", "param": None,
+                      "code": None}}
+        status = exc.status or 400
+        if trail:
+            body = {**body, "error": {**body.get("error", {}), "attempts": trail}}
+        if fmt == "anthropic":
+            converted = openai_error_to_anthropic(body, status)
+            if trail:
+                converted["error"]["attempts"] = trail
+            body = converted
+        return web.Response(status=status, body=orjson.dumps(body),
+                            content_type="application/json", headers=headers)
+    if isinstance(exc, LimitRefused):
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return error_response(fmt, 429, str(exc), code=f"{exc.level}_limit", extra=extra,
+                              headers=headers)
+    if isinstance(exc, AllCircuitsOpen):
+        wait = _soonest_retry(outcome)
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, round(wait)))
+        return error_response(fmt, 503, str(exc), code="all_circuits_open", extra=extra,
+                              headers=headers)
+    if isinstance(exc, ChainExhausted):
+        status, code = _exhausted_status(outcome)
+        return error_response(fmt, status, str(exc), code=code, extra=extra, headers=headers)
+    return error_response(fmt, 502, str(exc), code="routing_error", extra=extra, headers=headers)
+
+
+def _exhausted_status(outcome: Outcome | None) -> tuple[int, str]:
+    calls = [a for a in (outcome.attempts if outcome else []) if a.call is not None]
+    if calls and all(a.status == 429 for a in calls):
+        return 429, "upstream_rate_limited"
+    if outcome is not None and any(a.reason == "deadline" for a in outcome.attempts):
+        return 504, "deadline_exceeded"
+    if not calls:
+        return 503, "no_instance_available"
+    return 502, "fallback_chain_exhausted"
+
+
+def _soonest_retry(outcome: Outcome | None) -> float | None:
+    return None if outcome is None else getattr(outcome, "retry_in", None)

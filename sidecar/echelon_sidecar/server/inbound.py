@@ -1,0 +1,178 @@
+"""Reading a caller's request: body, headers, and what the engine needs from them.
+
+Everything a caller can get wrong is answered with a 4xx naming the field or header: malformed
+JSON, a body that is not an object, a missing ``messages``, a bad header value, a body over
+the size limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..providers import CallerFormat, InboundRequest
+from ..translate import InvalidRequest, TranslationError, anthropic_to_openai_request
+from .errors import ClientError
+
+__all__ = ["Parsed", "parse_request"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,252}$")
+_PRINTABLE = re.compile(r"^[\x21-\x7e]{1,256}$")
+
+
+@dataclass(slots=True)
+class Parsed:
+    inbound: InboundRequest
+    model: str | None
+    node: str | None
+    fallback_groups: list[str] | None
+    session_id: str | None
+    user_turns: int
+    conversation_key: str | None
+    timeout: float | None
+
+
+async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > limit:
+        raise ClientError(413, f"the request body is {request.content_length} bytes; the limit "
+                          f"is {limit} bytes", code="request_too_large")
+    try:
+        raw = await request.content.read(limit + 1)
+    except Exception:
+        raise ClientError(400, "the request body could not be read") from None
+    if len(raw) > limit:
+        raise ClientError(413, f"the request body exceeds {limit} bytes",
+                          code="request_too_large")
+    if not raw:
+        raise ClientError(400, "the request body is empty: send a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(400, f"the request body is not valid JSON: {exc}",
+                          code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ClientError(400, f"the request body must be a JSON object, not "
+                          f"{type(body).__name__}")
+    return body
+
+
+def _header_names(request: web.Request, header: str) -> list[str] | None:
+    value = request.headers.get(header)
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    for name in names:
+        if not _NAME.match(name):
+            raise ClientError(400, f"{header}: {name[:80]!r} is not a valid group reference "
+                              "(letters, digits, '_', '-', '.')", param=header)
+    if not names:
+        raise ClientError(400, f"{header} is empty: give a comma-separated list of group "
+                          "references", param=header)
+    return names
+
+
+def _header_name(request: web.Request, header: str) -> str | None:
+    value = request.headers.get(header)
+    if value is None:
+        return None
+    value = value.strip()
+    if not _NAME.match(value):
+        raise ClientError(400, f"{header}: {value[:80]!r} is not a valid name", param=header)
+    return value
+
+
+def _header_token(request: web.Request, header: str) -> str | None:
+    value = request.headers.get(header)
+    if value is None:
+        return None
+    if not _PRINTABLE.match(value):
+        raise ClientError(400, f"{header} must be 1-256 visible ASCII characters", param=header)
+    return value
+
+
+def _timeout(request: web.Request) -> float | None:
+    value = request.headers.get("X-Echelon-Timeout")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not 0 < seconds <= 3600:
+        raise ClientError(400, "X-Echelon-Timeout must be a number of seconds in (0, 3600]",
+                          param="X-Echelon-Timeout")
+    return seconds
+
+
+def request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-Id")
+    if given and len(given) <= 128 and _PRINTABLE.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def _conversation(messages: list[Any]) -> tuple[int, str | None]:
+    turns = 0
+    system = first = None
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "user":
+            turns += 1
+            if first is None:
+                first = message.get("content")
+        elif role in ("system", "developer") and system is None:
+            system = message.get("content")
+    if turns <= 1:
+        return turns, None
+    digest = hashlib.blake2b(orjson.dumps([system, first]), digest_size=12).hexdigest()
+    return turns, f"conv:{digest}"
+
+
+async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> Parsed:
+    body = await read_json(request, limit)
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ClientError(400, "model must be a string: a group reference, a pool or a "
+                          "workflow node", param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ClientError(400, "stream must be true or false", param="stream")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ClientError(400, "messages is required: a non-empty list of messages",
+                          param="messages")
+    original = None
+    if fmt == "anthropic":
+        original = body
+        try:
+            canonical = anthropic_to_openai_request(body)
+        except InvalidRequest as exc:
+            raise ClientError(400, str(exc), param=getattr(exc, "field_path", None)) from None
+        except TranslationError as exc:
+            raise ClientError(400, str(exc)) from None
+        include_usage = True
+    else:
+        canonical = body
+        options = body.get("stream_options")
+        include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    turns, conversation = _conversation(canonical.get("messages") or messages)
+    inbound = InboundRequest(fmt, canonical, stream, original, include_usage,
+                             request_id(request))
+    return Parsed(
+        inbound=inbound,
+        model=model or None,
+        node=_header_name(request, "X-Echelon-Node"),
+        fallback_groups=_header_names(request, "X-Echelon-Fallback-Groups"),
+        session_id=_header_token(request, "X-Echelon-Session"),
+        user_turns=turns,
+        conversation_key=conversation,
+        timeout=_timeout(request),
+    )

@@ -1,0 +1,131 @@
+"""Prometheus metrics of one sidecar, fed by the engine's listener hooks.
+
+Labels are bounded by the config (targets, groups, tiers, model ids, error classes); no label
+ever carries a credential, a prompt or a response.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..engine import Attempt, BreakerKey, BreakerState, NullListener, Outcome
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_STATES = ("closed", "open", "half_open")
+
+
+class Metrics(NullListener):
+    """The sidecar's metrics in their own registry (several sidecars may share a process)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "echelon_requests", "Requests by target, serving tier and model, and outcome",
+            ["target", "tier", "model", "outcome"], registry=r)
+        self.request_seconds = Histogram(
+            "echelon_request_duration_seconds", "Time to serve a request (to the commit point "
+            "for streams)", ["target", "outcome"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.attempts = Counter(
+            "echelon_attempts", "Upstream calls and skips, by group, tier, model and result",
+            ["group", "tier", "model", "result", "reason"], registry=r)
+        self.attempt_seconds = Histogram(
+            "echelon_upstream_attempt_duration_seconds", "Duration of upstream calls",
+            ["model", "result"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.attempts_per_request = Histogram(
+            "echelon_request_attempts", "Upstream calls per request", ["target"],
+            buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20), registry=r)
+        self.fallbacks = Counter(
+            "echelon_fallbacks", "Moves to a later step of a chain (or another pool instance)",
+            ["target"], registry=r)
+        self.fallback_requests = Counter(
+            "echelon_fallback_requests", "Requests that needed a fallback, by outcome "
+            "(success rate = success / all)", ["target", "outcome"], registry=r)
+        self.circuit_state = Gauge(
+            "echelon_circuit_state", "1 for the current state of each (group, model) circuit",
+            ["group", "model", "state"], registry=r)
+        self.transitions = Counter(
+            "echelon_circuit_transitions", "Circuit breaker transitions",
+            ["group", "model", "from_state", "to_state"], registry=r)
+        self.limit_refusals = Counter(
+            "echelon_limit_refusals", "Requests refused by a rate or concurrency limit",
+            ["level", "key"], registry=r)
+        self.queue_depth = Gauge(
+            "echelon_queue_depth", "Requests waiting for a concurrency slot", ["level", "key"],
+            registry=r)
+        self.in_flight = Gauge(
+            "echelon_in_flight_requests", "Requests being served", registry=r)
+        self.reloads = Counter(
+            "echelon_config_reloads", "Config reloads by result (success / failure)",
+            ["result"], registry=r)
+        self.config_valid = Gauge(
+            "echelon_config_last_reload_ok", "1 when the last config reload was accepted",
+            registry=r)
+        self.config_info = Gauge(
+            "echelon_config_info", "The loaded config's version", ["version"], registry=r)
+        self.pool_healthy = Gauge(
+            "echelon_pool_instance_healthy", "1 when a pool instance is in rotation",
+            ["pool", "group", "tier", "model"], registry=r)
+        for result in ("success", "failure"):
+            self.reloads.labels(result)
+        self.config_valid.set(1)
+        self._version: str | None = None
+
+    # -- engine listener hooks ------------------------------------------------------------------
+
+    def on_attempt(self, outcome: Outcome, attempt: Attempt) -> None:
+        result = attempt.error_class if attempt.result == "error" and attempt.error_class \
+            else attempt.result
+        self.attempts.labels(attempt.group, attempt.tier, attempt.model, result,
+                             attempt.reason).inc()
+        if attempt.call is not None:
+            self.attempt_seconds.labels(attempt.model, attempt.result).observe(attempt.duration)
+
+    def on_transition(self, key: BreakerKey, old: BreakerState, new: BreakerState,
+                      at: float) -> None:
+        group, model = key
+        for state in _STATES:
+            self.circuit_state.labels(group, model, state).set(1 if state == new.value else 0)
+        self.transitions.labels(group, model, old.value, new.value).inc()
+
+    def on_limit_refused(self, level: str, key: str) -> None:
+        self.limit_refusals.labels(level, key).inc()
+
+    def on_queue_depth(self, level: str, key: str, depth: int) -> None:
+        self.queue_depth.labels(level, key).set(depth)
+
+    # -- server hooks ----------------------------------------------------------------------------
+
+    def observe_request(self, target: str, outcome: Outcome | None, result: str,
+                        seconds: float) -> None:
+        tier = model = ""
+        if outcome is not None:
+            if outcome.group is not None:
+                tier, model = f"{outcome.group}.{outcome.tier}", outcome.model or ""
+            self.attempts_per_request.labels(target).observe(outcome.attempt_count)
+            if outcome.fallbacks_taken:
+                self.fallbacks.labels(target).inc(outcome.fallbacks_taken)
+                self.fallback_requests.labels(
+                    target, "success" if result == "ok" else "failure").inc()
+        self.requests.labels(target, tier, model, result).inc()
+        self.request_seconds.labels(target, result).observe(seconds)
+
+    def set_config(self, version: str, breakers: list[dict[str, object]]) -> None:
+        if self._version is not None and self._version != version:
+            self.config_info.remove(self._version)
+        self._version = version
+        self.config_info.labels(version).set(1)
+        for item in breakers:
+            for state in _STATES:
+                self.circuit_state.labels(str(item["group"]), str(item["model"]), state).set(
+                    1 if state == item["state"] else 0)
+
+    def set_pool_health(self, pools: dict[str, list[dict[str, object]]]) -> None:
+        for pool, instances in pools.items():
+            for item in instances:
+                self.pool_healthy.labels(pool, str(item["group"]), str(item["tier"]),
+                                         str(item["model"])).set(1 if item["healthy"] else 0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,151 @@
+"""Turning an upstream's answer into the caller's format: whole bodies and SSE streams.
+
+Same format on both sides (OpenAI -> OpenAI, Anthropic -> Anthropic): bytes pass through
+untouched. Otherwise the upstream's events go to the canonical OpenAI form, then to the
+caller's. A stream that breaks after its first byte ends with a well-formed error event the
+official SDKs raise on (OpenAI: a ``data: {"error": ...}`` chunk and no ``[DONE]``; Anthropic:
+an ``event: error``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..providers import CallerFormat, UpstreamReply
+from ..translate import (
+    OPENAI_DONE,
+    AnthropicStreamToOpenAI,
+    GeminiStreamToOpenAI,
+    OpenAIStreamToAnthropic,
+    SSEEvent,
+    anthropic_error_to_openai,
+    encode_anthropic_event,
+    encode_openai_chunk,
+    openai_error_to_anthropic,
+)
+
+__all__ = ["StreamBroken", "StreamRelay"]
+
+
+class StreamBroken(Exception):
+    """The upstream stream failed after the commit point (cut, error event, idle timeout)."""
+
+
+class StreamRelay:
+    """Converts upstream SSE events to the caller's; ``done`` once the stream ended cleanly."""
+
+    __slots__ = ("caller", "done", "passthrough", "to_anthropic", "to_openai", "upstream")
+
+    def __init__(self, reply: UpstreamReply, caller: CallerFormat, include_usage: bool) -> None:
+        self.caller = caller
+        self.upstream = reply.format
+        self.passthrough = reply.format == caller
+        self.done = False
+        self.to_openai: AnthropicStreamToOpenAI | GeminiStreamToOpenAI | None = None
+        self.to_anthropic: OpenAIStreamToAnthropic | None = None
+        usage = include_usage or caller == "anthropic"
+        if reply.format == "anthropic" and caller != "anthropic":
+            self.to_openai = AnthropicStreamToOpenAI(model=reply.model, include_usage=usage)
+        elif reply.format == "gemini":
+            self.to_openai = GeminiStreamToOpenAI(model=reply.model, include_usage=usage)
+        if caller == "anthropic" and reply.format != "anthropic":
+            self.to_anthropic = OpenAIStreamToAnthropic(model=reply.model)
+
+    # -- events in, bytes out --------------------------------------------------------------------
+
+    def feed(self, events: list[SSEEvent], raw: bytes) -> bytes:
+        if self.passthrough:
+            for event in events:
+                self._check_passthrough(event)
+            return raw
+        out = bytearray()
+        for event in events:
+            for chunk in self._canonical(event):
+                out += self._emit(chunk)
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        """Called at the upstream's end of stream: the closing bytes (or StreamBroken)."""
+        if self.passthrough:
+            if not self.done:
+                raise StreamBroken("the upstream stream ended before its end marker")
+            return b""
+        out = bytearray()
+        if isinstance(self.to_openai, GeminiStreamToOpenAI) and not self.done:
+            chunks = self.to_openai.finish()
+            if not self.to_openai.complete:
+                raise StreamBroken("the upstream stream ended without a finish reason")
+            for chunk in chunks:
+                out += self._emit(chunk)
+            out += self._close()
+        if not self.done:
+            raise StreamBroken("the upstream stream ended before its end marker")
+        return bytes(out)
+
+    def error_event(self, message: str) -> bytes:
+        error = {"message": message, "type": "upstream_error", "param": None,
+                 "code": "stream_interrupted"}
+        if self.caller == "anthropic":
+            body = openai_error_to_anthropic({"error": error}, 502)
+            return encode_anthropic_event("error", body)
+        return encode_openai_chunk({"error": error})
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check_passthrough(self, event: SSEEvent) -> None:
+        if self.upstream == "openai":
+            if event.data == "[DONE]":
+                self.done = True
+            elif event.data.startswith('{"error"'):
+                raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
+        elif event.event == "message_stop":
+            self.done = True
+        elif event.event == "error":
+            raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
+
+    def _canonical(self, event: SSEEvent) -> list[dict[str, Any]]:
+        if not event.data:
+            return []
+        if self.upstream == "openai":
+            if event.data == "[DONE]":
+                return self._end()
+            data = orjson.loads(event.data)
+            if isinstance(data, dict) and data.get("error"):
+                raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
+            return [data]
+        data = orjson.loads(event.data)
+        if self.upstream == "anthropic":
+            if event.event == "error":
+                err = anthropic_error_to_openai(data)
+                raise StreamBroken(str(err.get("error", {}).get("message", "error event")))
+            assert isinstance(self.to_openai, AnthropicStreamToOpenAI)
+            chunks = self.to_openai.feed(event.event or "", data)
+            if event.event == "message_stop":
+                chunks = [*chunks, *self.to_openai.finish(), *self._end()]
+            return chunks
+        assert isinstance(self.to_openai, GeminiStreamToOpenAI)
+        return self.to_openai.feed(data)
+
+    _END: dict[str, Any] = {"__end__": True}
+
+    def _end(self) -> list[dict[str, Any]]:
+        return [self._END]
+
+    def _emit(self, chunk: dict[str, Any]) -> bytes:
+        if chunk is self._END:
+            return self._close()
+        if self.to_anthropic is not None:
+            return b"".join(encode_anthropic_event(name, data)
+                            for name, data in self.to_anthropic.feed(chunk))
+        return encode_openai_chunk(chunk)
+
+    def _close(self) -> bytes:
+        if self.done:
+            return b""
+        self.done = True
+        if self.to_anthropic is not None:
+            return b"".join(encode_anthropic_event(name, data)
+                            for name, data in self.to_anthropic.finish())
+        return OPENAI_DONE
