@@ -206,7 +206,7 @@ async def _hold(run: Run, slots: ConcurrencyLimit | None, level: str, key: str) 
 
 def _refuse(run: Run, level: str, key: str, hint: float | None, what: str) -> None:
     run.refused(level, key, hint)
-    run.stop_reason = "limit_refused"
+    run.stop_reason = run.outcome.stop_reason = "limit_refused"
     after = f"; retry in {hint:.3g}s" if hint else ""
     raise LimitRefused(f"{run.outcome.target}: refused by {what}{after}", level, key, hint,
                        run.outcome)

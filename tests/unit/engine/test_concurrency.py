@@ -89,7 +89,7 @@ async def test_a_slot_handed_to_a_waiter_cancelled_meanwhile_moves_on() -> None:
     limit.release()  # hands the slot to `first` ...
     first.cancel()  # ... which is cancelled before it runs
     await asyncio.gather(first, return_exceptions=True)
-    assert await second is Admission.GRANTED
+    assert await clock.drive(second) is Admission.GRANTED  # fails fast if the slot leaked
     limit.release()
     assert limit.in_flight == 0 and limit.queued == 0
 
