@@ -6,7 +6,9 @@ after the last ``.`` when it names a declared tier of the group before it.
 A chain plan lists the (group, tier) steps a request walks, in order:
 
 - the entry group's own tiers from the referenced tier on, in priority order (only the entry
-  tier for ``task_group_switch``);
+  tier for ``task_group_switch``, and only the entry tier when the entry names a tier and the
+  caller or its workflow node gives its own fallback groups: an explicit list says exactly
+  what comes after that tier);
 - then each fallback group in order: a whole group expands to its own chain (its tiers, then
   its own fallback groups, recursively); ``group.tier`` adds just that tier;
 - steps already planned are not repeated.
@@ -179,7 +181,9 @@ class Resolver:
         fallback = self.effective_fallback(entry.group)
         start = ordered.index(entry.tier) if entry.tier else 0
         own = ordered[start:]
-        if fallback.strategy == "task_group_switch":
+        if fallback.strategy == "task_group_switch" or (
+            entry.tier is not None and override is not None
+        ):
             own = own[:1]
         for tier in own:
             _add(ChainStep(entry.group, tier), steps, seen)

@@ -1,7 +1,7 @@
 """The data port: OpenAI-compatible and Anthropic-compatible endpoints over the engine.
 
 ``model`` names a group reference, a polling pool or a workflow node (``GET /v1/models`` lists
-them); with ``--pool``, a request without a model (or with ``model: "default"``) goes to that
+them; ``X-Echelon-Fallback-Groups: none`` asks for no fallback at all); with ``--pool``, a request without a model (or with ``model: "default"``) goes to that
 pool. ``X-Echelon-Fallback-Groups``, ``X-Echelon-Node``, ``X-Echelon-Session`` and
 ``X-Echelon-Timeout`` adjust one request; ``X-Echelon-Served-By``, ``X-Echelon-Tier``,
 ``X-Echelon-Attempts`` and ``X-Echelon-Fallbacks`` say how it was served.

@@ -67,14 +67,13 @@ def _header_names(request: web.Request, header: str) -> list[str] | None:
     if value is None:
         return None
     names = [part.strip() for part in value.split(",") if part.strip()]
+    if names == ["none"]:
+        return []  # explicitly no fallback groups: only the entry
     for name in names:
         if not _NAME.match(name):
             raise ClientError(400, f"{header}: {name[:80]!r} is not a valid group reference "
                               "(letters, digits, '_', '-', '.')", param=header)
-    if not names:
-        raise ClientError(400, f"{header} is empty: give a comma-separated list of group "
-                          "references", param=header)
-    return names
+    return names  # empty: no fallback groups
 
 
 def _header_name(request: web.Request, header: str) -> str | None:
