@@ -106,15 +106,15 @@ class EchelonClient:
 
     async def complete(self, model: str, messages: Sequence[dict[str, Any]], *,
                        fallback_groups: Sequence[str] | None = None, node: str | None = None,
-                       timeout: float | None = None, **params: Any) -> LLMResult:
+                       request_timeout: float | None = None, **params: Any) -> LLMResult:
         """One chat completion; ``params`` are OpenAI request fields (temperature, tools, ...)."""
         headers = {"Content-Type": "application/json"}
         if fallback_groups is not None:
             headers["X-Echelon-Fallback-Groups"] = ",".join(fallback_groups) or "none"
         if node is not None:
             headers["X-Echelon-Node"] = node
-        if timeout is not None:
-            headers["X-Echelon-Timeout"] = f"{timeout:g}"
+        if request_timeout is not None:
+            headers["X-Echelon-Timeout"] = f"{request_timeout:g}"
         if self.session_id is not None:
             headers["X-Echelon-Session"] = self.session_id
         body = {"model": model, "messages": list(messages), **params}
@@ -169,4 +169,4 @@ class EchelonClient:
         if task is not None and task.temperature is not None:
             params.setdefault("temperature", task.temperature)
         return await self.complete(node.llm_group, messages, fallback_groups=node.fallback_groups,
-                                   timeout=task.timeout if task else None, **params)
+                                   request_timeout=task.timeout if task else None, **params)
