@@ -6,8 +6,8 @@ deadlines, circuit open periods, rate windows, session TTLs, health-check interv
 ``asyncio.wait_for`` or ``asyncio.sleep`` with a real duration, so :class:`FakeClock` drives it
 all and tests never sleep.
 
-- :class:`SystemClock` -- the running loop's monotonic time (``loop.time()``), ``asyncio.sleep``
-  and ``loop.call_at``.
+- :class:`SystemClock` -- real monotonic time (``time.monotonic``), ``asyncio.sleep`` and the
+  running loop's timers.
 - :class:`FakeClock` -- time moves only through ``await clock.advance(dt)`` /
   ``await clock.run_until(t)`` (or ``await clock.drive(aw)``, which jumps to the next timer
   whenever every task is idle). Timers fire in deadline order (ties: the order they were set);
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -46,18 +47,22 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The running event loop's clock (monotonic)."""
+    """Real monotonic time (``time.monotonic``); timers and sleeps on the running loop.
+
+    ``call_at`` converts to a delay (``loop.call_later``), so the clock stays consistent with
+    loops whose own ``time()`` differs from ``time.monotonic`` (uvloop's is cached per
+    iteration, in milliseconds).
+    """
 
     __slots__ = ()
 
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
+    now = staticmethod(time.monotonic)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
-        return asyncio.get_running_loop().call_at(when, callback)
+        return asyncio.get_running_loop().call_later(when - time.monotonic(), callback)
 
 
 class _FakeTimer:

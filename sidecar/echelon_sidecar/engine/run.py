@@ -296,7 +296,8 @@ class Run:
             disposition = Disposition.FALLBACK
         else:
             outcome = self.outcome
-            breaker.success(ticket, clock.now())
+            end = clock.now()
+            breaker.success(ticket, end)
             if health is not None:
                 health.success()
             self.serving = inst
@@ -304,7 +305,7 @@ class Run:
             outcome.group, outcome.tier, outcome.model = inst.group, inst.tier, inst.model
             outcome.instance, outcome.settings, outcome.result = inst.instance, settings, result
             outcome.stop_reason = "served"
-            self.record(inst, phase, start, clock.now(), "ok", "served", call)
+            self.record(inst, phase, start, end, "ok", "served", call)
             return OK
         end = clock.now()
         self.release_attempt()

@@ -133,7 +133,7 @@ class Serving:
 
     async def _serve(self, run: Run, route: Route) -> None:
         clock = self._env.clock
-        now = clock.now()
+        now = run.outcome.started
         deadline = run.deadline
         if deadline is not None and now >= deadline:
             run.stop_reason = "deadline"
