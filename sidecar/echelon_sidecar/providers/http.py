@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +45,15 @@ class HttpProvider:
         self.max_response_bytes = max_response_bytes
         self.connect_timeout = connect_timeout
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._retry_after: dict[str, float] = {}  # model id -> monotonic time it asked to wait to
+
+    def retry_after(self, model_ids: Iterable[str]) -> float | None:
+        """Seconds until the soonest of ``model_ids`` may be called again, as its upstream
+        asked with Retry-After (None when none of them asked, or the wait is over)."""
+        now = time.monotonic()
+        waits = [until - now for mid in model_ids
+                 if (until := self._retry_after.get(mid)) is not None and until > now]
+        return min(waits) if waits else None
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -91,7 +101,12 @@ class HttpProvider:
             raise UpstreamError(None, "connection_error", type(exc).__name__) from None
         try:
             if response.status != 200:
-                await _raise_for_status(response, call.format)
+                try:
+                    await _raise_for_status(response, call.format)
+                except UpstreamError as exc:
+                    if exc.retry_after:
+                        self._retry_after[instance.model_id] = time.monotonic() + exc.retry_after
+                    raise
             ctype = response.content_type
             if inbound.stream:
                 if ctype != "text/event-stream":

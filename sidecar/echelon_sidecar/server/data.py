@@ -19,9 +19,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from ..engine import EngineRequest, Outcome, UnknownTarget
+from ..engine import AllCircuitsOpen, ChainExhausted, EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
-from ..providers import CallerFormat, UpstreamReply
+from ..providers import CallerFormat, HttpProvider, UpstreamReply
 from ..translate import TranslationError
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import parse_request, request_id
@@ -90,6 +90,24 @@ class DataAPI:
                                                "owned_by": "echelon"}),
                             content_type="application/json")
 
+    def _retry_hint(self, exc: RoutingError) -> float | None:
+        """When trying again may help: the soonest circuit of the trail to turn half-open
+        (every circuit open), or the soonest upstream Retry-After (all rate limited)."""
+        outcome: Outcome | None = getattr(exc, "outcome", None)
+        engine = self.sidecar.engine
+        if outcome is None or engine is None:
+            return None
+        if isinstance(exc, AllCircuitsOpen):
+            opened = {(a.group, a.model) for a in outcome.attempts if a.reason == "circuit_open"}
+            waits = [float(b["retry_in"]) for b in engine.status().get("breakers", [])
+                     if (b["group"], b["model"]) in opened and b.get("retry_in") is not None]
+            return min(waits) if waits else None
+        provider = engine.provider
+        if isinstance(exc, ChainExhausted) and isinstance(provider, HttpProvider):
+            return provider.retry_after(
+                {a.model for a in outcome.attempts if a.status == 429 or a.reason == "retry_after"})
+        return None
+
     # -- serving ---------------------------------------------------------------------------------
 
     async def _serve(self, request: web.Request, fmt: CallerFormat) -> web.StreamResponse:
@@ -146,12 +164,12 @@ class DataAPI:
                                                                      target_label, outcome))
             return web.Response(body=body, content_type="application/json", headers=headers)
         except RoutingError as exc:
-            outcome = getattr(exc, "outcome", None)
-            metrics.observe_request(target_label, outcome, type(exc).__name__,
+            failed: Outcome | None = getattr(exc, "outcome", None)
+            metrics.observe_request(target_label, failed, type(exc).__name__,
                                     time.perf_counter() - started)
             _log.warning("request failed: %s", exc,
-                         extra=_log_fields(parsed.inbound.request_id, target_label, outcome))
-            return routing_error_response(fmt, exc, headers)
+                         extra=_log_fields(parsed.inbound.request_id, target_label, failed))
+            return routing_error_response(fmt, exc, headers, self._retry_hint(exc))
         finally:
             metrics.in_flight.dec()
 
@@ -186,7 +204,7 @@ class DataAPI:
                                                  time.perf_counter() - started)
             _log.warning("request failed: %s", exc, extra=_log_fields(
                 ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
-            return routing_error_response(fmt, exc, headers)
+            return routing_error_response(fmt, exc, headers, self._retry_hint(exc))
 
 
 async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: CallerFormat,

@@ -7,6 +7,7 @@ carries ``attempts``: every attempt and why it failed (no secrets, no prompt tex
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -65,8 +66,16 @@ def _trail(outcome: Outcome | None) -> list[dict[str, object]]:
     return [a.to_dict() for a in outcome.attempts] if outcome is not None else []
 
 
-def routing_error_response(fmt: CallerFormat, exc: RoutingError,
-                           headers: dict[str, str]) -> web.Response:
+def _seconds(wait: float) -> str:
+    """A Retry-After value: whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(wait)))
+
+
+def routing_error_response(fmt: CallerFormat, exc: RoutingError, headers: dict[str, str],
+                           retry_after: float | None = None) -> web.Response:
+    """The caller's error for ``exc``. ``retry_after`` is the server's own estimate of when
+    trying again may help (soonest circuit to half-open, soonest upstream Retry-After); every
+    429 carries a Retry-After."""
     outcome: Outcome | None = getattr(exc, "outcome", None)
     trail = _trail(outcome)
     if outcome is not None:
@@ -97,18 +106,19 @@ def routing_error_response(fmt: CallerFormat, exc: RoutingError,
         return web.Response(status=status, body=orjson.dumps(body),
                             content_type="application/json", headers=headers)
     if isinstance(exc, LimitRefused):
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        wait = exc.retry_after if exc.retry_after is not None else retry_after
+        headers["Retry-After"] = _seconds(wait if wait is not None else 1.0)
         return error_response(fmt, 429, str(exc), code=f"{exc.level}_limit", extra=extra,
                               headers=headers)
     if isinstance(exc, AllCircuitsOpen):
-        wait = _soonest_retry(outcome)
-        if wait is not None:
-            headers["Retry-After"] = str(max(1, round(wait)))
+        if retry_after is not None:
+            headers["Retry-After"] = _seconds(retry_after)
         return error_response(fmt, 503, str(exc), code="all_circuits_open", extra=extra,
                               headers=headers)
     if isinstance(exc, ChainExhausted):
         status, code = _exhausted_status(outcome)
+        if status == 429:
+            headers["Retry-After"] = _seconds(retry_after if retry_after is not None else 1.0)
         return error_response(fmt, status, str(exc), code=code, extra=extra, headers=headers)
     return error_response(fmt, 502, str(exc), code="routing_error", extra=extra, headers=headers)
 
@@ -122,7 +132,3 @@ def _exhausted_status(outcome: Outcome | None) -> tuple[int, str]:
     if not calls:
         return 503, "no_instance_available"
     return 502, "fallback_chain_exhausted"
-
-
-def _soonest_retry(outcome: Outcome | None) -> float | None:
-    return None if outcome is None else getattr(outcome, "retry_in", None)
