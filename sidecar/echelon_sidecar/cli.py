@@ -88,11 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    return int(runner(serve(settings_from_args(args))))
+        return int(asyncio.run(serve(settings_from_args(args))))
+    return int(uvloop.run(serve(settings_from_args(args))))
 
 
 if __name__ == "__main__":  # pragma: no cover
