@@ -39,7 +39,8 @@ _DEFAULT_MODEL = "default"
 def _served_headers(outcome: Outcome, headers: dict[str, str]) -> None:
     headers["X-Echelon-Served-By"] = outcome.model or ""
     headers["X-Echelon-Tier"] = f"{outcome.group}.{outcome.tier}"
-    headers["X-Echelon-Attempts"] = str(outcome.attempt_count)
+    # inside the serve block (streams) attempt_count is not final yet: count the calls
+    headers["X-Echelon-Attempts"] = str(sum(1 for a in outcome.attempts if a.call is not None))
     headers["X-Echelon-Fallbacks"] = str(outcome.fallbacks_taken)
 
 
