@@ -156,6 +156,13 @@ class HttpProvider:
         except aiohttp.ClientError as exc:
             raise UpstreamError(None, "stream_cut", type(exc).__name__) from None
         _raise_for_error_event(events[0], fmt)
+        for event in events:  # nothing unparsable goes out before the commit point
+            if event.data and event.data != "[DONE]":
+                try:
+                    orjson.loads(event.data)
+                except orjson.JSONDecodeError:
+                    raise UpstreamError(None, "malformed_response",
+                                        "the stream's first event is not valid JSON") from None
         return UpstreamReply(fmt, model, first=events, first_raw=bytes(received),
                              decoder=decoder, chunks=chunks, response=response)
 

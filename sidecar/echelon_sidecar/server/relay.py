@@ -98,12 +98,15 @@ class StreamRelay:
         if self.upstream == "openai":
             if event.data == "[DONE]":
                 self.done = True
-            elif event.data.startswith('{"error"'):
+                return
+            if event.data.startswith('{"error"'):
                 raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
         elif event.event == "message_stop":
             self.done = True
         elif event.event == "error":
             raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
+        if event.data:
+            orjson.loads(event.data)  # malformed: JSONDecodeError ends the stream cleanly
 
     def _canonical(self, event: SSEEvent) -> list[dict[str, Any]]:
         if not event.data:

@@ -1,0 +1,122 @@
+"""Streaming: failover before the first byte, a well-formed error after it, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import openai
+import pytest
+
+from echelon_sidecar.fake_provider import FakeProvider
+
+from ..conftest import HI, MakeSidecar, RunningSidecar, eventually, openai_model
+
+
+def _config(fake: FakeProvider, **tier: Any) -> dict[str, Any]:
+    return {
+        "task_groups": {"g": {
+            "echelon1": {"models": ["first"], "priority": 1, **tier},
+            "echelon2": {"models": ["second"], "priority": 2},
+        }},
+        "models": {"first": openai_model(fake, "up-first"),
+                   "second": openai_model(fake, "up-second")},
+    }
+
+
+async def _read(sc: RunningSidecar, into: list[Any], model: str = "g") -> None:
+    stream = await sc.openai.chat.completions.create(model=model, messages=HI, stream=True)
+    async for chunk in stream:
+        into.append(chunk)
+
+
+async def test_a_stream_cut_mid_way_ends_with_an_error_the_sdk_raises(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    fake.configure(stream_chunks=5)
+    fake.set_fault("up-first", "cut:3")
+    chunks: list[Any] = []
+    with pytest.raises(openai.APIError) as info:
+        await _read(sc, chunks)
+    assert len(chunks) == 3, "the client saw exactly the chunks the upstream sent"
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "[fake:up-first] hello "
+    assert "stream" in info.value.message
+    assert fake.stats()["by_model"].get("up-second", 0) == 0, "no failover after the first byte"
+    status = await sc.status()
+    (first,) = [i for i in status["instances"] if i["model"] == "first"]
+    assert first["consecutive_failures"] == 1
+    assert first["last_error"] == "stream_broken"
+
+
+async def test_a_stream_cut_before_its_first_chunk_fails_over_to_the_next_tier(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    fake.set_fault("up-first", "cut:0")
+    raw = await sc.openai.chat.completions.with_raw_response.create(
+        model="g", messages=HI, stream=True)
+    assert raw.headers["x-echelon-served-by"] == "second"
+    assert raw.headers["x-echelon-attempts"] == "2"
+    text = "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices])
+    assert text == "[fake:up-second] hello there sidecar"
+    assert fake.stats()["by_model"] == {"up-first": 1, "up-second": 1}
+
+
+async def test_a_stream_that_fails_before_its_first_byte_falls_back_on_http_errors_too(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    fake.set_fault("up-first", "malformed")
+    chunks: list[Any] = []
+    await _read(sc, chunks)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("[fake:up-second]")
+
+
+async def _slots_free(sc: RunningSidecar) -> bool:
+    return sc.in_flight(await sc.status()) == 0
+
+
+async def test_a_client_leaving_before_the_first_byte_cancels_the_upstream_and_frees_slots(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake, concurrency_limit=1))
+    fake.set_fault("up-first", "hang:headers")
+    chunks: list[Any] = []
+    task = asyncio.create_task(_read(sc, chunks))
+    async with asyncio.timeout(5):
+        await fake.wait_for(lambda s: s.in_flight == 1)
+    assert sc.in_flight(await sc.status()) == 1
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    async with asyncio.timeout(5):
+        await fake.wait_for(lambda s: s.in_flight == 0)  # the upstream connection was closed
+    await eventually(lambda: _slots_free(sc), what="the tier slot to be released")
+    fake.clear_faults()
+    raw = await sc.openai.chat.completions.with_raw_response.create(model="g", messages=HI)
+    assert raw.headers["x-echelon-served-by"] == "first", "the freed slot serves the next one"
+    assert fake.stats()["by_model"].get("up-second", 0) == 0
+    status = await sc.status()
+    (first,) = [i for i in status["instances"] if i["model"] == "first"]
+    assert first["consecutive_failures"] == 0, "a caller leaving is no failure of the upstream"
+
+
+async def test_a_client_leaving_mid_stream_cancels_the_upstream_and_frees_slots(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake, concurrency_limit=1))
+    fake.configure(stream_chunks=40, chunk_delay_ms=200)
+    stream = await sc.openai.chat.completions.create(model="g", messages=HI, stream=True)
+    first = await stream.__anext__()
+    assert first.choices[0].delta.role == "assistant"
+    assert fake.stats()["in_flight"] == 1
+    await stream.close()
+    async with asyncio.timeout(5):
+        await fake.wait_for(lambda s: s.in_flight == 0)
+    assert fake.stats()["by_status"] == {"client_closed": 1}
+    await eventually(lambda: _slots_free(sc), what="the tier slot to be released")
+    fake.configure(stream_chunks=5, chunk_delay_ms=0)
+    raw = await sc.openai.chat.completions.with_raw_response.create(model="g", messages=HI)
+    assert raw.headers["x-echelon-served-by"] == "first"
