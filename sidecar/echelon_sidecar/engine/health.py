@@ -88,9 +88,13 @@ async def check_pool(pool: PoolPlan, provider: Provider, clock: Clock) -> dict[s
             await attempt_timeout(clock, inst.tier_plan.timeout, provider.probe(inst.instance))
         except InstanceCannotServe:
             return label, health.in_rotation(clock.now())
-        except (UpstreamError, AttemptTimedOut, Exception) as exc:
-            error_class = exc.error_class if isinstance(exc, UpstreamError) else (
-                "timeout" if isinstance(exc, AttemptTimedOut) else "probe_failed")
+        except Exception as exc:  # any failure of the probe means unhealthy
+            if isinstance(exc, UpstreamError):
+                error_class = exc.error_class
+            elif isinstance(exc, AttemptTimedOut):
+                error_class = "timeout"
+            else:
+                error_class = "probe_failed"
             health.failure(clock.now(), error_class)
             return label, False
         health.success()

@@ -1,4 +1,4 @@
-"""Build the plans of one config generation, and resolve request targets against them.
+"""Build the plans of one config generation (target lookups: ``targets``).
 
 Done once per load/reload, so a request only follows precomputed objects:
 
@@ -19,7 +19,6 @@ Budgets are this sidecar's share (``config.sidecar.sidecars``): see ``limiters``
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -43,15 +42,13 @@ from .registry import StateRegistry
 from .request import Target
 from .rotation import make_rotation
 from .sessions import DEFAULT_IDLE_TTL, DEFAULT_MAX_SESSIONS, InstanceKey, SessionPins
+from .targets import TargetIndex, close_names
 
 if TYPE_CHECKING:
     from .clock import Clock
     from .events import Listeners
 
 __all__ = ["PlanSet"]
-
-_CACHE_LIMIT = 1024
-
 
 class PlanSet:
     """Plans and stateful objects of one config generation."""
@@ -73,9 +70,9 @@ class PlanSet:
         self.registry: StateRegistry = registry
         self.sidecars = config.sidecar.sidecars
         control = config.concurrency_control
-        self.levels: dict[str, ConcurrencySetting] = (
-            {str(level): setting for level, setting in control.levels.items()} if control is not None and control.enabled else {}
-        )
+        self.levels: dict[str, ConcurrencySetting] = {}
+        if control is not None and control.enabled:
+            self.levels = {str(level): setting for level, setting in control.levels.items()}
         self.fallbacks: dict[str, EffectiveFallback] = {
             name: self.resolver.effective_fallback(name) for name in config.task_groups
         }
@@ -91,86 +88,30 @@ class PlanSet:
             self.global_rate = registry.get(("rate", "global"), limiter.params, lambda: limiter)
         self.group_routes: dict[str, Route] = {}
         for group_name, group in config.task_groups.items():
-            self.group_routes[group_name] = self._group_route(GroupRef(group_name))
+            self.group_routes[group_name] = self.group_route(GroupRef(group_name))
             for tier_name in group.echelons:
                 ref = GroupRef(group_name, tier_name)
-                self.group_routes[str(ref)] = self._group_route(ref)
+                self.group_routes[str(ref)] = self.group_route(ref)
         self.pool_routes = {name: self._pool_route(name) for name in config.polling_pools}
-        self.node_routes = {name: self._node_route(name) for name in config.workflow_nodes}
-        self._node_group_routes: dict[tuple[str, str], Route] = {}
-        self._targets: dict[tuple[str, str | None], Target] = {}
+        self.node_routes = {name: self.node_route(name) for name in config.workflow_nodes}
+        self.targets = TargetIndex(self)
         self.registry.seal()
 
-    # -- resolving targets -----------------------------------------------------------------------
-
     def resolve(self, model: str, node: str | None = None) -> Target:
-        key = (model, node)
-        target = self._targets.get(key)
-        if target is not None:
-            return target
-        target = self._resolve(model, node)
-        if len(self._targets) >= _CACHE_LIMIT:
-            self._targets.clear()
-        self._targets[key] = target
-        return target
-
-    def _resolve(self, model: str, node: str | None) -> Target:
-        resolver = self.resolver
-        node_name = None
-        if node is not None:
-            node_name = resolver.node_name(node)
-            if node_name is None:
-                raise UnknownTarget(node, "node", _close(node, list(self.config.workflow_nodes)))
-        name = resolver.node_name(model)
-        if name is not None:
-            return Target("node", name, name, self.node_routes[name])
-        name = resolver.pool_name(model)
-        if name is not None:
-            return Target("pool", name, None, self.pool_routes[name])
-        ref = resolver.parse_ref(model)
-        if ref is None:
-            raise UnknownTarget(model, "model", _close(model, self._all_names()))
-        if node_name is None:
-            return Target("group", str(ref), None, self.group_routes[str(ref)])
-        cache_key = (str(ref), node_name)
-        route = self._node_group_routes.get(cache_key)
-        if route is None:
-            route = self._node_route(node_name, ref)
-            self._node_group_routes[cache_key] = route
-        return Target("group", str(ref), node_name, route)
+        return self.targets.resolve(model, node)
 
     def with_fallback_groups(self, route: Route, groups: Sequence[str]) -> Route:
-        """``route`` with a caller's fallback groups replacing the entry group's (and node's)."""
-        key = tuple(groups)
-        found = route.overrides.get(key)
-        if found is not None:
-            return found
-        if route.kind == "pool" or route.entry is None:
-            return route  # a pool has no fallback groups to replace
-        for ref in groups:
-            if self.resolver.parse_ref(ref) is None:
-                raise UnknownTarget(ref, "fallback group", _close(ref, self._group_refs()))
-        if route.node_name is not None:
-            entry = None if route.kind == "node" else route.entry
-            built = self._node_route(route.node_name, entry, key, route.name)
-        else:
-            built = self._group_route(route.entry, key)
-        if len(route.overrides) >= _CACHE_LIMIT:
-            route.overrides.clear()
-        route.overrides[key] = built
-        return built
+        return self.targets.with_fallback_groups(route, groups)
 
-    def _group_refs(self) -> list[str]:
+    def group_refs(self) -> list[str]:
+        """Every group reference: each group and each ``group.tier``."""
         return [*self.config.task_groups] + [
             f"{g}.{t}" for g, spec in self.config.task_groups.items() for t in spec.echelons
         ]
 
-    def _all_names(self) -> list[str]:
-        return [*self.config.workflow_nodes, *self.config.polling_pools, *self._group_refs()]
-
     # -- routes ----------------------------------------------------------------------------------
 
-    def _group_route(self, ref: GroupRef, override: Sequence[str] | None = None) -> Route:
+    def group_route(self, ref: GroupRef, override: Sequence[str] | None = None) -> Route:
         steps = self.resolver.plan_chain(ref, override)
         chain = tuple(self.tier(step.group, step.tier) for step in steps)
         fallback = self.fallbacks[ref.group]
@@ -198,7 +139,7 @@ class PlanSet:
             chain_index={}, plans=self,
         )
 
-    def _node_route(
+    def node_route(
         self,
         node_name: str,
         ref: GroupRef | None = None,
@@ -209,7 +150,8 @@ class PlanSet:
         own = self.resolver.parse_ref(node.llm_group)
         entry = ref or own
         if entry is None:
-            raise UnknownTarget(node.llm_group, "model", _close(node.llm_group, self._group_refs()))
+            raise UnknownTarget(node.llm_group, "model", close_names(node.llm_group,
+                                                                     self.group_refs()))
         pool = None
         if node.polling_pool is not None and own is not None and entry.group == own.group:
             pool_name = self.resolver.pool_name(node.polling_pool)
@@ -423,6 +365,3 @@ class PlanSet:
             params = (DEFAULT_IDLE_TTL, DEFAULT_MAX_SESSIONS)
         return self.registry.get(("sessions", *key), params, lambda: SessionPins(*params))
 
-
-def _close(name: str, names: list[str]) -> list[str]:
-    return difflib.get_close_matches(name, names, n=3, cutoff=0.5)

@@ -32,7 +32,7 @@ from .clock import AttemptTimedOut, Clock, attempt_timeout
 from .concurrency import Admission, ConcurrencyLimit
 from .errors import InstanceCannotServe, UpstreamError
 from .events import Listeners
-from .outcome import Attempt, Outcome
+from .outcome import Attempt, AttemptResult, Outcome
 
 if TYPE_CHECKING:
     from .health import InstanceHealth
@@ -103,7 +103,7 @@ class Run:
         phase: str,
         start: float,
         end: float,
-        result: str,
+        result: AttemptResult,
         reason: str,
         call: int | None = None,
         error_class: str | None = None,
@@ -113,7 +113,7 @@ class Run:
         outcome = self.outcome
         attempt = Attempt(
             len(outcome.attempts), inst.group, inst.tier, inst.model, inst.provider, start,
-            end - start, result, reason, call, error_class, status, message, phase,  # type: ignore[arg-type]
+            end - start, result, reason, call, error_class, status, message, phase,
         )
         outcome.attempts.append(attempt)
         if self.env.listeners.active:
@@ -304,6 +304,7 @@ class Run:
             self.serving_health = health
             outcome.group, outcome.tier, outcome.model = inst.group, inst.tier, inst.model
             outcome.instance, outcome.settings, outcome.result = inst.instance, settings, result
+            outcome.attempt_count = call
             outcome.stop_reason = "served"
             self.record(inst, phase, start, end, "ok", "served", call)
             return OK

@@ -112,6 +112,7 @@ async def test_a_failure_after_the_commit_point_counts_and_is_recorded() -> None
     h = harness()
     seen: list[Outcome] = []
 
+
     async def relay() -> None:
         async with h.engine.serve(h.request("g")) as outcome:
             seen.append(outcome)
@@ -152,3 +153,16 @@ async def test_an_exhausted_chain_lists_every_attempt_and_why() -> None:
     text = str(err)
     assert "g.echelon1/oa-1: error (HTTP 503 server_error): overloaded" in text
     assert "g.echelon1/an-1: error (timeout)" in text
+
+
+async def test_the_outcome_is_complete_inside_the_serve_block() -> None:
+    h = Harness(make_config({
+        "g": {"echelon1": tier("oa-1", "an-1"), "echelon2": tier("gm-1"),
+              "fallback_config": fallback(max_attempts=3)},
+    }))
+    h.provider.on("oa-1", fail(503)).on("an-1", fail(503))
+    async with h.engine.serve(h.request("g")) as outcome:
+        # what the server puts in response headers before relaying the stream
+        assert (outcome.model, outcome.attempt_count, outcome.fallbacks_taken) == ("gm-1", 3, 1)
+        assert outcome.stop_reason == "served" and outcome.result == "answer from gm-1"
+    assert outcome.duration >= 0 and outcome.attempt_count == 3
