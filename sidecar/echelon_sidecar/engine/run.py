@@ -7,8 +7,8 @@
    2**(k-1))`` times a jitter factor in [1, 1.25) drawn from the injected RNG (k = calls made
    so far). If the instance answered with Retry-After (remembered per model id, for every
    request), it waits ``max(backoff, remaining Retry-After)`` when that fits before the
-   deadline (without a deadline: when it is at most ``max_retry_delay``), otherwise skips the
-   instance (``retry_after``). A wait that does not fit before the deadline ends the request;
+   deadline (without a deadline: when the Retry-After is at most ``max(backoff,
+   max_retry_delay)``), otherwise skips the instance (``retry_after``). A wait that does not fit before the deadline ends the request;
 3. admits it through the circuit breaker (a half-open circuit admits only its probes);
 4. takes the tier's (echelon) then the model's concurrency slot, waiting in their queues until
    the deadline at most; a refusal skips the tier / the model;
@@ -186,8 +186,11 @@ class Run:
             )
         pause = inst.memo.until - now
         if pause > 0.0:
+            if deadline is not None:
+                fits = now + max(wait, pause) < deadline
+            else:
+                fits = pause <= max(wait, self.max_retry_delay)
             wait = max(wait, pause)
-            fits = now + wait < deadline if deadline is not None else wait <= self.max_retry_delay
             if not fits:
                 self.skip(inst, phase, now, "retry_after", _OTHER,
                           f"asked to wait {pause:.3g}s (Retry-After)")

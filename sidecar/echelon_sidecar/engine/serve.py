@@ -229,8 +229,8 @@ def _failure(run: Run) -> RoutingError:
         outcome.stop_reason = "deadline"
         return ChainExhausted(f"{target}: the request's deadline passed after "
                               f"{run.calls} attempt(s){tail}", outcome)
-    open_, limited, other = run.skipped
-    if run.calls == 0 and limited and run.limit_level is not None:
+    open_, _, other = run.skipped
+    if run.calls == 0 and run.limit_level is not None:
         outcome.stop_reason = "limit_refused"
         hint = run.limit_hint
         after = f"; retry in {hint:.3g}s" if hint else ""

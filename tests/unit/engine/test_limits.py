@@ -73,6 +73,24 @@ async def test_the_global_rate_limit_refuses_every_target_at_the_entry() -> None
     await h.call("g")
 
 
+async def test_a_node_whose_pool_refuses_moves_on_or_is_refused_when_nothing_is_left() -> None:
+    h = Harness(make_config(
+        {"g": {"echelon1": tier("oa-1")}, "k": {"echelon1": tier("gm-1")}},
+        pools={"p": {"task_groups": ["g"],
+                     "rate_limiting": {"algorithm": "token_bucket", "bucket_size": 1,
+                                       "refill_rate": 0.5}}},
+        nodes={"with_fallback": {"llm_group": "g", "polling_pool": "p",
+                                 "fallback_groups": ["k"]},
+               "alone": {"llm_group": "g", "polling_pool": "p"}},
+    ))
+    await h.call("alone")
+    outcome = await h.call("with_fallback")
+    assert outcome.model == "gm-1"
+    err = await h.fails("alone")
+    assert isinstance(err, LimitRefused)
+    assert (err.level, err.key) == ("pool", "p") and err.retry_after == pytest.approx(2.0)
+
+
 async def test_a_disabled_rate_limit_is_not_enforced() -> None:
     h = Harness(make_config(
         {"g": {"echelon1": tier("oa-1")}},

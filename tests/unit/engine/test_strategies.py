@@ -196,6 +196,20 @@ async def test_a_shorter_retry_after_loses_to_the_backoff() -> None:
     assert h.provider.calls[1].at - start == pytest.approx(2.0 * jitter)
 
 
+async def test_without_a_deadline_a_retry_after_up_to_the_backoff_is_waited_for() -> None:
+    h = Harness(make_config({
+        "g": {"echelon1": tier("oa-1", max_retries=1),
+              "fallback_config": {"retry_delay": 20.0, "max_retry_delay": 20.0,
+                                  "max_attempts": 3}},
+    }), seed=5)
+    h.provider.on("oa-1", fail(429, retry_after=1.0))
+    start = h.clock.now()
+    outcome = await h.call("g")
+    jitter = 1 + 0.25 * random.Random(5).random()
+    assert outcome.model == "oa-1"
+    assert h.provider.calls[1].at - start == pytest.approx(20.0 * jitter)
+
+
 async def test_a_retry_after_beyond_the_deadline_skips_that_instance() -> None:
     h = Harness(make_config({
         "g": {"echelon1": tier("oa-1", "an-1", max_retries=2),
