@@ -102,13 +102,17 @@ def _models_of(groups: Iterable[TaskGroupSpec]) -> set[str]:
 def _render_models(
     used: Iterable[str], catalog: Mapping[str, Any]
 ) -> dict[str, Any]:
+    used = list(used)
     by_canon = {canonical_name(mid): mid for mid in catalog}
+    wanted = sorted({by_canon[c] for c in map(canonical_name, used) if c in by_canon})
+    if not wanted and used and catalog:
+        # none of the used models is in the catalog: render the whole catalog, so that
+        # validation says which model is missing (instead of "no catalog at all") and can
+        # suggest a close id; such a config is invalid and never applied
+        wanted = sorted(catalog)
     out: dict[str, Any] = {}
     envs: set[str] = set()
-    for wanted in sorted(set(used)):
-        mid = by_canon.get(canonical_name(wanted))
-        if mid is None or mid in out:
-            continue  # validation reports the missing catalog entry
+    for mid in wanted:
         raw = catalog[mid]
         try:
             entry = ModelEntry.model_validate(raw)

@@ -58,6 +58,12 @@ def test_a_model_missing_from_the_catalog_names_the_tier_field() -> None:
     ) or plan.errors[0].startswith("TaskGroup a spec.echelons.echelon1.models[1]: model 'ghost'")
 
 
+def test_a_group_using_only_unknown_models_names_them_not_a_missing_catalog() -> None:
+    plan = plan_group("a", {"a": group(["m-1"])}, MODELS)
+    assert plan.errors[0].startswith(
+        "TaskGroup a spec.echelons.echelon1.models[0]: model 'm-1' is not in the model catalog")
+
+
 def test_no_catalog_at_all_is_explained() -> None:
     plan = plan_group("a", {"a": group(["m1"])}, GlobalConfig())
     assert not plan.valid
