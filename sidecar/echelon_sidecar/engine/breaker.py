@@ -150,15 +150,17 @@ class Breaker:
             return
         if ticket > 0 and ticket == self._episode and state is _HALF:
             self.failures += 1
-            self.reopen_count += 1
-            self._open(now, self.config.open_period(self.reopen_count))
+            config = self.config
+            # stop counting once the period is capped (open_period's power would overflow)
+            if config.open_period(self.reopen_count) < _cap(config):
+                self.reopen_count += 1
+            self._open(now, config.open_period(self.reopen_count))
 
     def broken(self, now: float, error_class: str) -> None:
         """401/403: the instance cannot work as configured; open for the longest period."""
         self.last_error_class = error_class
         self.failures += 1
-        config = self.config
-        self._open(now, config.max_recovery_time or config.recovery_time * 10)
+        self._open(now, _cap(self.config))
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -195,3 +197,8 @@ class Breaker:
             else round(max(0.0, self.open_until - now), 3),
             "probes_in_flight": self.probes_admitted - self.probes_ok if state is _HALF else 0,
         }
+
+
+def _cap(config: CircuitBreaker) -> float:
+    """The longest open period: ``max_recovery_time``, default 10 x ``recovery_time``."""
+    return config.max_recovery_time or config.recovery_time * 10

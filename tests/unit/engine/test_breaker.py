@@ -129,3 +129,13 @@ def test_snapshot_reports_state_and_timing() -> None:
     assert snap["retry_in"] == 6.0
     assert snap["last_error_class"] == "server_error"
     assert breaker.snapshot(10.0)["state"] == "half_open"
+
+
+def test_a_circuit_failing_its_probes_for_hours_stays_at_the_cap() -> None:
+    breaker, _ = make(failure_threshold=1, recovery_time=1, recovery_backoff=2)
+    trip(breaker, 0.0, 1)
+    for _ in range(3000):  # 2.0 ** 3000 would overflow if the count kept growing
+        now = breaker.open_until
+        breaker.failure(breaker.admit(now), now, "server_error")  # type: ignore[arg-type]
+    assert breaker.open_until - now == 10.0  # type: ignore[operator]
+    assert breaker.reopen_count < 10
