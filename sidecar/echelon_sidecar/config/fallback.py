@@ -58,7 +58,11 @@ class CircuitBreaker(ConfigModel):
     def open_period(self, reopen_count: int) -> float:
         """Seconds the circuit stays open after its ``reopen_count``-th consecutive re-open."""
         cap = self.max_recovery_time or self.recovery_time * 10
-        return float(min(cap, self.recovery_time * self.recovery_backoff**reopen_count))
+        try:
+            period = self.recovery_time * self.recovery_backoff ** max(0, reopen_count)
+        except OverflowError:
+            return float(cap)
+        return float(min(cap, period))
 
 
 class FallbackConfig(ConfigModel):

@@ -9,8 +9,9 @@ The entry group's fallback governs the whole request: ``max_attempts`` caps the 
 over every step; ``retry_delay`` spaces them (see ``run``). Each step makes at most its tier's
 attempt budget of calls (``Echelon.attempt_budget()``: each model once, or ``1 + max_retries``
 cycling through the models, each distinct model before any repeats; a node's
-``task_config.max_retries`` overrides it). Skips (open circuit, cannot serve, limit refusals)
-do not count. Within a step the model order follows the strategy of the group the step belongs
+``task_config.max_retries`` overrides it). Fallback first, retries last: a first pass calls
+each distinct model of each step once; only if calls remain does a second pass spend the
+rest of each step's budget. Skips (open circuit, cannot serve, limit refusals) do not count. Within a step the model order follows the strategy of the group the step belongs
 to:
 
 - ``echelon_down`` / ``task_group_switch``: the declared order;
@@ -42,6 +43,25 @@ NEXT = 5
 """The chain (or a step) ended without serving; the caller decides what comes next."""
 
 
+class _Step:
+    """What one step of the chain has done so far in this request (kept across passes)."""
+
+    __slots__ = ("counts", "excluded", "finished", "made", "start")
+
+    def __init__(self, start: int, n: int) -> None:
+        self.start = start
+        self.counts: list[int] | None = None
+        self.excluded: list[bool] | None = None
+        self.made = 0
+        self.finished = False
+        del n
+
+    def tables(self, n: int) -> tuple[list[int], list[bool]]:
+        if self.counts is None or self.excluded is None:
+            self.counts, self.excluded = [0] * n, [False] * n
+        return self.counts, self.excluded
+
+
 async def walk_chain(
     run: Run,
     chain: tuple[TierPlan, ...],
@@ -51,21 +71,44 @@ async def walk_chain(
 ) -> int:
     """Walk ``chain``; returns OK, STOP (deadline, max_attempts, rejected) or NEXT.
 
+    Fallback first, retries last: the first pass gives every step one call per distinct
+    model (within its budget), so a failing tier never uses up ``max_attempts`` while a later
+    tier could serve; a second pass spends what is left of each step's budget (its
+    ``max_retries``), step by step, while calls remain.
+
     ``seed`` is (step, model index, result code) of a pinned attempt already made: it counts
     in that step (a failure uses one call of its budget; a skip excludes the model).
     """
     seed_step, seed_model, seed_code = seed if seed is not None else (-1, -1, OK)
-    for position, tier in enumerate(chain):
-        if run.calls >= run.max_attempts:
-            run.stop_reason = "max_attempts"
-            return STOP
-        run.enter(tier)
-        if position == seed_step:
-            code = await _walk_tier(run, tier, phase, bypass, seed_model, seed_code)
-        else:
-            code = await _walk_tier(run, tier, phase, bypass, -1, OK)
-        if code != NEXT:
-            return code
+    steps: list[_Step | None] = [None] * len(chain)
+    for second in (False, True):
+        for position, tier in enumerate(chain):
+            if run.calls >= run.max_attempts:
+                run.stop_reason = "max_attempts"
+                return STOP
+            n = len(tier.models)
+            step = steps[position]
+            if step is None:
+                start = tier.rotor.next() % n if tier.rotor is not None else 0
+                step = steps[position] = _Step(start, n)
+                if position == seed_step:
+                    counts, excluded = step.tables(n)
+                    if seed_code == FAILED:
+                        counts[seed_model] = 1
+                        step.made = 1
+                    else:
+                        excluded[seed_model] = True
+            if step.finished or step.made >= tier.budget:
+                continue
+            limit = tier.budget if second else min(tier.budget, n)
+            if step.made >= limit:
+                continue
+            run.enter(tier)
+            code = await _walk_tier(run, tier, phase, bypass, step, limit)
+            if code != NEXT:
+                return code
+        if all(s is None or s.finished or s.made >= t.budget for s, t in zip(steps, chain)):
+            break
     return NEXT
 
 
@@ -78,47 +121,36 @@ async def try_pinned(run: Run, chain: tuple[TierPlan, ...], pinned: tuple[int, i
 
 
 async def _walk_tier(
-    run: Run, tier: TierPlan, phase: str, bypass: bool, seed: int, seed_code: int
+    run: Run, tier: TierPlan, phase: str, bypass: bool, step: _Step, limit: int
 ) -> int:
     models = tier.models
     n = len(models)
-    start = tier.rotor.next() % n if tier.rotor is not None else 0
     failover = tier.strategy == "provider_failover"
-    counts: list[int] | None = None
-    excluded: list[bool] | None = None
-    made = 0
-    if seed >= 0:
-        counts, excluded = [0] * n, [False] * n
-        if seed_code == FAILED:
-            counts[seed] = 1
-            made = 1
-        else:
-            excluded[seed] = True
-    budget = tier.budget
-    while made < budget:
+    while step.made < limit:
         if run.calls >= run.max_attempts:
             run.stop_reason = "max_attempts"
             return STOP
-        if counts is None and not (failover and run.failed_providers):
-            index = start
+        if step.counts is None and not (failover and run.failed_providers):
+            index = step.start
         else:
-            if counts is None or excluded is None:
-                counts, excluded = [0] * n, [False] * n
-            index = _pick(tier, start, counts, excluded, run.failed_providers if failover else None)
+            counts, excluded = step.tables(n)
+            index = _pick(tier, step.start, counts, excluded,
+                          run.failed_providers if failover else None)
             if index < 0:
+                step.finished = True
                 return NEXT
         code = await run.attempt(models[index], phase, None, bypass)
         if code in (OK, STOP):
             return code
         if code == SKIP_TIER:
+            step.finished = True
             return NEXT
-        if counts is None or excluded is None:
-            counts, excluded = [0] * n, [False] * n
+        counts, excluded = step.tables(n)
         if code == SKIP_MODEL:
             excluded[index] = True
             continue
         counts[index] += 1
-        made += 1
+        step.made += 1
     return NEXT
 
 

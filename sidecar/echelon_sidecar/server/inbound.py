@@ -73,7 +73,10 @@ def _header_names(request: web.Request, header: str) -> list[str] | None:
         if not _NAME.match(name):
             raise ClientError(400, f"{header}: {name[:80]!r} is not a valid group reference "
                               "(letters, digits, '_', '-', '.')", param=header)
-    return names  # empty: no fallback groups
+    if not names:
+        raise ClientError(400, f"{header} is empty: give a comma-separated list of group "
+                          "references, or 'none' for no fallback at all", param=header)
+    return names
 
 
 def _header_name(request: web.Request, header: str) -> str | None:

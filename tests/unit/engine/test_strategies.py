@@ -127,7 +127,7 @@ async def test_max_attempts_caps_the_calls_of_the_whole_chain() -> None:
     assert "max_attempts" in str(err)
 
 
-async def test_tier_budget_with_max_retries_cycles_each_distinct_model_first() -> None:
+async def test_fallback_first_a_tiers_retries_wait_until_later_tiers_were_tried() -> None:
     h = Harness(make_config({
         "g": {"echelon1": tier("oa-1", "an-1", priority=1, max_retries=2),
               "echelon2": tier("gm-1", priority=2),
@@ -135,7 +135,19 @@ async def test_tier_budget_with_max_retries_cycles_each_distinct_model_first() -
     }))
     h.provider.on("oa-1", fail(503), fail(503)).on("an-1", fail(503))
     await h.call("g")
-    assert h.provider.models_called == ["oa-1", "an-1", "oa-1", "gm-1"]
+    assert h.provider.models_called == ["oa-1", "an-1", "gm-1"]
+
+
+async def test_retry_pass_spends_each_tiers_max_retries_cycling_distinct_models_first() -> None:
+    h = Harness(make_config({
+        "g": {"echelon1": tier("oa-1", "an-1", priority=1, max_retries=2),
+              "echelon2": tier("gm-1", priority=2),
+              "fallback_config": fallback(max_attempts=10)},
+    }))
+    h.provider.on("oa-1", fail(503), fail(503)).on("an-1", fail(503)).on("gm-1", fail(503))
+    await h.fails("g")
+    # pass 1: every distinct model once; pass 2: echelon1's third call (budget 1 + 2)
+    assert h.provider.models_called == ["oa-1", "an-1", "gm-1", "oa-1"]
 
 
 async def test_tier_budget_defaults_to_each_model_once_and_max_retries_zero_means_one() -> None:
@@ -296,8 +308,9 @@ async def test_a_node_routes_with_its_own_fallback_groups_and_task_config() -> N
     h = node_harness()
     h.provider.on("an-1", fail(503), fail(503)).on("an-2", fail(503))
     outcome = await h.call("planner")
-    # tier budget from the node: 1 + max_retries = 3 calls; then the node's fallback group k
-    assert h.provider.models_called == ["an-1", "an-2", "an-1", "gm-1"]
+    # fallback first: each model of the tier once, then the node's fallback group k (the
+    # node's max_retries would only be spent in the retry pass)
+    assert h.provider.models_called == ["an-1", "an-2", "gm-1"]
     settings = h.provider.calls[0].settings
     assert (settings.timeout, settings.temperature) == (7, 0.2)
     assert settings.thinking_config is not None and settings.thinking_config.budget_tokens == 2048
@@ -306,12 +319,12 @@ async def test_a_node_routes_with_its_own_fallback_groups_and_task_config() -> N
 
 async def test_the_node_header_applies_its_routing_to_a_group_reference() -> None:
     h = node_harness()
-    h.provider.on("an-1", fail(503), fail(503)).on("an-2", fail(503))
+    h.provider.on("an-1", fail(503)).on("an-2", fail(503))
     target = h.engine.resolve("g", node="planner")
     assert (target.kind, target.node) == ("group", "planner")
     outcome = await h.call("g", node="planner")
     # the whole group, then the node's fallback groups (k) instead of the group's (h)
-    assert h.provider.models_called == ["an-1", "an-2", "an-1", "gm-1"]
+    assert h.provider.models_called == ["an-1", "an-2", "gm-1"]
     skipped = [a for a in outcome.attempts if a.result == "skipped"]
     assert [(a.model, a.reason) for a in skipped] == [("oa-1", "cannot_serve")]
     assert "reasoning" in (skipped[0].message or "")
