@@ -67,7 +67,7 @@ def load_node_config(source: dict[str, Any] | str | Path, name: str | None = Non
     if isinstance(source, dict):
         return WorkflowNode.model_validate(source)
     data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-    nodes = data.get("workflow_nodes", data)
+    nodes: dict[str, Any] = data.get("workflow_nodes", data) if isinstance(data, dict) else {}
     if name is None:
         if len(nodes) != 1:
             raise ValueError(f"{source} holds {len(nodes)} nodes; name the one to load")

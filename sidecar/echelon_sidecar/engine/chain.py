@@ -107,7 +107,7 @@ async def walk_chain(
             code = await _walk_tier(run, tier, phase, bypass, step, limit)
             if code != NEXT:
                 return code
-        if all(s is None or s.finished or s.made >= t.budget for s, t in zip(steps, chain)):
+        if all(s is None or s.finished or s.made >= t.budget for s, t in zip(steps, chain, strict=True)):
             break
     return NEXT
 
