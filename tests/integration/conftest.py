@@ -142,6 +142,18 @@ class RunningSidecar:
                 parsed = text
             return resp.status, dict(resp.headers), parsed
 
+    async def openai_stream(self, into: list[Any], **create: Any) -> None:
+        """Stream a chat completion chunk by chunk into ``into`` (kept if it fails)."""
+        stream = await self.openai.chat.completions.create(stream=True, **create)
+        async for chunk in stream:
+            into.append(chunk)
+
+    async def anthropic_stream(self, into: list[str], **create: Any) -> None:
+        """Stream a message, appending each event's type to ``into`` (kept if it fails)."""
+        async with self.anthropic.messages.stream(**create) as stream:
+            async for event in stream:
+                into.append(event.type)
+
     def in_flight(self, status: dict[str, Any]) -> int:
         """Concurrency slots held, over every limit in /v1/status."""
         return sum(int(item.get("in_flight", 0)) for item in status["limits"]

@@ -36,13 +36,15 @@ class StreamBroken(Exception):
 class StreamRelay:
     """Converts upstream SSE events to the caller's; ``done`` once the stream ended cleanly."""
 
-    __slots__ = ("caller", "done", "passthrough", "to_anthropic", "to_openai", "upstream")
+    __slots__ = ("_held", "caller", "done", "passthrough", "to_anthropic", "to_openai",
+                 "upstream")
 
     def __init__(self, reply: UpstreamReply, caller: CallerFormat, include_usage: bool) -> None:
         self.caller = caller
         self.upstream = reply.format
         self.passthrough = reply.format == caller
         self.done = False
+        self._held = b""  # passthrough: bytes of an event not complete yet
         self.to_openai: AnthropicStreamToOpenAI | GeminiStreamToOpenAI | None = None
         self.to_anthropic: OpenAIStreamToAnthropic | None = None
         usage = include_usage or caller == "anthropic"
@@ -59,7 +61,13 @@ class StreamRelay:
         if self.passthrough:
             for event in events:
                 self._check_passthrough(event)
-            return raw
+            # only whole events go out, so that a stream broken mid-event still ends with a
+            # parsable error event rather than half an event
+            held = self._held
+            buf = held + raw if held else raw
+            end = _last_boundary(buf, len(held))
+            self._held = buf[end:]
+            return buf[:end]
         out = bytearray()
         for event in events:
             for chunk in self._canonical(event):
@@ -71,7 +79,8 @@ class StreamRelay:
         if self.passthrough:
             if not self.done:
                 raise StreamBroken("the upstream stream ended before its end marker")
-            return b""
+            held, self._held = self._held, b""
+            return held
         out = bytearray()
         if isinstance(self.to_openai, GeminiStreamToOpenAI) and not self.done:
             chunks = self.to_openai.finish()
@@ -152,3 +161,18 @@ class StreamRelay:
             return b"".join(encode_anthropic_event(name, data)
                             for name, data in self.to_anthropic.finish())
         return OPENAI_DONE
+
+
+_BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
+def _last_boundary(buf: bytes, searched: int) -> int:
+    """The end of the last blank line (SSE event boundary) in ``buf``, 0 if none; the first
+    ``searched`` bytes are known to hold none (but for the last few)."""
+    start = max(0, searched - 3)
+    end = 0
+    for sep in _BOUNDARIES:
+        index = buf.rfind(sep, start)
+        if index >= 0:
+            end = max(end, index + len(sep))
+    return end

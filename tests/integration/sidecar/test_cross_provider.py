@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import pytest
 
 from echelon_sidecar.fake_provider import FakeProvider
@@ -201,14 +202,9 @@ async def test_a_gemini_tier_streams_to_openai_and_anthropic_callers(
 async def test_a_cut_anthropic_stream_ends_an_openai_callers_stream_with_an_error(
     sc: RunningSidecar, fake: FakeProvider
 ) -> None:
-    import openai
-
     fake.set_fault("up-claude", "cut:4")
     chunks: list[Any] = []
     with pytest.raises(openai.APIError):
-        stream = await sc.openai.chat.completions.create(model="oa.echelon2",
-                                                         messages=OPENAI_MESSAGES, stream=True)
-        async for chunk in stream:
-            chunks.append(chunk)
+        await sc.openai_stream(chunks, model="oa.echelon2", messages=OPENAI_MESSAGES)
     assert chunks, "the first chunks reached the caller before the error"
     assert fake.stats()["by_model"].get("up-gem", 0) == 0

@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
 from echelon_sidecar.fake_provider import FakeProvider
 
-from ..conftest import HI, MakeSidecar, RunningSidecar, eventually, openai_model
+from ..conftest import (
+    HI,
+    MakeSidecar,
+    RunningSidecar,
+    anthropic_model,
+    eventually,
+    openai_model,
+)
 
 
 def _config(fake: FakeProvider, **tier: Any) -> dict[str, Any]:
@@ -120,3 +128,22 @@ async def test_a_client_leaving_mid_stream_cancels_the_upstream_and_frees_slots(
     fake.configure(stream_chunks=5, chunk_delay_ms=0)
     raw = await sc.openai.chat.completions.with_raw_response.create(model="g", messages=HI)
     assert raw.headers["x-echelon-served-by"] == "first"
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "openai"])
+async def test_an_anthropic_callers_stream_cut_mid_way_ends_with_an_error_event(
+    fake: FakeProvider, make_sidecar: MakeSidecar, upstream: str
+) -> None:
+    entry = (anthropic_model if upstream == "anthropic" else openai_model)(fake, "up-first")
+    sc = await make_sidecar({
+        "task_groups": {"g": {"echelon1": {"models": ["first"], "priority": 1},
+                              "echelon2": {"models": ["second"], "priority": 2}}},
+        "models": {"first": entry, "second": openai_model(fake, "up-second")},
+    })
+    fake.set_fault("up-first", "cut:3")
+    events: list[str] = []
+    with pytest.raises(anthropic.APIError):
+        await sc.anthropic_stream(events, model="g", max_tokens=50, messages=HI)
+    assert events[0] == "message_start"
+    assert "message_stop" not in events
+    assert fake.stats()["by_model"].get("up-second", 0) == 0
