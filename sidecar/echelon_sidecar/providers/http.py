@@ -164,7 +164,8 @@ class HttpProvider:
                     raise UpstreamError(None, "malformed_response",
                                         "the stream's first event is not valid JSON") from None
         return UpstreamReply(fmt, model, first=events, first_raw=bytes(received),
-                             decoder=decoder, chunks=chunks, response=response)
+                             decoder=decoder, chunks=chunks, response=response,
+                             max_event_bytes=self.max_response_bytes)
 
     async def probe(self, instance: Instance) -> None:
         key = self.credentials.key_for(instance.model_id, instance.entry)

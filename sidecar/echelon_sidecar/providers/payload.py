@@ -49,6 +49,9 @@ class UpstreamReply:
     decoder: SSEDecoder | None = None
     chunks: AsyncIterator[bytes] | None = None
     response: Any = None
+    max_event_bytes: int = 0
+    """Largest single SSE event the relay buffers (0: unbounded); beyond it the stream is
+    broken off."""
 
     def close(self, ok: bool = False) -> None:
         """Release the upstream connection: back to the pool when the stream ended cleanly."""

@@ -214,6 +214,7 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
     idle = outcome.settings.timeout if outcome.settings is not None else 60.0
     decoder, chunks = reply.decoder, reply.chunks
     assert decoder is not None and chunks is not None
+    limit, pending = reply.max_event_bytes, 0
     ok = False
     try:
         out = relay.feed(reply.first, reply.first_raw)
@@ -229,7 +230,14 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
                 raise StreamBroken(f"the upstream sent nothing for {idle:g}s") from None
             except aiohttp.ClientError as exc:
                 raise StreamBroken(f"the upstream connection failed: {type(exc).__name__}") from None
-            out = relay.feed(decoder.feed(data), data)
+            events = decoder.feed(data)
+            if events:
+                pending = 0
+            else:  # bytes of an event still incomplete: bounded, like a whole body
+                pending += len(data)
+                if limit and pending > limit:
+                    raise StreamBroken(f"an upstream event exceeds {limit} bytes")
+            out = relay.feed(events, data)
             if out:
                 await response.write(out)
         tail = relay.feed(decoder.flush(), b"") + relay.finish()
