@@ -10,7 +10,7 @@ import pytest
 
 from echelon_sidecar.fake_provider import FakeProvider
 
-from ..conftest import HI, MakeSidecar, RunningSidecar, metric, openai_model
+from ..conftest import HI, MakeSidecar, RunningSidecar, eventually, metric, openai_model
 
 
 def _models(fake: FakeProvider, *names: str) -> dict[str, Any]:
@@ -171,3 +171,40 @@ async def test_an_upstream_429_on_the_only_instance_is_returned_as_429_with_its_
     reasons = [a["reason"] for a in body["attempts"]]
     assert reasons == ["fallback", "retry_after"]
     assert fake.stats()["by_model"]["up-a"] == 1
+
+
+async def test_a_client_leaving_while_queued_or_in_flight_leaks_no_slot(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar({
+        "task_groups": {"g": {"echelon1": {"models": ["a"], "concurrency_limit": 1}}},
+        "concurrency_control": {"levels": {"echelon": {"limit": 100, "queue_size": 5}}},
+        "models": _models(fake, "a"),
+    })
+    fake.set_fault("up-a", "hang")
+    holder = asyncio.create_task(_served_by(sc, "g"))
+    async with asyncio.timeout(5):
+        await fake.wait_for(lambda s: s.in_flight == 1)
+    waiter = asyncio.create_task(_served_by(sc, "g"))
+
+    async def queued() -> bool:
+        return any(item.get("queued") == 1 for item in (await sc.status())["limits"])
+
+    await eventually(queued, what="the second request to wait in the tier's queue")
+    text = await sc.metrics()
+    assert metric(text, "echelon_queue_depth", level="echelon", key="g.echelon1") == 1
+    waiter.cancel()
+    holder.cancel()
+    await asyncio.gather(waiter, holder, return_exceptions=True)
+    async with asyncio.timeout(5):
+        await fake.wait_for(lambda s: s.in_flight == 0)
+
+    async def released() -> bool:
+        status = await sc.status()
+        return sc.in_flight(status) == 0 and all(
+            item.get("queued", 0) == 0 for item in status["limits"])
+
+    await eventually(released, what="every slot and queue place to be released")
+    fake.clear_faults()
+    assert await _served_by(sc, "g") == "a"
+    assert fake.stats()["by_model"]["up-a"] == 2, "the cancelled waiter never reached upstream"
