@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ __all__ = ["DataAPI"]
 
 _log = logging.getLogger("echelon.sidecar")
 _DEFAULT_MODEL = "default"
+_ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, GET /v1/models and "
+              "GET /v1/models/{name}")
 
 
 def _served_headers(outcome: Outcome, headers: dict[str, str]) -> None:
@@ -57,6 +60,28 @@ class DataAPI:
             web.get("/v1/models", self.models),
             web.get("/v1/models/{name}", self.model),
         ]
+
+    @web.middleware
+    async def json_errors(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+        """Unknown paths and methods answer in the caller's error shape, saying what is served
+        (aiohttp's own answers are plain text)."""
+        try:
+            return await handler(request)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+            fmt: CallerFormat = "anthropic" if request.path.startswith("/v1/messages") \
+                else "openai"
+            if isinstance(exc, web.HTTPMethodNotAllowed):
+                allowed = ", ".join(sorted(exc.allowed_methods))
+                message = f"{request.method} is not allowed on {request.path}; use {allowed}"
+                headers = {"Allow": allowed}
+            else:
+                message = (f"no endpoint {request.method} {request.path}; this sidecar serves "
+                           f"{_ENDPOINTS}")
+                headers = {}
+            return error_response(fmt, exc.status, message, code="unknown_endpoint",
+                                  headers=headers)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "openai")

@@ -135,8 +135,10 @@ class Sidecar:
 
     async def start(self) -> None:
         await self.reload_now()
-        data = web.Application(client_max_size=self.settings.max_body_bytes + 1024)
-        data.add_routes(DataAPI(self).routes())
+        api = DataAPI(self)
+        data = web.Application(client_max_size=self.settings.max_body_bytes + 1024,
+                               middlewares=[api.json_errors])
+        data.add_routes(api.routes())
         admin = web.Application()
         admin.add_routes(AdminAPI(self).routes())
         for app, host, port, attr in (

@@ -152,3 +152,17 @@ async def test_the_anthropic_sdk_sees_a_404_for_an_unknown_model(sc: RunningSide
     with pytest.raises(anthropic.NotFoundError) as info:
         await sc.anthropic.messages.create(model="nope", max_tokens=10, messages=HI)
     assert "nope" in info.value.message
+
+
+@pytest.mark.parametrize(("method", "path", "expected", "needles"), [
+    ("POST", "/v1/completions", 404, ["/v1/completions", "POST /v1/chat/completions"]),
+    ("GET", "/", 404, ["GET /", "/v1/messages"]),
+    ("GET", "/v1/chat/completions", 405, ["GET", "POST"]),
+    ("DELETE", "/v1/models", 405, ["DELETE", "GET"]),
+])
+async def test_an_unknown_endpoint_or_method_gets_a_json_error_saying_what_is_served(
+    sc: RunningSidecar, method: str, path: str, expected: int, needles: list[str]
+) -> None:
+    async with sc.http.request(method, f"{sc.data_url}{path}") as resp:
+        _check(resp.status, await resp.json(content_type=None), expected, *needles)
+        assert resp.content_type == "application/json"
