@@ -82,3 +82,18 @@ async def test_models_lists_groups_tiers_pools_and_nodes(
     assert one.id == "plan_pool"
     with pytest.raises(openai.NotFoundError, match="nope"):
         await sc.openai.models.retrieve("nope")
+
+
+async def test_a_request_naming_no_model_goes_to_the_sidecars_pool(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    config = _config(fake)
+    config["polling_pools"] = {"plan_pool": {"task_groups": ["plan_group.echelon2"]}}
+    config["sidecar"] = {"pool": "plan_pool"}
+    sc = await make_sidecar(config)
+    raw = await sc.openai.chat.completions.with_raw_response.create(model="default",
+                                                                   messages=HI)
+    assert raw.headers["x-echelon-served-by"] == "secondary"
+    status, headers, _ = await sc.post("/v1/chat/completions", {"messages": HI})
+    assert status == 200 and headers["X-Echelon-Served-By"] == "secondary"
+    assert (await sc.status())["pool"] == "plan_pool"

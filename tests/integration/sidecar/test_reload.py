@@ -4,6 +4,7 @@ refused while the old config keeps serving; the ConfigMap ``..data`` symlink swa
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,9 @@ async def test_valid_reloads_under_load_lose_no_request_and_keep_breaker_state(
 
 
 async def test_an_invalid_config_is_refused_and_the_old_one_keeps_serving(
-    fake: FakeProvider, make_sidecar: MakeSidecar
+    fake: FakeProvider, make_sidecar: MakeSidecar, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="echelon.sidecar")
     sc = await make_sidecar(_config(fake), reload_interval=0.05)
     version = (await sc.status())["config_version"]
     broken = _config(fake)
@@ -115,6 +117,9 @@ async def test_an_invalid_config_is_refused_and_the_old_one_keeps_serving(
     text = await sc.metrics()
     assert metric(text, "echelon_config_reloads_total", result="failure") == 1
     assert metric(text, "echelon_config_last_reload_ok") == 0
+    refusals = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("previous config keeps serving" in r.getMessage() and "rpm_limit" in
+               r.getMessage() for r in refusals)
     raw = await sc.openai.chat.completions.with_raw_response.create(model="g", messages=HI)
     assert raw.headers["x-echelon-served-by"] == "a"
     async with sc.http.get(f"{sc.admin_url}/readyz") as resp:
