@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import openai
 import psutil
 import pytest
@@ -105,6 +106,10 @@ async def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(
         sidecar_process.proc.send_signal(signal.SIGTERM)
         await eventually(lambda: not _connect(port), what="the data port to stop accepting")
         assert not slow.done(), "the slow request was still in flight when the port closed"
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"{sidecar_process.admin_url}/readyz") as resp:
+            assert resp.status == 503, "not ready while draining"
+            assert (await resp.json())["status"] == "draining"
         async with asyncio.timeout(15):
             completion = await slow
         assert completion.choices[0].message.content == "[fake:up-slow] hello there sidecar"
