@@ -264,3 +264,18 @@ async def test_thinking_reaches_an_openai_reasoning_model_as_reasoning_effort(
     await sc.openai.chat.completions.create(
         model="think_r", messages=[{"role": "user", "content": "think hard"}])
     assert _body(fake, "up-gpt-r")["reasoning_effort"] == "medium"
+
+
+async def test_what_another_provider_cannot_do_is_skipped_with_the_reason_in_the_trail(
+    sc: RunningSidecar, fake: FakeProvider
+) -> None:
+    fake.set_fault("up-gpt", "503")
+    with pytest.raises(openai.InternalServerError) as info:
+        await sc.openai.chat.completions.create(
+            model="to_claude", messages=[{"role": "user", "content": "hi"}], logprobs=True)
+    trail = info.value.body["attempts"]  # type: ignore[index]
+    assert [(a["model"], a["reason"]) for a in trail] == [("gpt", "fallback"),
+                                                          ("claude", "cannot_serve")]
+    assert "logprobs" in trail[1]["message"]
+    assert "logprobs" in info.value.message
+    assert fake.stats()["by_model"].get("up-claude", 0) == 0, "refused before the call"
