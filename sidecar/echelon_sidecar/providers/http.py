@@ -233,9 +233,28 @@ async def _raise_for_status(response: aiohttp.ClientResponse, fmt: str) -> None:
             retry_after = float(response.headers["retry-after-ms"]) / 1000
         except ValueError:
             retry_after = None
+    if retry_after is None and fmt == "gemini" and b"RetryInfo" in raw:
+        retry_after = _gemini_retry_delay(raw)
     if fmt == "gemini" and status == 400 and b"API_KEY_INVALID" in raw:
         status = 401  # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID
     raise UpstreamError(status, message=message, retry_after=retry_after, body=body)
+
+
+def _gemini_retry_delay(raw: bytes) -> float | None:
+    """Gemini says when to retry in its error body (``google.rpc.RetryInfo``, e.g.
+    ``"retryDelay": "17s"``), not in a Retry-After header."""
+    try:
+        details = orjson.loads(raw)["error"]["details"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            delay = str(detail.get("retryDelay", ""))
+            try:
+                return max(0.0, float(delay.removesuffix("s")))
+            except ValueError:
+                return None
+    return None
 
 
 def _raise_for_error_event(event: SSEEvent, fmt: str) -> None:

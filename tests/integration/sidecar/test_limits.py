@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 import pytest
+from aiohttp import web
 
 from echelon_sidecar.fake_provider import FakeProvider
 
@@ -208,3 +209,41 @@ async def test_a_client_leaving_while_queued_or_in_flight_leaks_no_slot(
     fake.clear_faults()
     assert await _served_by(sc, "g") == "a"
     assert fake.stats()["by_model"]["up-a"] == 2, "the cancelled waiter never reached upstream"
+
+
+async def test_a_gemini_retry_delay_in_the_error_body_is_honoured(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    """Gemini puts the wait in ``google.rpc.RetryInfo``, with no Retry-After header."""
+    body = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                   "retryDelay": "37s"}]}}
+    calls = 0
+
+    async def quota(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.json_response(body, status=429)
+
+    app = web.Application()
+    app.router.add_post("/v1beta/models/{target}", quota)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        sc = await make_sidecar({
+            "task_groups": {"g": {"echelon1": {"models": ["gem"], "max_retries": 1}}},
+            "models": {"gem": {"provider": "gemini", "model": "quota-model",
+                               "base_url": f"http://127.0.0.1:{port}", "api_key_env": "HOME"}},
+        })
+        with pytest.raises(openai.RateLimitError) as info:
+            await sc.openai.chat.completions.create(
+                model="g", messages=HI, extra_headers={"X-Echelon-Timeout": "5"})
+        assert 30 <= int(info.value.response.headers["retry-after"]) <= 37
+        assert [a["reason"] for a in info.value.body["attempts"]] == [  # type: ignore[index]
+            "fallback", "retry_after"]
+        assert calls == 1
+    finally:
+        await runner.cleanup()
