@@ -1,0 +1,168 @@
+"""`python -m bench` (or `scripts/bench`): the sidecar measured side by side.
+
+Arms, in one run and on the same requests: direct calls to the fake upstream (the floor), a
+bare aiohttp pass-through proxy (the Python floor), Echelon's sidecar, and LiteLLM's proxy
+(installed in its own venv under ~/.cache/echelon/bench). Each server arm is pinned to one
+core, the upstream and the load generator to the other. Writes bench/results/<date>.json and
+docs/benchmarks.md (with PNG plots under docs/benchmarks/). Not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .arms import ARMS
+from .derive import derive
+from .litellm_env import LITELLM_VERSION, default_venv, ensure_litellm
+from .report import plot, render
+from .run import Plan, run_plan
+from .wrk import ensure_wrk
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+QUICK = {"arms": "direct,bare,echelon", "duration": 1.5, "warmup": 0.5,
+         "concurrency": "1,16", "stream": "1", "slow": "", "rates": "500",
+         "failover_duration": 1.0}
+FULL = {"arms": ",".join(ARMS), "duration": 10.0, "warmup": 2.0,
+        "concurrency": "1,16,64", "stream": "1,16,64", "slow": "1,16,64",
+        "rates": "50,100,250,500,1000,1500,2000,3000,4000,6000", "failover_duration": 4.0}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="under a minute: direct, bare and "
+                      "echelon arms, c=1,16, one stream point, one rate, short failover; writes "
+                      "its outputs under --out-dir (default) without touching docs/")
+    mode.add_argument("--full", action="store_true", help="everything (the default): four "
+                      "arms, c=1,16,64, streams, a 50 ms upstream, open loop up to saturation, "
+                      "failover, and the operator at 1/100/1000 TaskGroups")
+    p.add_argument("--arms", help=f"comma-separated subset of {','.join(ARMS)}")
+    p.add_argument("--duration", type=float, help="seconds per load point")
+    p.add_argument("--warmup", type=float, help="unrecorded seconds before each point")
+    p.add_argument("--concurrency", help="closed-loop concurrencies, e.g. 1,16,64")
+    p.add_argument("--stream-concurrency", help="closed-loop concurrencies of streams")
+    p.add_argument("--slow-concurrency", help="concurrencies against the 50 ms upstream "
+                   "('' to skip)")
+    p.add_argument("--rates", help="open-loop rates (req/s), ascending")
+    p.add_argument("--failover-duration", type=float, help="seconds per failover scenario")
+    p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
+                   help="closed-loop non-streaming load: wrk (installed with apt-get when "
+                   "missing, unless --no-install) or the harness's Python generator")
+    p.add_argument("--no-install", action="store_true", help="never apt-get wrk nor pip "
+                   "install LiteLLM: skip what is missing")
+    p.add_argument("--litellm-venv", type=Path, default=default_venv(),
+                   help=f"venv for litellm[proxy]=={LITELLM_VERSION} (default: %(default)s)")
+    p.add_argument("--no-operator", action="store_true", help="skip the operator benchmark")
+    p.add_argument("--operator-groups", default="1,100,1000",
+                   help="TaskGroup counts for the operator benchmark (--full only)")
+    p.add_argument("--operator-modes", default="one-pool,pools",
+                   help="bench/operator_bench.py modes: one-pool and/or pools")
+    p.add_argument("--kubeconfig", help="use this cluster for the operator benchmark instead "
+                   "of starting scripts/local-k8s")
+    p.add_argument("--server-core", type=int, default=0, help="core of the server arms")
+    p.add_argument("--client-core", type=int, default=1,
+                   help="core of the upstream and the load generator")
+    p.add_argument("--out-dir", type=Path, default=REPO / "bench" / "results",
+                   help="where <date>.json goes (default: bench/results)")
+    p.add_argument("--doc", type=Path, help="the Markdown report (default: docs/benchmarks.md "
+                   "for --full, <out-dir>/<date>-quick.md for --quick); plots go beside it, "
+                   "in a folder named after it")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a line added under the targets in the report (repeatable)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    mode = "quick" if args.quick else "full"
+
+    def pick(value: object, key: str) -> object:
+        return preset[key] if value is None else value
+
+    arms = [a.strip() for a in str(pick(args.arms, "arms")).split(",") if a.strip()]
+    for arm in arms:
+        if arm not in ARMS:
+            build_parser().error(f"unknown arm {arm!r} (choose from {', '.join(ARMS)})")
+    if "direct" not in arms:
+        arms.insert(0, "direct")  # the floor every added latency is measured against
+    notes: list[str] = list(args.note)
+
+    wrk = None
+    if args.loadgen != "python":
+        wrk = ensure_wrk(install=not args.no_install)
+        if wrk is None:
+            if args.loadgen == "wrk":
+                sys.stderr.write("[bench] wrk is missing (apt-get install wrk)\n")
+                return 2
+            notes.append("- wrk was not available: the Python generator drove every point.")
+
+    litellm_python = None
+    if "litellm" in arms:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if args.no_install and not (args.litellm_venv / "bin" / "python").exists():
+                raise FileNotFoundError(f"{args.litellm_venv} does not exist")
+            litellm_python = ensure_litellm(args.litellm_venv,
+                                            args.litellm_venv.parent / "litellm-install.log")
+        except Exception as exc:
+            sys.stderr.write(f"[bench] LiteLLM is not available, its arm is skipped: {exc}\n")
+            arms.remove("litellm")
+            notes.append(f"- The LiteLLM arm was skipped: {exc}")
+
+    run_operator = mode == "full" and not args.no_operator
+    plan = Plan(
+        mode=mode,
+        arms=arms,
+        duration=float(pick(args.duration, "duration")),  # type: ignore[arg-type]
+        warmup=float(pick(args.warmup, "warmup")),  # type: ignore[arg-type]
+        concurrency=_ints(str(pick(args.concurrency, "concurrency"))),
+        stream_concurrency=_ints(str(pick(args.stream_concurrency, "stream"))),
+        slow_concurrency=_ints(str(pick(args.slow_concurrency, "slow"))),
+        rates=[float(x) for x in str(pick(args.rates, "rates")).split(",") if x.strip()],
+        failover_duration=float(pick(args.failover_duration, "failover_duration")),  # type: ignore[arg-type]
+        server_core=args.server_core,
+        client_core=args.client_core,
+        wrk=wrk,
+        litellm_python=litellm_python,
+        operator_groups=_ints(args.operator_groups) if run_operator else [],
+        operator_modes=[m.strip() for m in args.operator_modes.split(",") if m.strip()],
+        operator_kubeconfig=args.kubeconfig,
+        command=shlex.join(["python", "-m", "bench", *argv]),
+    )
+    if mode == "full" and args.no_operator:
+        notes.append("- The operator benchmark was skipped (--no-operator).")
+
+    results = run_plan(plan)
+    results["derived"] = derive(results)
+    date = results["meta"]["date"]
+    suffix = "" if mode == "full" else f"-{mode}"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = args.out_dir / f"{date}{suffix}.json"
+    doc = args.doc or (REPO / "docs" / "benchmarks.md" if mode == "full"
+                       else args.out_dir / f"{date}{suffix}.md")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    plots = plot(results, doc.parent / doc.stem)
+    results["meta"]["outputs"] = {"json": str(json_path), "doc": str(doc),
+                                  "plots": [str(p) for p in plots]}
+    results["meta"]["notes"] = notes
+    json_path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+    doc.write_text(render(results, results["derived"], plots, doc, json_path, notes))
+    sys.stderr.write(f"[bench] wrote {json_path}, {doc} and {len(plots)} plots "
+                     f"in {results['meta']['wall_s']:.0f} s ({time.strftime('%H:%M:%S')})\n")
+    return 0

@@ -1,0 +1,329 @@
+"""docs/benchmarks.md and its plots, generated from one run's results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot", "render"]
+
+ARM_LABELS = {
+    "direct": "direct to the upstream",
+    "bare": "bare aiohttp proxy (asyncio loop)",
+    "echelon": "Echelon sidecar",
+    "litellm": "LiteLLM proxy",
+}
+_COLORS = {"direct": "#555555", "bare": "#1f77b4", "echelon": "#d62728", "litellm": "#2ca02c"}
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _rps(value: Any) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """PNG plots: latency vs load per arm (closed and open loop), stream TTFT."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    arms = list(results["meta"]["arms"])
+
+    def closed_plot(section: str, key: str | None, title: str, name: str) -> None:
+        points = results.get(section) or {}
+        if not points:
+            return
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        for ax, q in zip(axes, ("p50_ms", "p99_ms"), strict=True):
+            for arm in arms:
+                xs, ys = [], []
+                for c, point in sorted(points.items(), key=lambda kv: int(kv[0])):
+                    r = point.get(arm)
+                    r = r.get(key) if (r and key) else r
+                    if r and r.get(q) is not None:
+                        xs.append(int(c))
+                        ys.append(r[q])
+                if xs:
+                    ax.plot(xs, ys, marker="o", label=ARM_LABELS.get(arm, arm),
+                            color=_COLORS.get(arm))
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("concurrent connections (closed loop)")
+            ax.set_ylabel(f"{q[:3]} latency (ms)")
+            ax.set_title(f"{title}: {q[:3]}")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].legend(fontsize=8)
+        path = out_dir / name
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+
+    closed_plot("closed", None, "non-streaming", "closed_loop_latency.png")
+    closed_plot("stream", "ttft", "streaming, time to first token", "stream_ttft.png")
+
+    opened = results.get("open") or {}
+    if opened:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        for ax, q in zip(axes, ("p50_ms", "p99_ms"), strict=True):
+            for arm in arms:
+                xs, ys = [], []
+                for rate, point in sorted(opened.items(), key=lambda kv: float(kv[0])):
+                    r = point.get(arm)
+                    if r and r.get(q) is not None:
+                        xs.append(float(rate))
+                        ys.append(r[q])
+                if xs:
+                    ax.plot(xs, ys, marker="o", label=ARM_LABELS.get(arm, arm),
+                            color=_COLORS.get(arm))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("offered load (requests/s, open loop)")
+            ax.set_ylabel(f"{q[:3]} latency (ms)")
+            ax.set_title(f"open loop: {q[:3]} (last point of a line: saturated)")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].legend(fontsize=8)
+        path = out_dir / "open_loop_latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _closed_table(results: dict[str, Any], derived: dict[str, Any], section: str,
+                  key: str | None, added_key: str) -> list[str]:
+    points = results.get(section) or {}
+    arms = list(results["meta"]["arms"])
+    lines = ["| arm | c | req/s | p50 ms | p90 ms | p99 ms | added p50 | added p90 | "
+             "added p99 | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for arm in arms:
+        for c, point in sorted(points.items(), key=lambda kv: int(kv[0])):
+            r = point.get(arm)
+            if not r:
+                continue
+            lat = r.get(key) if key else r
+            lat = lat or {}
+            add = (derived["added"][added_key].get(arm) or {}).get(c) or {}
+            lines.append(
+                f"| {ARM_LABELS.get(arm, arm)} | {c} | {_rps(r.get('rps'))} | "
+                f"{_f(lat.get('p50_ms'))} | {_f(lat.get('p90_ms'))} | {_f(lat.get('p99_ms'))} | "
+                f"{_f(add.get('p50_ms'))} | {_f(add.get('p90_ms'))} | {_f(add.get('p99_ms'))} | "
+                f"{r.get('error_count', 0)} |")
+    return lines
+
+
+def _main_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
+    closed = results.get("closed") or {}
+    arms = list(results["meta"]["arms"])
+    c1, c16 = closed.get("1") or {}, closed.get("16") or {}
+    sat = derived["throughput_at_saturation_rps"]
+    rss = results.get("rss_mb") or {}
+    lines = ["| arm | c=1 p50 / p99 ms | c=1 added p50 / p99 ms | c=16 req/s | "
+             "c=16 p50 / p99 ms | best req/s (saturation) | peak RSS MB |",
+             "|---|---|---|---:|---|---:|---:|"]
+    for arm in arms:
+        a, b = c1.get(arm) or {}, c16.get(arm) or {}
+        add = (derived["added"]["closed"].get(arm) or {}).get("1") or {}
+        added = "floor" if arm == "direct" else \
+            f"{_f(add.get('p50_ms'))} / {_f(add.get('p99_ms'))}"
+        r = rss.get("upstream") if arm == "direct" else rss.get(arm)
+        lines.append(
+            f"| {ARM_LABELS.get(arm, arm)} | {_f(a.get('p50_ms'))} / {_f(a.get('p99_ms'))} | "
+            f"{added} | {_rps(b.get('rps'))} | {_f(b.get('p50_ms'))} / {_f(b.get('p99_ms'))} | "
+            f"{_rps(sat.get(arm))} | {_f(r, 1)}{' (upstream)' if arm == 'direct' else ''} |")
+    return lines
+
+
+def _open_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
+    opened = results.get("open") or {}
+    arms = list(results["meta"]["arms"])
+    head = "| offered req/s | " + " | ".join(
+        f"{ARM_LABELS.get(a, a)}: done req/s, p50 / p99 ms" for a in arms) + " |"
+    lines = [head, "|---:|" + "---|" * len(arms)]
+    for rate, point in sorted(opened.items(), key=lambda kv: float(kv[0])):
+        cells = []
+        for arm in arms:
+            r = point.get(arm)
+            if not r:
+                cells.append("(saturated earlier)")
+                continue
+            mark = " **saturated**" if r.get("saturated") else ""
+            err = f", {r.get('error_count')} err" if r.get("error_count") else ""
+            cells.append(f"{_rps(r.get('rps'))}, {_f(r.get('p50_ms'))} / "
+                         f"{_f(r.get('p99_ms'))}{err}{mark}")
+        lines.append(f"| {rate} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _failover_table(results: dict[str, Any]) -> list[str]:
+    fo = results.get("failover") or {}
+    if not fo:
+        return ["(no gateway arm ran)"]
+    lines = ["| gateway | tier 2 alone p50 / p99 ms | tier 1 answers 503: p50 / p99 ms | added "
+             "p50 / p99 | tier 1 refuses connections: p50 / p99 ms | added p50 / p99 | "
+             "served by (503 / refused) |", "|---|---|---|---|---|---|---|"]
+    for arm, e in fo.items():
+        base, f503, fref = (e.get(k) or {} for k in ("tier2_only", "failover_503",
+                                                       "failover_refused"))
+
+        def served(check: dict[str, Any]) -> str:
+            if "error" in check:
+                return f"error: {check['error'][:80]}"
+            h = check.get("headers") or {}
+            if "x-echelon-served-by" in h:
+                return (f"{h['x-echelon-served-by']} ({h.get('x-echelon-tier')}, "
+                        f"{h.get('x-echelon-attempts')} attempts)")
+            if "x-litellm-model-group" in h:
+                return (f"{h['x-litellm-model-group']} ("
+                        f"{h.get('x-litellm-attempted-fallbacks')} fallback)")
+            return "ok"
+
+        lines.append(
+            f"| {ARM_LABELS.get(arm, arm)} | {_f(base.get('p50_ms'))} / {_f(base.get('p99_ms'))} | "
+            f"{_f(f503.get('p50_ms'))} / {_f(f503.get('p99_ms'))} "
+            f"{'(' + str(f503.get('error_count')) + ' err)' if f503.get('error_count') else ''}| "
+            f"{_f(e.get('failover_503_added_p50_ms'))} / {_f(e.get('failover_503_added_p99_ms'))} | "
+            f"{_f(fref.get('p50_ms'))} / {_f(fref.get('p99_ms'))} "
+            f"{'(' + str(fref.get('error_count')) + ' err)' if fref.get('error_count') else ''}| "
+            f"{_f(e.get('failover_refused_added_p50_ms'))} / "
+            f"{_f(e.get('failover_refused_added_p99_ms'))} | "
+            f"{served(e.get('failover_503_check') or {})} / "
+            f"{served(e.get('failover_refused_check') or {})} |")
+    return lines
+
+
+def _operator_section(results: dict[str, Any]) -> list[str]:
+    op = results.get("operator") or {}
+    if "skipped" in op:
+        return [f"**Not measured in this run:** {op['skipped']}"]
+    rows = op.get("results") or []
+    lines = ["Measured with `bench/operator_bench.py` (imported by the harness) on the local API "
+             "server (`scripts/local-k8s`), each case in a fresh namespace with its own "
+             "`echelon-operator` process.", "",
+             "| mode | TaskGroups | pools | `kubectl apply` s | apply → ConfigMaps right s | "
+             "one edit re-rendered s | operator RSS peak MB | operator CPU s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.get('mode')} | {r.get('groups')} | {r.get('pools')} | "
+                     f"{_f(r.get('apply_s'))} | {_f(r.get('configmaps_right_s'))} | "
+                     f"{_f(r.get('edit_rerender_s'))} | {_f(r.get('operator_rss_mb_peak'), 1)} | "
+                     f"{_f(r.get('operator_cpu_s'))} |")
+    return lines
+
+
+def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], doc: Path,
+           json_path: Path, notes: list[str]) -> str:
+    meta = results["meta"]
+    machine = meta["machine"]
+    plan = meta["plan"]
+    versions = machine["versions"]
+    rel = lambda p: os.path.relpath(p, doc.parent)  # noqa: E731
+    out: list[str] = [
+        "# Benchmarks: the sidecar against direct calls, a bare Python proxy and LiteLLM",
+        "",
+        f"<!-- GENERATED by `python -m bench` from {rel(json_path)}; do not edit by hand. -->",
+        "",
+        f"One run, {meta['started']} ({meta['mode']} mode, {meta['wall_s']:.0f} s). "
+        "Every arm served the same requests in the same run, one load point after another in "
+        "turn (so noise on this shared machine falls on all arms alike). Added latency is the "
+        "arm's percentile minus the direct arm's at the same load point.",
+        "",
+        "Command:",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        "## Main table (non-streaming, upstream answers at once)",
+        "",
+        *_main_table(results, derived),
+        "",
+        f"- Echelon / LiteLLM throughput at c=16: **{_f(derived['throughput_ratio_vs_litellm'])}x**"
+        f"; Echelon / bare proxy at c=16: **{_f(derived['throughput_ratio_vs_bare_proxy'])}x**.",
+        "",
+        "### Targets (issue 8)",
+        "",
+        "| target | bar | measured | met |",
+        "|---|---|---:|---|",
+    ]
+    for t in derived["targets"]:
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        value = "–" if t["value"] is None else f"{t['value']} {t['unit']}"
+        out.append(f"| {t['target']} | {t['bar']} | {value} | {met} |")
+    out += ["", *notes, ""] if notes else [""]
+    plot_names = {p.name: rel(p) for p in plots}
+    out += [
+        "## Closed loop, non-streaming",
+        "",
+        *_closed_table(results, derived, "closed", None, "closed"),
+        "",
+    ]
+    if "closed_loop_latency.png" in plot_names:
+        out += [f"![latency vs concurrency]({plot_names['closed_loop_latency.png']})", ""]
+    out += ["## Open loop (fixed request rates, non-streaming)", "",
+            "Requests are sent at fixed times whatever the server does; latency counts from the "
+            "time a request was due, so a server that falls behind is charged for its queue. "
+            "An arm is marked saturated (and not driven harder) when it completes under 90 % "
+            "of the offered rate, fails over 1 % of requests, or its p99 passes 1 s.", "",
+            *_open_table(results, derived), ""]
+    if "open_loop_latency.png" in plot_names:
+        out += [f"![latency vs offered load]({plot_names['open_loop_latency.png']})", ""]
+    out += ["## Streaming: time to first token", "",
+            f"The upstream streams {plan['stream_chunks']} content chunks at once; latency columns "
+            "are time to the first `data:` line (TTFT); req/s counts whole streams.", "",
+            *_closed_table(results, derived, "stream", "ttft", "stream_ttft"), ""]
+    if "stream_ttft.png" in plot_names:
+        out += [f"![stream TTFT vs concurrency]({plot_names['stream_ttft.png']})", ""]
+    if results.get("slow"):
+        out += ["## Upstream with 50 ms latency", "",
+                "The same groups on an upstream model that answers after 50 ms: the gateway's "
+                "cost next to a (still fast) real model.", "",
+                *_closed_table(results, derived, "slow", None, "slow"), ""]
+    out += ["## Failover cost", "",
+            "One client, one request at a time. Tier 1's model answers 503 (or its port "
+            "refuses connections) on every request; tier 2 answers. Retry delay 0, and the "
+            "breaker is set never to open during the run, so every request pays the failed "
+            "call. Added = p50 (p99) of the failover group minus that of a group served by "
+            "tier 2's model directly, through the same gateway.", "",
+            *_failover_table(results), "",
+            "## Operator at scale", "", *_operator_section(results), "",
+            "## Setup", "",
+            f"- Machine: {machine['cpu']}, {machine['cores']} cores, "
+            f"{machine.get('memory_gib')} GiB, kernel {machine['kernel']}, Python "
+            f"{machine['python']}; load average at start {machine.get('loadavg_start')}, at end "
+            f"{machine.get('loadavg_end')} (a shared machine: other work ran beside this one).",
+            f"- Versions: echelon {versions.get('echelon')}, aiohttp {versions.get('aiohttp')}, "
+            f"uvloop {versions.get('uvloop')}, orjson {versions.get('orjson')}, LiteLLM "
+            f"{versions.get('litellm') or '(not run)'} (uvicorn {versions.get('uvicorn') or '–'})"
+            f", load generators: {machine.get('wrk') or 'no wrk'} and the harness's own "
+            "(`bench/harness/loadgen.py`, raw asyncio protocols on uvloop).",
+            f"- Pinning: every server arm on core {plan['server_core']} (`taskset`), the fake "
+            f"upstream and the load generator on core {plan['client_core']}.",
+            f"- Load: {plan['duration']:g} s per point after {plan['warmup']:g} s of unrecorded "
+            f"warm-up; closed loop at c = {plan['concurrency']} (non-streaming, "
+            f"{'wrk' if plan.get('wrk') else 'the Python generator'}) and "
+            f"{plan['stream_concurrency']} (streaming, the Python generator: wrk cannot time "
+            f"the first token); open loop at {plan['rates']} req/s (the Python generator).",
+            "- Upstream: `echelon fake-provider` (OpenAI wire format, answers at once; model "
+            "`bench_slow` after 50 ms; `fo_503` always 503).",
+            "- Request: `{\"model\": \"bench\", \"messages\": [system, user], \"max_tokens\": 32, "
+            "\"temperature\": 0.2}` (+ `\"stream\": true`), with `Authorization: Bearer "
+            "<LiteLLM master key>` sent to every arm.",
+        ]
+    for arm, notes_ in meta["arms"].items():
+        if not notes_:
+            continue
+        detail = "; ".join(f"{k}: `{v}`" if k in ("settings", "env") else f"{k}: {v}"
+                           for k, v in notes_.items() if k not in ("admin",))
+        out.append(f"- {ARM_LABELS.get(arm, arm)}: {detail}")
+    out += ["", f"Raw results: [{rel(json_path)}]({rel(json_path)}).", ""]
+    return "\n".join(out)

@@ -1,0 +1,278 @@
+"""One benchmark run: start the upstream and the arms, drive the load, collect the numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .arms import MASTER_KEY, Arm, Upstream, start_arm, start_upstream
+from .machine import describe, loadavg
+from .procs import pinned
+from .wrk import run_wrk
+
+__all__ = ["Plan", "run_plan"]
+
+
+@dataclass
+class Plan:
+    mode: str
+    arms: list[str]
+    duration: float
+    warmup: float
+    concurrency: list[int]
+    stream_concurrency: list[int]
+    slow_concurrency: list[int]
+    rates: list[float]
+    failover_duration: float
+    stream_chunks: int = 5
+    server_core: int | None = 0
+    client_core: int | None = 1
+    wrk: str | None = None
+    litellm_python: Path | None = None
+    operator_groups: list[int] = field(default_factory=list)
+    operator_modes: list[str] = field(default_factory=list)
+    operator_kubeconfig: str | None = None
+    command: str = ""
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"[bench] {message}\n")
+    sys.stderr.flush()
+
+
+def _body(model: str, stream: bool) -> bytes:
+    body: dict[str, Any] = {"model": model, "messages": [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "Say hello to the benchmark in five words."}],
+        "max_tokens": 32, "temperature": 0.2}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class Driver:
+    """Runs one load point against one arm, with wrk or the Python generator."""
+
+    def __init__(self, plan: Plan, workdir: Path) -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+
+    def loadgen(self, url: str, body: bytes, *, concurrency: int | None = None,
+                rate: float | None = None, duration: float, warmup: float,
+                max_connections: int = 256) -> dict[str, Any]:
+        body_file = self.workdir / "body.json"
+        body_file.write_bytes(body)
+        cmd = [sys.executable, "-m", "bench.harness.loadgen", "--url", url,
+               "--body-file", str(body_file), "--duration", str(duration),
+               "--warmup", str(warmup), "--max-connections", str(max_connections)]
+        cmd += ["--concurrency", str(concurrency)] if rate is None else ["--rate", str(rate)]
+        for k, v in self.headers.items():
+            cmd += ["--header", f"{k}:{v}"]
+        proc = subprocess.run(pinned(cmd, self.plan.client_core), capture_output=True,
+                              text=True, timeout=duration + warmup + 60, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"loadgen failed: {proc.stderr.strip()[-800:]}")
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["errors"] = {k: v for k, v in result["errors"].items() if v}
+        result["loadgen"] = "python"
+        return result
+
+    def closed(self, url: str, body: bytes, concurrency: int, *, stream: bool,
+               duration: float | None = None) -> dict[str, Any]:
+        duration = duration or self.plan.duration
+        if self.plan.wrk and not stream:
+            # warm-up (connections, caches) is a short unrecorded wrk run
+            if self.plan.warmup > 0:
+                run_wrk(self.plan.wrk, url, body, concurrency=concurrency,
+                        duration=self.plan.warmup, core=self.plan.client_core,
+                        workdir=self.workdir, headers=self.headers)
+            result = run_wrk(self.plan.wrk, url, body, concurrency=concurrency,
+                             duration=duration, core=self.plan.client_core,
+                             workdir=self.workdir, headers=self.headers)
+            result["loadgen"] = "wrk"
+            return result
+        return self.loadgen(url, body, concurrency=concurrency, duration=duration,
+                            warmup=self.plan.warmup)
+
+
+def _saturated(result: dict[str, Any]) -> bool:
+    offered = result.get("offered_rps") or 0
+    done = result.get("requests", 0) + result.get("error_count", 0)
+    return (result["rps"] < 0.9 * offered or result.get("error_count", 0) > 0.01 * max(done, 1)
+            or (result.get("p99_ms") or 0) > 1000)
+
+
+def _check(url: str, model: str) -> dict[str, Any]:
+    """One request, to prove an arm answers (and, for failover, who served it)."""
+    req = urllib.request.Request(url, data=_body(model, False), method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {MASTER_KEY}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        payload = json.loads(resp.read())
+        headers = {k.lower(): v for k, v in resp.headers.items()
+                   if k.lower().startswith(("x-echelon-", "x-litellm-"))}
+    return {"status": 200, "model": payload.get("model"), "headers": headers}
+
+
+def _each_arm(arms: dict[str, Arm], what: str,
+              step: Callable[[Arm], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, arm in arms.items():
+        result = step(arm)
+        _log(f"{what:<28} {name:<8} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']} ms"
+             f"  p99 {result['p99_ms']} ms  errors {result.get('error_count', 0)}")
+        out[name] = result
+    return out
+
+
+def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver) -> dict[str, Any]:
+    results: dict[str, Any] = {"closed": {}, "stream": {}, "slow": {}, "open": {}}
+    for c in plan.concurrency:
+        results["closed"][str(c)] = _each_arm(
+            arms, f"non-stream c={c}",
+            lambda arm, c=c: driver.closed(arm.url, _body("bench", False), c, stream=False))
+    for c in plan.stream_concurrency:
+        results["stream"][str(c)] = _each_arm(
+            arms, f"stream c={c}",
+            lambda arm, c=c: driver.closed(arm.url, _body("bench", True), c, stream=True))
+    for c in plan.slow_concurrency:
+        results["slow"][str(c)] = _each_arm(
+            arms, f"50 ms upstream c={c}",
+            lambda arm, c=c: driver.closed(arm.url, _body("bench_slow", False), c,
+                                           stream=False))
+    live = dict(arms)
+    for rate in plan.rates:
+        point: dict[str, Any] = {}
+        for name, arm in list(live.items()):
+            result = driver.loadgen(arm.url, _body("bench", False), rate=rate,
+                                    duration=plan.duration, warmup=plan.warmup)
+            _log(f"open loop {rate:>6g}/s          {name:<8} {result['rps']:>9.1f} req/s  "
+                 f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
+                 f"errors {result.get('error_count', 0)}")
+            result["saturated"] = _saturated(result)
+            point[name] = result
+            if result["saturated"]:
+                del live[name]  # past saturation: higher rates only queue more
+        results["open"][f"{rate:g}"] = point
+        if not live:
+            break
+    return results
+
+
+def run_failover(plan: Plan, arms: dict[str, Arm], driver: Driver) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("echelon", "litellm"):
+        arm = arms.get(name)
+        if arm is None:
+            continue
+        entry: dict[str, Any] = {}
+        for scenario in ("tier2_only", "failover_503", "failover_refused"):
+            try:
+                entry[f"{scenario}_check"] = _check(arm.url, scenario)
+            except Exception as exc:  # reported, not fatal: the table says what failed
+                entry[f"{scenario}_check"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            result = driver.loadgen(arm.url, _body(scenario, False), concurrency=1,
+                                    duration=plan.failover_duration,
+                                    warmup=min(plan.warmup, 0.5))
+            _log(f"failover {scenario:<19} {name:<8} p50 {result['p50_ms']} ms  "
+                 f"p99 {result['p99_ms']} ms  errors {result.get('error_count', 0)}")
+            entry[scenario] = result
+        base = entry["tier2_only"]
+        for scenario in ("failover_503", "failover_refused"):
+            r = entry[scenario]
+            if r.get("p50_ms") is not None and base.get("p50_ms") is not None:
+                entry[f"{scenario}_added_p50_ms"] = round(r["p50_ms"] - base["p50_ms"], 3)
+                entry[f"{scenario}_added_p99_ms"] = round(r["p99_ms"] - base["p99_ms"], 3)
+        out[name] = entry
+    return out
+
+
+def run_operator(plan: Plan) -> dict[str, Any]:
+    try:
+        from bench import operator_bench
+    except ImportError as exc:
+        return {"skipped": f"bench/operator_bench.py is not importable: {exc}"}
+    args = ["--groups", ",".join(str(n) for n in plan.operator_groups),
+            "--modes", ",".join(plan.operator_modes)]
+    if plan.operator_kubeconfig:
+        args += ["--kubeconfig", plan.operator_kubeconfig]
+    out = io.StringIO()
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = operator_bench.main(args)
+    except Exception as exc:
+        return {"skipped": f"the operator benchmark failed: {type(exc).__name__}: {exc}"[:600],
+                "args": args}
+    if code != 0:
+        return {"skipped": f"the operator benchmark exited {code}", "args": args}
+    report: dict[str, Any] = json.loads(out.getvalue())
+    report["args"] = args
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def run_plan(plan: Plan) -> dict[str, Any]:
+    machine = describe(plan.wrk, plan.litellm_python if "litellm" in plan.arms else None)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="echelon-bench.") as tmp:
+        workdir = Path(tmp)
+        upstream: Upstream | None = None
+        arms: dict[str, Arm] = {}
+        try:
+            upstream = start_upstream(plan.client_core, workdir, plan.stream_chunks)
+            for name in plan.arms:
+                _log(f"starting {name}")
+                arms[name] = start_arm(name, upstream, core=plan.server_core, log_dir=workdir,
+                                       litellm_python=plan.litellm_python)
+            checks = {name: _check(arm.url, "bench") for name, arm in arms.items()}
+            driver = Driver(plan, workdir)
+            load = run_load(plan, arms, driver)
+            failover = run_failover(plan, arms, driver)
+            rss = {name: (arm.proc.peak_rss_mb() if arm.proc else None)
+                   for name, arm in arms.items()}
+            rss["upstream"] = upstream.proc.peak_rss_mb()
+        except Exception:
+            for name, arm in arms.items():
+                if arm.proc is not None:
+                    _log(f"--- {name} log tail ---\n{arm.proc.log_tail()}")
+            if upstream is not None:
+                _log(f"--- upstream log tail ---\n{upstream.proc.log_tail()}")
+            raise
+        finally:
+            for arm in arms.values():
+                if arm.proc is not None:
+                    arm.proc.stop()
+            if upstream is not None:
+                upstream.proc.stop()
+    operator = run_operator(plan) if plan.operator_groups else {
+        "skipped": "not run in this mode (--full runs it; --no-operator skips it)"}
+    machine["loadavg_end"] = loadavg()
+    return {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d", time.localtime(started)),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "wall_s": round(time.time() - started, 1),
+            "command": plan.command,
+            "mode": plan.mode,
+            "plan": {k: (str(v) if isinstance(v, Path) else v)
+                     for k, v in plan.__dict__.items()},
+            "machine": machine,
+            "arms": {name: arm.notes for name, arm in arms.items()},
+            "checks": checks,
+        },
+        **load,
+        "failover": failover,
+        "rss_mb": rss,
+        "operator": operator,
+    }
