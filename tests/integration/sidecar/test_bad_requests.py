@@ -71,11 +71,12 @@ async def test_a_bad_openai_body_gets_a_4xx_naming_the_problem(
     ({"X-Echelon-Node": "bad name!"}, ["X-Echelon-Node"]),
     ({"X-Echelon-Fallback-Groups": "plan_group, ghost_group"}, ["X-Echelon-Fallback-Groups",
                                                                 "ghost_group"]),
+    ({"X-Echelon-Fallback-Groups": " , "}, ["X-Echelon-Fallback-Groups", "none"]),
     ({"X-Echelon-Fallback-Groups": "a/b"}, ["X-Echelon-Fallback-Groups"]),
     ({"X-Echelon-Timeout": "soon"}, ["X-Echelon-Timeout"]),
     ({"X-Echelon-Timeout": "-1"}, ["X-Echelon-Timeout"]),
     ({"X-Echelon-Session": "x" * 300}, ["X-Echelon-Session"]),
-], ids=["unknown-node", "bad-node", "unknown-group", "bad-group",
+], ids=["unknown-node", "bad-node", "unknown-group", "empty-groups", "bad-group",
         "timeout-word", "timeout-negative", "session-too-long"])
 async def test_a_bad_header_gets_400_naming_the_header(
     sc: RunningSidecar, fake: FakeProvider, headers: dict[str, str], needles: list[str]

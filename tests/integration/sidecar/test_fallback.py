@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
+import pytest
+
 from echelon_sidecar.fake_provider import FakeProvider
 
 from ..conftest import HI, MakeSidecar, RunningSidecar, openai_model
@@ -81,6 +84,20 @@ async def test_the_fallback_groups_header_replaces_the_groups_own(
     assert text.startswith("[fake:up-o1]")
     assert headers["x-echelon-tier"] == "other_group.echelon1"
     assert fake.stats()["by_model"].get("up-b1", 0) == 0
+
+
+async def test_the_fallback_groups_header_none_asks_for_no_fallback_group(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    fake.set_fault("up-p1", "503")
+    fake.set_fault("up-p2", "503")
+    with pytest.raises(openai.InternalServerError):
+        await _served(sc, "plan_group", {"X-Echelon-Fallback-Groups": "none"})
+    by_model = fake.stats()["by_model"]
+    assert by_model.get("up-b1", 0) == 0 and by_model.get("up-o1", 0) == 0
+    text, _ = await _served(sc, "plan_group")
+    assert text.startswith("[fake:up-b1]"), "without the header: the group's own fallback"
 
 
 async def test_a_node_target_applies_the_nodes_fallback_groups(
