@@ -6,6 +6,8 @@ ever carries a credential, a prompt or a response.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..engine import Attempt, BreakerKey, BreakerState, NullListener, Outcome
@@ -14,6 +16,24 @@ __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STATES = ("closed", "open", "half_open")
+_MAX_CACHED_CHILDREN = 10_000
+
+
+class _Children(dict[tuple[str, ...], Any]):
+    """``metric.labels(*key)`` cached per label tuple: ``labels()`` validates and locks on
+    every call, which the per-request hooks would pay several times per request."""
+
+    __slots__ = ("metric",)
+
+    def __init__(self, metric: Any) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def __missing__(self, key: tuple[str, ...]) -> Any:
+        if len(self) >= _MAX_CACHED_CHILDREN:  # unbounded label values: stay bounded
+            self.clear()
+        child = self[key] = self.metric.labels(*key)
+        return child
 
 
 class Metrics(NullListener):
@@ -71,16 +91,21 @@ class Metrics(NullListener):
             self.reloads.labels(result)
         self.config_valid.set(1)
         self._version: str | None = None
+        self._requests = _Children(self.requests)
+        self._request_seconds = _Children(self.request_seconds)
+        self._attempts = _Children(self.attempts)
+        self._attempt_seconds = _Children(self.attempt_seconds)
+        self._attempts_per_request = _Children(self.attempts_per_request)
 
     # -- engine listener hooks ------------------------------------------------------------------
 
     def on_attempt(self, outcome: Outcome, attempt: Attempt) -> None:
         result = attempt.error_class if attempt.result == "error" and attempt.error_class \
             else attempt.result
-        self.attempts.labels(attempt.group, attempt.tier, attempt.model, result,
-                             attempt.reason).inc()
+        self._attempts[attempt.group, attempt.tier, attempt.model, result,
+                       attempt.reason].inc()
         if attempt.call is not None:
-            self.attempt_seconds.labels(attempt.model, attempt.result).observe(attempt.duration)
+            self._attempt_seconds[attempt.model, attempt.result].observe(attempt.duration)
 
     def on_transition(self, key: BreakerKey, old: BreakerState, new: BreakerState,
                       at: float) -> None:
@@ -103,13 +128,13 @@ class Metrics(NullListener):
         if outcome is not None:
             if outcome.group is not None:
                 tier, model = f"{outcome.group}.{outcome.tier}", outcome.model or ""
-            self.attempts_per_request.labels(target).observe(outcome.attempt_count)
+            self._attempts_per_request[target,].observe(outcome.attempt_count)
             if outcome.fallbacks_taken:
                 self.fallbacks.labels(target).inc(outcome.fallbacks_taken)
                 self.fallback_requests.labels(
                     target, "success" if result == "ok" else "failure").inc()
-        self.requests.labels(target, tier, model, result).inc()
-        self.request_seconds.labels(target, result).observe(seconds)
+        self._requests[target, tier, model, result].inc()
+        self._request_seconds[target, result].observe(seconds)
 
     def set_config(self, version: str, breakers: list[dict[str, object]]) -> None:
         if self._version is not None and self._version != version:
