@@ -114,6 +114,7 @@ class _Client:
         self.latencies: list[float] = []
         self.ttfts: list[float] = []
         self.errors: collections.Counter[str] = collections.Counter()
+        self.answered = 0  # every request that got an answer or failed, warm-up included
 
     async def connect(self) -> _Conn:
         _, conn = await self.loop.create_connection(lambda: _Conn(self.loop), self.host, self.port)
@@ -123,6 +124,7 @@ class _Client:
     async def one(self, conn: _Conn | None, due: float) -> _Conn | None:
         """Send one request (on ``conn`` or a new connection); record it; return the
         connection when it can be reused."""
+        self.answered += 1
         try:
             if conn is None or conn.closed:
                 if conn is not None:
@@ -257,6 +259,7 @@ async def run(url: str, body: bytes, *, concurrency: int | None = None, rate: fl
     out = summarize(client.latencies, elapsed)
     out["errors"] = dict(client.errors)
     out["error_count"] = sum(client.errors.values())
+    out["requests_total"] = client.answered
     if client.ttfts:
         out["ttft"] = summarize(client.ttfts, elapsed)
     if rate is not None:

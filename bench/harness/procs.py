@@ -87,6 +87,22 @@ class Proc:
                 pass
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process and its children so far."""
+        try:
+            root = psutil.Process(self.popen.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
     def _sample(self) -> None:
         while not self._stop.is_set():
             self.peak_rss = max(self.peak_rss, self._rss())

@@ -17,7 +17,7 @@ from typing import Any
 
 from .arms import MASTER_KEY, Arm, Upstream, start_arm, start_upstream
 from .machine import describe, loadavg
-from .procs import pinned
+from .procs import Proc, pinned
 from .wrk import run_wrk
 
 __all__ = ["Plan", "run_plan"]
@@ -89,7 +89,8 @@ class Driver:
         return result
 
     def closed(self, url: str, body: bytes, concurrency: int, *, stream: bool,
-               duration: float | None = None) -> dict[str, Any]:
+               duration: float | None = None, server: Proc | None = None) -> dict[str, Any]:
+        """A closed-loop point; with ``server``, also its CPU time per request."""
         duration = duration or self.plan.duration
         if self.plan.wrk and not stream:
             # warm-up (connections, caches) is a short unrecorded wrk run
@@ -97,13 +98,19 @@ class Driver:
                 run_wrk(self.plan.wrk, url, body, concurrency=concurrency,
                         duration=self.plan.warmup, core=self.plan.client_core,
                         workdir=self.workdir, headers=self.headers)
+            cpu = server.cpu_seconds() if server else 0.0
             result = run_wrk(self.plan.wrk, url, body, concurrency=concurrency,
                              duration=duration, core=self.plan.client_core,
                              workdir=self.workdir, headers=self.headers)
             result["loadgen"] = "wrk"
-            return result
-        return self.loadgen(url, body, concurrency=concurrency, duration=duration,
-                            warmup=self.plan.warmup)
+        else:
+            cpu = server.cpu_seconds() if server else 0.0
+            result = self.loadgen(url, body, concurrency=concurrency, duration=duration,
+                                  warmup=self.plan.warmup)
+        if server is not None and result.get("requests_total"):
+            result["server_cpu_us_per_request"] = round(
+                (server.cpu_seconds() - cpu) / result["requests_total"] * 1e6, 1)
+        return result
 
 
 def _saturated(result: dict[str, Any]) -> bool:
@@ -130,26 +137,35 @@ def _each_arm(arms: dict[str, Arm], what: str,
     for name, arm in arms.items():
         result = step(arm)
         _log(f"{what:<28} {name:<8} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']} ms"
-             f"  p99 {result['p99_ms']} ms  errors {result.get('error_count', 0)}")
+             f"  p99 {result['p99_ms']} ms  errors {result.get('error_count', 0)}  "
+             f"cpu {result.get('server_cpu_us_per_request')} us/req")
         out[name] = result
     return out
 
 
-def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver) -> dict[str, Any]:
+def _server(arm: Arm, upstream: Upstream) -> Proc:
+    """The process whose CPU a point charges: the gateway, or the upstream for direct."""
+    return arm.proc if arm.proc is not None else upstream.proc
+
+
+def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver,
+             upstream: Upstream) -> dict[str, Any]:
     results: dict[str, Any] = {"closed": {}, "stream": {}, "slow": {}, "open": {}}
     for c in plan.concurrency:
         results["closed"][str(c)] = _each_arm(
             arms, f"non-stream c={c}",
-            lambda arm, c=c: driver.closed(arm.url, _body("bench", False), c, stream=False))
+            lambda arm, c=c: driver.closed(arm.url, _body("bench", False), c, stream=False,
+                                           server=_server(arm, upstream)))
     for c in plan.stream_concurrency:
         results["stream"][str(c)] = _each_arm(
             arms, f"stream c={c}",
-            lambda arm, c=c: driver.closed(arm.url, _body("bench", True), c, stream=True))
+            lambda arm, c=c: driver.closed(arm.url, _body("bench", True), c, stream=True,
+                                           server=_server(arm, upstream)))
     for c in plan.slow_concurrency:
         results["slow"][str(c)] = _each_arm(
             arms, f"50 ms upstream c={c}",
             lambda arm, c=c: driver.closed(arm.url, _body("bench_slow", False), c,
-                                           stream=False))
+                                           stream=False, server=_server(arm, upstream)))
     live = dict(arms)
     for rate in plan.rates:
         point: dict[str, Any] = {}
@@ -237,7 +253,7 @@ def run_plan(plan: Plan) -> dict[str, Any]:
                                        litellm_python=plan.litellm_python)
             checks = {name: _check(arm.url, "bench") for name, arm in arms.items()}
             driver = Driver(plan, workdir)
-            load = run_load(plan, arms, driver)
+            load = run_load(plan, arms, driver, upstream)
             failover = run_failover(plan, arms, driver)
             rss = {name: (arm.proc.peak_rss_mb() if arm.proc else None)
                    for name, arm in arms.items()}

@@ -75,4 +75,5 @@ def run_wrk(wrk: str, url: str, body: bytes, *, concurrency: int, duration: floa
         "mean_ms": round(raw["mean_us"] / 1000, 3),
         "errors": errors, "error_count": sum(errors.values()),
         "concurrency": concurrency,
+        "requests_total": raw["requests"] + errors.get("timeout", 0) + errors.get("read", 0),
     }
