@@ -8,6 +8,7 @@ the size limit.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -112,11 +113,17 @@ def _timeout(request: web.Request) -> float | None:
     return seconds
 
 
+# Request ids: 16 random hex digits per process, then a counter (32 hex digits, like a uuid4
+# hex, unique per sidecar process and across processes; a fifth of uuid4's cost).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
 def request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-Id")
     if given and len(given) <= 128 and _PRINTABLE.match(given):
         return given
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _conversation(messages: list[Any]) -> tuple[int, str | None]:
