@@ -19,6 +19,24 @@ _STATES = ("closed", "open", "half_open")
 _MAX_CACHED_CHILDREN = 10_000
 
 
+class _Count:
+    """An in-process counter with a Gauge's ``inc``/``dec`` (single event loop: no lock)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+    def get(self) -> float:
+        return float(self.value)
+
+
 class _Children(dict[tuple[str, ...], Any]):
     """``metric.labels(*key)`` cached per label tuple: ``labels()`` validates and locks on
     every call, which the per-request hooks would pay several times per request."""
@@ -74,8 +92,10 @@ class Metrics(NullListener):
         self.queue_depth = Gauge(
             "echelon_queue_depth", "Requests waiting for a concurrency slot", ["level", "key"],
             registry=r)
-        self.in_flight = Gauge(
-            "echelon_in_flight_requests", "Requests being served", registry=r)
+        # a plain counter read at scrape time: Gauge.inc()/dec() lock on every request
+        self.in_flight = _Count()
+        Gauge("echelon_in_flight_requests", "Requests being served",
+              registry=r).set_function(self.in_flight.get)
         self.reloads = Counter(
             "echelon_config_reloads", "Config reloads by result (success / failure)",
             ["result"], registry=r)
