@@ -44,7 +44,8 @@ class HttpProvider:
         self.credentials = Credentials()
         self.max_response_bytes = max_response_bytes
         self.connect_timeout = connect_timeout
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}  # one pool per upstream origin
+        self._by_url: dict[str, aiohttp.ClientSession] = {}  # call URL -> its origin's session
         self._retry_after: dict[str, float] = {}  # model id -> monotonic time it asked to wait to
 
     def retry_after(self, model_ids: Iterable[str]) -> float | None:
@@ -58,6 +59,9 @@ class HttpProvider:
     # -- sessions --------------------------------------------------------------------------------
 
     def _session(self, url: str) -> aiohttp.ClientSession:
+        session = self._by_url.get(url)  # the URLs come from the config: a bounded set
+        if session is not None and not session.closed:
+            return session
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         session = self._sessions.get(origin)
@@ -72,10 +76,14 @@ class HttpProvider:
                 skip_auto_headers=("User-Agent",),
             )
             self._sessions[origin] = session
+        if len(self._by_url) >= 4096:
+            self._by_url.clear()
+        self._by_url[url] = session
         return session
 
     async def close(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
+        self._by_url = {}
         for session in sessions:
             await session.close()
 
@@ -190,6 +198,13 @@ async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise UpstreamError(None, "oversized_response",
                             f"the response is {declared} bytes (limit {limit})")
+    if declared is not None and "Content-Encoding" not in response.headers:
+        try:  # a declared, bounded, uncompressed length: one read, no chunk loop
+            return await response.read()
+        except aiohttp.ClientPayloadError:
+            raise UpstreamError(None, "response_cut", "the response body was cut") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(None, "connection_error", type(exc).__name__) from None
     out = bytearray()
     try:
         async for data in response.content.iter_any():
