@@ -185,7 +185,8 @@ class DataAPI:
                 body = reply.raw
             _served_headers(outcome, headers)
             metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
-            if outcome.fallbacks_taken:
+            if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
+                # the trail is built only when the line is written
                 _log.info("served after fallback", extra=_log_fields(parsed.inbound.request_id,
                                                                      target_label, outcome))
             return web.Response(body=body, content_type="application/json", headers=headers)
