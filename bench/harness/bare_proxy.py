@@ -65,11 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:9000")
+    p.add_argument("--uvloop", action="store_true", help="run on uvloop (the benchmark's "
+                   "bare arm uses the default asyncio loop: the floor without uvloop)")
     args = p.parse_args(argv)
-    # the default asyncio event loop on purpose: this is the floor without uvloop
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None,
-                print=None, handle_signals=True)
+    loop_factory = None
+    if args.uvloop:
+        import uvloop
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None,
+                    print=None, handle_signals=True, loop=runner.get_loop())
     return 0
 
 

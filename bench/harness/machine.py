@@ -10,7 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe", "loadavg"]
+__all__ = ["describe", "git_state", "loadavg"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured, and which code paths had uncommitted changes at the time."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                              timeout=30, check=False)
+        return proc.stdout.strip()
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
+             if line[3:].startswith(("sidecar/", "operator/"))]
+    return {"commit": git("rev-parse", "--short", "HEAD") or None, "uncommitted": dirty}
 
 
 def _cpu_model() -> str:
@@ -73,4 +86,5 @@ def describe(wrk: str | None, litellm_python: Path | None) -> dict[str, Any]:
         },
         "wrk": wrk_version,
         "loadavg_start": loadavg(),
+        "git": git_state(),
     }

@@ -104,7 +104,8 @@ def _closed_table(results: dict[str, Any], derived: dict[str, Any], section: str
     points = results.get(section) or {}
     arms = list(results["meta"]["arms"])
     lines = ["| arm | c | req/s | p50 ms | p90 ms | p99 ms | added p50 | added p90 | "
-             "added p99 | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "added p99 | errors | server CPU µs/req |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for arm in arms:
         for c, point in sorted(points.items(), key=lambda kv: int(kv[0])):
             r = point.get(arm)
@@ -117,7 +118,7 @@ def _closed_table(results: dict[str, Any], derived: dict[str, Any], section: str
                 f"| {ARM_LABELS.get(arm, arm)} | {c} | {_rps(r.get('rps'))} | "
                 f"{_f(lat.get('p50_ms'))} | {_f(lat.get('p90_ms'))} | {_f(lat.get('p99_ms'))} | "
                 f"{_f(add.get('p50_ms'))} | {_f(add.get('p90_ms'))} | {_f(add.get('p99_ms'))} | "
-                f"{r.get('error_count', 0)} |")
+                f"{r.get('error_count', 0)} | {_f(r.get('server_cpu_us_per_request'), 0)} |")
     return lines
 
 
@@ -128,8 +129,9 @@ def _main_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
     sat = derived["throughput_at_saturation_rps"]
     rss = results.get("rss_mb") or {}
     lines = ["| arm | c=1 p50 / p99 ms | c=1 added p50 / p99 ms | c=16 req/s | "
-             "c=16 p50 / p99 ms | best req/s (saturation) | peak RSS MB |",
-             "|---|---|---|---:|---|---:|---:|"]
+             "c=16 p50 / p99 ms | c=16 server CPU µs/req | best req/s (saturation) | "
+             "peak RSS MB |",
+             "|---|---|---|---:|---|---:|---:|---:|"]
     for arm in arms:
         a, b = c1.get(arm) or {}, c16.get(arm) or {}
         add = (derived["added"]["closed"].get(arm) or {}).get("1") or {}
@@ -139,7 +141,8 @@ def _main_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {ARM_LABELS.get(arm, arm)} | {_f(a.get('p50_ms'))} / {_f(a.get('p99_ms'))} | "
             f"{added} | {_rps(b.get('rps'))} | {_f(b.get('p50_ms'))} / {_f(b.get('p99_ms'))} | "
-            f"{_rps(sat.get(arm))} | {_f(r, 1)}{' (upstream)' if arm == 'direct' else ''} |")
+            f"{_f(b.get('server_cpu_us_per_request'), 0)}"
+            f"{' (upstream)' if arm == 'direct' else ''} | {_rps(sat.get(arm))} | {_f(r, 1)}{' (upstream)' if arm == 'direct' else ''} |")
     return lines
 
 
@@ -249,6 +252,10 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
         "",
         f"- Echelon / LiteLLM throughput at c=16: **{_f(derived['throughput_ratio_vs_litellm'])}x**"
         f"; Echelon / bare proxy at c=16: **{_f(derived['throughput_ratio_vs_bare_proxy'])}x**.",
+        "- Server CPU µs/req is the server process's CPU time over the point divided by the "
+        "requests it answered (psutil): the least noisy number on a shared machine, and what "
+        "throughput on one core is made of (1,000,000 / CPU µs per request = the most "
+        "requests per second that core can serve).",
         "",
         "### Targets (issue 8)",
         "",
@@ -325,5 +332,11 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
         detail = "; ".join(f"{k}: `{v}`" if k in ("settings", "env") else f"{k}: {v}"
                            for k, v in notes_.items() if k not in ("admin",))
         out.append(f"- {ARM_LABELS.get(arm, arm)}: {detail}")
+    git = machine.get("git") or {}
+    if git.get("commit"):
+        dirty = git.get("uncommitted") or []
+        out.append(f"- Code measured: commit `{git['commit']}`" + (
+            f", with uncommitted changes in {', '.join(f'`{d}`' for d in dirty)} (the working "
+            "tree as it was; other work was in progress)" if dirty else " (clean tree)") + ".")
     out += ["", f"Raw results: [{rel(json_path)}]({rel(json_path)}).", ""]
     return "\n".join(out)
