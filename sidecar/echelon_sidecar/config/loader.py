@@ -208,6 +208,11 @@ def _collect_text(c: _Collector, text: str, source: str, file: Path | None) -> N
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML forbids: no mark
+            line = text.count("\n", 0, exc.position) + 1
+            char = exc.character
+            shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+            reason = f"the control character {shown} is not allowed in YAML"
         c.problems.append(Problem(f"not valid YAML: {reason}", (), source, line))
         return
     for doc in docs:
@@ -307,7 +312,13 @@ def _collect_manifest(c: _Collector, data: dict[str, Any], lines: LineMap, sourc
     if kind == "ConfigMap" and isinstance(meta, dict):
         labels = meta.get("labels") or {}
         if isinstance(labels, dict) and labels.get(GLOBAL_CONFIG_LABEL) == "global":
-            for key, text in (data.get("data") or {}).items():
+            values = data.get("data") or {}
+            if not isinstance(values, dict):
+                c.problems.append(Problem(
+                    f"data of ConfigMap {name} must be a mapping of key -> YAML text, not "
+                    f"{type(values).__name__}", ("data",), source, lines.line_of(("data",))))
+                return
+            for key, text in values.items():
                 if str(key).endswith(_YAML_SUFFIXES) and isinstance(text, str):
                     _collect_text(c, text, f"{source} (ConfigMap {name}, key {key})", None)
             return
