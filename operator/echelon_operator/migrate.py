@@ -31,6 +31,7 @@ __all__ = ["Migration", "migrate"]
 
 _VERSION = f"{API_GROUP}/v1alpha1"
 _FOLDED = ("strategy", "max_attempts", "retry_delay", "max_retry_delay", "circuit_breaker")
+_MAX_PRIORITY = 1000  # the bound of a tier's priority (config/tiers.py)
 
 
 @dataclass
@@ -96,10 +97,22 @@ def migrate(config: EchelonConfig, namespace: str | None = None) -> Migration:
         if block:
             data["fallback_config"] = block
         tiers = data.get("echelons", {})
-        for priority, (tier_name, _tier) in enumerate(group.ordered_tiers(), start=1):
-            if "priority" not in tiers[tier_name]:
-                tiers[tier_name]["priority"] = priority
-                notes.append(f"{tier_name}: priority {priority} made explicit")
+        ordered = group.ordered_tiers()
+        # tiers without a priority come after every tier with one, in declaration order: they
+        # get the numbers after the highest given (all tiers are renumbered if that would pass
+        # the bound), so that no two tiers share one
+        unset = [name for name, tier in ordered if tier.priority is None]
+        top = max((t.priority for _, t in ordered if t.priority is not None), default=0)
+        renumber = top + len(unset) > _MAX_PRIORITY
+        for index, (tier_name, _tier) in enumerate(ordered, start=1):
+            if renumber:
+                tiers[tier_name]["priority"] = index
+            elif "priority" not in tiers[tier_name]:
+                top += 1
+                tiers[tier_name]["priority"] = top
+            else:
+                continue
+            notes.append(f"{tier_name}: priority {tiers[tier_name]['priority']} made explicit")
         spec = TaskGroupSpec.model_validate(data).model_dump(
             by_alias=True, exclude_unset=True, mode="json"
         )
