@@ -23,7 +23,7 @@ __all__ = [
     "current",
 ]
 
-DEFAULT_IMAGE = f"ghcr.io/echelon-dev/echelon:{__version__}"
+DEFAULT_IMAGE = f"echelon-sidecar:{__version__}"
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"memory": "256Mi"},
