@@ -216,6 +216,7 @@ def test_a_control_character_is_refused_naming_its_line(text: str, where: int) -
     with pytest.raises(ConfigError) as info:
         load_config_text(text, "c.yaml")
     (problem,) = info.value.problems
+    assert isinstance(problem, Problem)
     assert problem.line == where and "U+00" in problem.message
 
 
@@ -225,6 +226,7 @@ def test_a_global_configmap_whose_data_is_not_a_mapping_is_refused_not_a_crash()
     with pytest.raises(ConfigError) as info:
         load_config_text(text, "cm.yaml")
     (problem,) = info.value.problems
+    assert isinstance(problem, Problem)
     assert problem.path == ("data",) and problem.line == 7
 
 
