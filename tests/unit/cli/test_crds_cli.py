@@ -1,4 +1,5 @@
-"""`echelon crds`: CRDs generated from the config model; --check catches staleness."""
+"""`echelon crds`: CRDs generated from the config model; --check catches staleness, also of the
+Helm chart's copies (files/crds/) and of its RBAC rules (files/rbac-rules.yaml)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,75 @@ from pathlib import Path
 import pytest
 import yaml
 
+from echelon_operator import rbac
 from echelon_operator.cli import main
-from echelon_operator.crds import build_crds
+from echelon_operator.crds import CRD_FILES, build_crds, chart_dir_for, generated_files
 
 REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "echelon"
 
 
 def test_committed_crds_match_the_model() -> None:
     assert main(["crds", "--check", "--output-dir", str(REPO / "crds")]) == 0
+
+
+def test_the_repository_check_covers_the_charts_crd_copies_and_rbac_rules() -> None:
+    assert chart_dir_for(REPO / "crds") == REPO / "charts" / "echelon"
+    paths = set(generated_files(REPO / "crds"))
+    assert {CHART / "files" / "crds" / name for name in CRD_FILES.values()} <= paths
+    assert CHART / "files" / "rbac-rules.yaml" in paths
+
+
+def _repo_layout(tmp_path: Path) -> tuple[Path, Path]:
+    """A CRD dir with a chart beside it, like the repository's."""
+    chart = tmp_path / "charts" / "echelon"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: echelon\nversion: 0.1.0\n")
+    return tmp_path / "crds", chart
+
+
+def test_crds_writes_the_charts_copies_identical_to_the_crds(tmp_path: Path) -> None:
+    crds, chart = _repo_layout(tmp_path)
+    assert main(["crds", "--output-dir", str(crds)]) == 0
+    for name in CRD_FILES.values():
+        assert (chart / "files" / "crds" / name).read_text() == (crds / name).read_text()
+    assert main(["crds", "--check", "--output-dir", str(crds)]) == 0
+
+
+def test_check_fails_when_the_charts_crd_copy_is_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crds, chart = _repo_layout(tmp_path)
+    assert main(["crds", "--output-dir", str(crds)]) == 0
+    copy = chart / "files" / "crds" / "pollingpools.echelon.dev.yaml"
+    text = copy.read_text()
+    copy.write_text(text.replace("plural: pollingpools", "plural: pollingpoolz"))
+    assert copy.read_text() != text
+    assert main(["crds", "--check", "--output-dir", str(crds)]) == 1
+    assert str(copy) in capsys.readouterr().err
+    copy.unlink()
+    assert main(["crds", "--check", "--output-dir", str(crds)]) == 1
+
+
+def test_check_fails_when_the_charts_rbac_rules_are_stale(tmp_path: Path) -> None:
+    crds, chart = _repo_layout(tmp_path)
+    assert main(["crds", "--output-dir", str(crds)]) == 0
+    rules = chart / "files" / "rbac-rules.yaml"
+    rules.write_text(rules.read_text().replace("- patch", "- delete", 1))
+    assert main(["crds", "--check", "--output-dir", str(crds)]) == 1
+
+
+def test_charts_rbac_rules_are_the_rbac_modules_rule_lists(tmp_path: Path) -> None:
+    crds, chart = _repo_layout(tmp_path)
+    assert main(["crds", "--output-dir", str(crds)]) == 0
+    doc = yaml.safe_load((chart / "files" / "rbac-rules.yaml").read_text())
+    assert doc == {"cluster": rbac.rules("cluster"), "namespaced": rbac.rules("namespaced")}
+
+
+def test_without_a_chart_beside_it_only_the_crds_are_written(tmp_path: Path) -> None:
+    assert main(["crds", "--output-dir", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        CRD_FILES.values())
 
 
 def test_check_fails_when_a_schema_changes_without_regenerating(tmp_path: Path) -> None:
