@@ -16,7 +16,7 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
 import urllib3
@@ -25,7 +25,6 @@ from .names import API_GROUP, VERSION
 
 __all__ = ["Conflict", "Kube", "KubeError", "NotFound", "object_ref"]
 
-T = TypeVar("T")
 MERGE = "application/merge-patch+json"
 COMPONENT = "echelon-operator"
 
@@ -77,7 +76,7 @@ class Kube:
             kubernetes.config.load_kube_config(client_configuration=config)  # type: ignore[no-untyped-call]
         if not config.verify_ssl:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        config.connection_pool_maxsize = max(workers, 4)
+        config.connection_pool_maxsize = workers * 2
         return cls(kubernetes.client.ApiClient(config), workers)
 
     def close(self) -> None:
@@ -91,7 +90,8 @@ class Kube:
         kwargs.setdefault("_request_timeout", 30)
         loop = asyncio.get_running_loop()
         try:
-            resp = await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+            data = await loop.run_in_executor(self._pool, functools.partial(
+                _read_body, fn, *args, **kwargs))
         except kubernetes.client.ApiException as exc:
             status = int(exc.status or 0)
             message = _api_message(exc)
@@ -104,7 +104,6 @@ class Kube:
             raise KubeError(status, message) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeError(0, f"API server unreachable: {exc}") from None
-        data = resp.data
         return json.loads(data) if data else None
 
     # -- ConfigMaps ------------------------------------------------------------------------
@@ -182,6 +181,16 @@ class Kube:
             await self._call(self.core.create_namespaced_event, ref["namespace"], body)
         except KubeError:
             pass
+
+
+def _read_body(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+    """Call, read the whole body and give the connection back to the pool (in the worker
+    thread: reading a socket must not block the event loop)."""
+    resp = fn(*args, **kwargs)
+    try:
+        return bytes(resp.data or b"")
+    finally:
+        resp.release_conn()
 
 
 def _api_message(exc: kubernetes.client.ApiException) -> str:

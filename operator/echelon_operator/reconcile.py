@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from echelon_sidecar.config import TaskGroupSpec, canonical_name
+from echelon_sidecar.config import canonical_name
 
 from .builders.configmap import (
     config_header,
@@ -23,7 +23,7 @@ from .builders.configmap import (
     secret_refs_of,
 )
 from .builders.plan import plan_group, plan_pool
-from .builders.render import SecretRef, pool_roots, resolver_for, touched_groups
+from .builders.render import SecretRef, pool_roots, users_of
 from .builders.sidecar import inject_sidecar, injected_pool, remove_sidecar
 from .builders.status import build_group_status, build_pool_status, clip
 from .coalesce import Coalescer
@@ -63,14 +63,6 @@ def build_runtime(settings: OperatorSettings, kube: Kube, indices: Indices) -> R
     return rt
 
 
-def _split_groups(rt: Runtime, namespace: str) -> tuple[
-        dict[str, GroupEntry], dict[str, TaskGroupSpec], dict[str, tuple[str, ...]]]:
-    entries = rt.indices.groups(namespace)
-    parsed = {n: e.model for n, e in entries.items() if e.model is not None}
-    broken = {n: e.problems for n, e in entries.items() if e.model is None}
-    return entries, parsed, broken
-
-
 # -- pools ------------------------------------------------------------------------------
 
 
@@ -80,12 +72,12 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
     if entry is None:
         return
     key = (namespace, canonical_name(entry.name))
-    _, parsed, broken = _split_groups(rt, namespace)
+    snapshot = rt.groups(namespace)
     global_cfg = rt.global_config(namespace)
     deployments = rt.indices.deployments(namespace, entry.name)
     replicas = sum(d.replicas for d in deployments)
-    plan = plan_pool(entry.name, entry.model, parsed, global_cfg, replicas,
-                     pool_problems=entry.problems, broken_groups=broken,
+    plan = plan_pool(entry.name, entry.model, snapshot.parsed, global_cfg, replicas,
+                     pool_problems=entry.problems, broken_groups=snapshot.broken,
                      header=config_header(namespace, entry.name))
     previous = rt.pool_state.get(key)
     if previous is not None and previous.uid != entry.uid:
@@ -197,17 +189,18 @@ def replicas_changed(rt: Runtime, namespace: str) -> None:
 # -- task groups ----------------------------------------------------------------------------
 
 
-def pools_serving(rt: Runtime, namespace: str, group: str,
-                  parsed: Mapping[str, TaskGroupSpec]) -> list[str]:
-    """Pools whose sidecars carry ``group`` (directly or through fallback)."""
-    resolver = resolver_for(parsed)
-    canon = canonical_name(group)
+def _users(rt: Runtime, namespace: str, group: str) -> tuple[set[str], set[str]]:
+    """(groups, pools) of ``namespace`` whose config includes ``group`` (or would)."""
+    snapshot = rt.groups(namespace)
     global_cfg = rt.global_config(namespace)
-    return sorted(
-        p.name for p in rt.indices.pools(namespace).values()
-        if p.model is not None
-        and canon in touched_groups(pool_roots(p.name, p.model, global_cfg), resolver)
-    )
+    roots = {p.name: pool_roots(p.name, p.model, global_cfg)
+             for p in rt.indices.pools(namespace).values() if p.model is not None}
+    return users_of(group, snapshot.resolver, roots, snapshot.reverse)
+
+
+def pools_serving(rt: Runtime, namespace: str, group: str) -> list[str]:
+    """Pools whose sidecars carry ``group`` (directly or through fallback)."""
+    return sorted(_users(rt, namespace, group)[1])
 
 
 async def reconcile_group(rt: Runtime, namespace: str, name: str) -> None:
@@ -215,10 +208,10 @@ async def reconcile_group(rt: Runtime, namespace: str, name: str) -> None:
     entry = rt.indices.group(namespace, name)
     if entry is None:
         return
-    _, parsed, broken = _split_groups(rt, namespace)
-    plan = plan_group(entry.name, parsed, rt.global_config(namespace),
-                      group_problems=entry.problems, broken_groups=broken)
-    pools = pools_serving(rt, namespace, entry.name, parsed)
+    snapshot = rt.groups(namespace)
+    plan = plan_group(entry.name, snapshot.parsed, rt.global_config(namespace),
+                      group_problems=entry.problems, broken_groups=snapshot.broken)
+    pools = pools_serving(rt, namespace, entry.name)
     _, old = await rt.update_status(entry, lambda prev: build_group_status(
         plan, pools=pools, generation=entry.generation, previous=prev, now=now()))
     await _note_plan(rt, entry, old, plan.errors, plan.warnings)
@@ -226,18 +219,7 @@ async def reconcile_group(rt: Runtime, namespace: str, name: str) -> None:
 
 def group_dependents(rt: Runtime, namespace: str, group: str) -> tuple[list[str], list[str]]:
     """``(pools, groups)`` whose config includes ``group`` or would if it existed."""
-    entries, parsed, _ = _split_groups(rt, namespace)
-    resolver = resolver_for(parsed)
-    canon = canonical_name(group)
-    global_cfg = rt.global_config(namespace)
-    pools: list[str] = []
-    for p in rt.indices.pools(namespace).values():
-        if p.model is None:
-            continue
-        if canon in touched_groups(pool_roots(p.name, p.model, global_cfg), resolver):
-            pools.append(p.name)
-    groups = [n for n, e in entries.items() if e.model is not None
-              and canonical_name(n) != canon and canon in touched_groups([n], resolver)]
+    groups, pools = _users(rt, namespace, group)
     return sorted(pools), sorted(groups)
 
 

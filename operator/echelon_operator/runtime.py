@@ -15,17 +15,17 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from echelon_sidecar.config import canonical_name
+from echelon_sidecar.config import Resolver, TaskGroupSpec, canonical_name
 
 from .builders.globalconfig import GlobalConfig, merge_global_configs
-from .builders.render import SecretRef
+from .builders.render import SecretRef, resolver_for, reverse_fallback
 from .builders.status import status_patch
 from .coalesce import Coalescer, KeyedLocks
 from .entries import DeploymentEntry, GlobalEntry, GroupEntry, PoolEntry
 from .kube import Kube
 from .settings import OperatorSettings
 
-__all__ = ["Indices", "PoolState", "Runtime", "now"]
+__all__ = ["GroupSnapshot", "Indices", "PoolState", "Runtime", "now"]
 
 logger = logging.getLogger("echelon_operator")
 NsName = tuple[str, str]
@@ -75,6 +75,33 @@ class Indices:
         return {ns for ns in self._pools} | {ns for ns in self._groups}
 
 
+@dataclass(frozen=True)
+class GroupSnapshot:
+    """A namespace's TaskGroups, parsed, with a Resolver and the reverse fallback edges.
+
+    Rebuilt only when a group is added, removed or changes generation.
+    """
+
+    fingerprint: tuple[tuple[str, str, int | None], ...]
+    entries: dict[str, GroupEntry]
+    parsed: dict[str, TaskGroupSpec]
+    broken: dict[str, tuple[str, ...]]
+    resolver: Resolver
+    reverse: dict[str, set[str]]
+
+    @classmethod
+    def build(cls, entries: dict[str, GroupEntry]) -> GroupSnapshot:
+        parsed = {n: e.model for n, e in entries.items() if e.model is not None}
+        broken = {n: e.problems for n, e in entries.items() if e.model is None}
+        resolver = resolver_for(parsed)
+        return cls(_fingerprint(entries), entries, parsed, broken, resolver,
+                   reverse_fallback(resolver))
+
+
+def _fingerprint(entries: dict[str, GroupEntry]) -> tuple[tuple[str, str, int | None], ...]:
+    return tuple(sorted((e.name, e.uid, e.generation) for e in entries.values()))
+
+
 @dataclass
 class PoolState:
     """What the operator last made of a pool (rebuilt by the first reconcile after a restart)."""
@@ -112,6 +139,19 @@ class Runtime:
     pool_runs: Coalescer[NsName] = field(init=False)
     group_runs: Coalescer[NsName] = field(init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _snapshots: dict[str, GroupSnapshot] = field(default_factory=dict)
+
+    # -- task groups ---------------------------------------------------------------------
+
+    def groups(self, namespace: str) -> GroupSnapshot:
+        """The namespace's groups, parsed and indexed (cached until one changes)."""
+        entries = self.indices.groups(namespace)
+        cached = self._snapshots.get(namespace)
+        if cached is not None and cached.fingerprint == _fingerprint(entries):
+            return cached
+        snapshot = GroupSnapshot.build(entries)
+        self._snapshots[namespace] = snapshot
+        return snapshot
 
     # -- global config -------------------------------------------------------------------
 

@@ -32,11 +32,33 @@ from .render import (
     render_pool_config,
     resolver_for,
     secret_refs,
+    unresolved_refs,
 )
 
 __all__ = ["GroupPlan", "PoolPlan", "dump_config", "plan_group", "plan_pool"]
 
 MIXED_TASK_TYPES = "mixes task types"
+#: at most this many problems are listed (conditions and Events have a size limit anyway)
+MAX_PROBLEMS = 20
+
+
+def _capped(problems: Sequence[str]) -> tuple[str, ...]:
+    if len(problems) <= MAX_PROBLEMS:
+        return tuple(problems)
+    return (*problems[:MAX_PROBLEMS], f"... and {len(problems) - MAX_PROBLEMS} more problem(s)")
+
+
+def _missing_messages(missing: Sequence[tuple[str, str, str | None]],
+                      groups: Mapping[str, TaskGroupSpec]) -> list[str]:
+    out = []
+    for where, ref, owner in missing:
+        if owner is not None:
+            tiers = ", ".join(groups[owner].echelons)
+            out.append(f"{where}: reference {ref!r}: group {owner!r} has no tier "
+                       f"{ref.rpartition('.')[2]!r} (its tiers: {tiers})")
+        else:
+            out.append(f"{where}: reference {ref!r} names no task group")
+    return out
 
 
 def dump_config(config: Mapping[str, Any], header: str = "") -> str:
@@ -82,6 +104,19 @@ class GroupPlan:
     @property
     def valid(self) -> bool:
         return not self.errors
+
+
+def _node_roots(pool_name: str, global_cfg: GlobalConfig) -> list[tuple[str, str]]:
+    """(node, reference) of the workflow nodes that use this pool."""
+    out: list[tuple[str, str]] = []
+    canon = canonical_name(pool_name)
+    for name in sorted(global_cfg.workflow_nodes):
+        body = global_cfg.workflow_nodes[name]
+        pool_ref = body.get("polling_pool", body.get("pollingPool")) if isinstance(
+            body, Mapping) else None
+        if isinstance(pool_ref, str) and canonical_name(pool_ref) == canon:
+            out.extend((name, ref) for ref in node_refs(body))
+    return out
 
 
 def _broken_refs(
@@ -152,15 +187,28 @@ def plan_pool(
     for node in (config.get("workflow_nodes") or {}).values():
         roots.extend(node_refs(node))
     broken = _broken_refs(roots, groups, broken_groups or {})
-    text = dump_config(config, header)
-    errors, warnings, version = _load(text, f"ConfigMap of PollingPool {pool_name}", config)
-    mixed = next((describe_problem(p, config) for p in warnings
-                  if p.path[:1] == ("polling_pools",) and MIXED_TASK_TYPES in p.message), None)
-    error_text = tuple(broken + [describe_problem(p, config) for p in errors])
     task_groups = config["task_groups"]
     instances = sorted({(g, m) for g, body in task_groups.items()
                         for tier in (body.get("echelons") or {}).values()
                         for m in tier.get("models", [])})
+    labelled = [(f"PollingPool {pool_name} spec.taskGroups[{i}]", ref)
+                for i, ref in enumerate(pool.task_groups)]
+    labelled += [(f"global config workflow_nodes.{name} (uses pool {pool_name})", ref)
+                 for name, ref in _node_roots(pool_name, global_cfg)]
+    missing = unresolved_refs(labelled, resolver_for(groups))
+    if broken or missing:
+        # cheap and clear: no need to run the whole validation to say what is missing
+        return PoolPlan(
+            pool=pool_name,
+            errors=_capped(broken + _missing_messages(missing, groups)),
+            config=config, groups=tuple(task_groups), instances=tuple(instances),
+            secret_refs=tuple(secret_refs(global_cfg, config)), sidecars=sidecars,
+        )
+    text = dump_config(config, header)
+    errors, warnings, version = _load(text, f"ConfigMap of PollingPool {pool_name}", config)
+    mixed = next((describe_problem(p, config) for p in warnings
+                  if p.path[:1] == ("polling_pools",) and MIXED_TASK_TYPES in p.message), None)
+    error_text = _capped([describe_problem(p, config) for p in errors])
     return PoolPlan(
         pool=pool_name,
         errors=error_text,
@@ -194,11 +242,21 @@ def plan_group(
     if spec.fallback_config and spec.fallback_config.last_resort:
         refs.append(spec.fallback_config.last_resort)
     broken = _broken_refs(refs, groups, broken_groups or {})
+    resolver = resolver_for(groups)
+    missing = unresolved_refs([(f"TaskGroup {group_name}", group_name)], resolver)
+    if broken or missing:
+        return GroupPlan(
+            group=group_name,
+            errors=_capped(broken + _missing_messages(missing, groups)),
+            tiers=len(spec.echelons),
+            strategy=resolver.effective_fallback(group_name).strategy,
+            models=tuple(sorted({m for tier in spec.echelons.values() for m in tier.models})),
+            closure=tuple(config["task_groups"]),
+        )
     text = dump_config(config)
     errors, warnings, _ = _load(text, f"TaskGroup {group_name}", config)
     own = [p for p in errors if p.path[1:2] == (group_name,)]
     others = [p for p in errors if p.path[1:2] != (group_name,)]
-    resolver = resolver_for(groups)
     unordered = [name for name, tier in spec.echelons.items() if tier.priority is None]
     extra: list[str] = []
     if len(spec.echelons) > 1 and unordered:
@@ -210,7 +268,7 @@ def plan_group(
     models = sorted({m for tier in spec.echelons.values() for m in tier.models})
     return GroupPlan(
         group=group_name,
-        errors=tuple(broken + [describe_problem(p, config) for p in own + others]),
+        errors=_capped([describe_problem(p, config) for p in own + others]),
         warnings=tuple(extra + [describe_problem(p, config) for p in warnings]),
         tiers=len(spec.echelons),
         strategy=resolver.effective_fallback(group_name).strategy,

@@ -36,14 +36,18 @@ from .globalconfig import GlobalConfig
 
 __all__ = [
     "SecretRef",
+    "fallback_refs",
     "node_refs",
     "pool_roots",
     "render_group_config",
     "render_pool_config",
     "resolver_for",
+    "reverse_fallback",
     "secret_env_name",
     "secret_refs",
     "touched_groups",
+    "unresolved_refs",
+    "users_of",
 ]
 
 _ENV_UNSAFE = re.compile(r"[^A-Z0-9]")
@@ -183,11 +187,106 @@ def touched_groups(refs: Iterable[str], resolver: Resolver) -> set[str]:
         if canon in out:
             continue
         out.add(canon)
-        fallback = resolver.effective_fallback(target.group)
-        todo.extend(fallback.fallback_groups)
-        if fallback.last_resort:
-            todo.append(fallback.last_resort)
+        todo.extend(fallback_refs(resolver.config.task_groups[target.group]))
     return out
+
+
+def _heads(ref: str, resolver: Resolver) -> set[str]:
+    """Canonical group names a reference stands for (itself and its head when missing)."""
+    target = resolver.parse_ref(ref)
+    if target is not None:
+        return {canonical_name(target.group)}
+    out = {canonical_name(ref)}
+    head = ref.rpartition(".")[0]
+    if head:
+        out.add(canonical_name(head))
+    return out
+
+
+def fallback_refs(spec: TaskGroupSpec) -> list[str]:
+    """The references a group's own fallback block names (fallback groups, last resort).
+
+    In Kubernetes there is no global fallback, so these are all the group's fallback edges.
+    """
+    block = spec.fallback_config
+    if block is None:
+        return []
+    return [*(block.fallback_groups or []), *([block.last_resort] if block.last_resort else [])]
+
+
+def reverse_fallback(resolver: Resolver) -> dict[str, set[str]]:
+    """canonical group name -> canonical names of the groups that fall back to it."""
+    reverse: dict[str, set[str]] = {}
+    for name, spec in resolver.config.task_groups.items():
+        for ref in fallback_refs(spec):
+            for head in _heads(ref, resolver):
+                reverse.setdefault(head, set()).add(canonical_name(name))
+    return reverse
+
+
+def users_of(
+    group: str,
+    resolver: Resolver,
+    roots: Mapping[str, Iterable[str]],
+    reverse: Mapping[str, set[str]] | None = None,
+) -> tuple[set[str], set[str]]:
+    """``(groups, owners)`` that reach ``group`` through fallback, existing or not.
+
+    ``groups``: names of the groups whose fallback closure contains ``group``;
+    ``owners``: the keys of ``roots`` (e.g. pools -> their root references) whose closure
+    contains it. One backward walk over the fallback edges (``reverse``, see
+    :func:`reverse_fallback`; computed if not given).
+    """
+    if reverse is None:
+        reverse = reverse_fallback(resolver)
+    names = {canonical_name(g): g for g in resolver.config.task_groups}
+    start = canonical_name(group)
+    reached = {start}
+    todo = [start]
+    while todo:
+        for user in reverse.get(todo.pop(), ()):
+            if user not in reached:
+                reached.add(user)
+                todo.append(user)
+    groups = {names[c] for c in reached - {start} if c in names}
+    owners = {key for key, refs in roots.items()
+              if any(_heads(ref, resolver) & reached for ref in refs)}
+    return groups, owners
+
+
+def unresolved_refs(
+    roots: Iterable[tuple[str, str]], resolver: Resolver
+) -> list[tuple[str, str, str | None]]:
+    """References that name nothing, in the closure of ``roots``.
+
+    ``roots``: (where, reference) pairs. Returns (where, reference, group with no such tier)
+    for each missing one, where "where" is the root's label or ``TaskGroup g spec.field``.
+    Cheap (no "did you mean"), so a burst of half-created objects costs little.
+    """
+    missing: list[tuple[str, str, str | None]] = []
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        where, ref = todo.pop(0)
+        target = resolver.parse_ref(ref)
+        if target is None:
+            head, dot, _ = ref.rpartition(".")
+            owner = resolver.group_name(head) if dot else None
+            missing.append((where, ref, owner))
+            continue
+        if target.group in seen:
+            continue
+        seen.add(target.group)
+        block = resolver.config.task_groups[target.group].fallback_config
+        if block is None:
+            continue
+        for index, fb in enumerate(block.fallback_groups or []):
+            todo.append((f"TaskGroup {target.group} spec.fallbackConfig.fallbackGroups[{index}]",
+                         fb))
+        if block.last_resort:
+            todo.append((f"TaskGroup {target.group} spec.fallbackConfig.lastResort",
+                         block.last_resort))
+    return missing
 
 
 def render_pool_config(

@@ -139,3 +139,34 @@ def test_pool_config_of_a_pool_serving_one_tier_still_carries_its_group(groups) 
     pool = PollingPoolSpec.model_validate({"taskGroups": ["fast-small-group.translation"]})
     config = render_pool_config("p", pool, groups, GlobalConfig(), 1)
     assert list(config["task_groups"]) == ["fast-small-group"]
+
+
+def _g(*fallback: str) -> TaskGroupSpec:
+    spec: dict = {"echelons": {"e1": {"models": ["m"]}}}
+    if fallback:
+        spec["fallbackConfig"] = {"fallbackGroups": list(fallback)}
+    return TaskGroupSpec.model_validate(spec)
+
+
+def test_users_of_a_group_are_found_backwards_through_fallback_even_if_it_is_missing() -> None:
+    from echelon_operator.builders.render import users_of
+
+    groups = {"a": _g("b"), "b": _g("c.e1"), "x": _g(), "y": _g("gone")}
+    resolver = resolver_for(groups)
+    roots = {"pool-a": ["a"], "pool-x": ["x"], "pool-gone": ["gone.e1"]}
+    assert users_of("c", resolver, roots) == ({"a", "b"}, {"pool-a"})
+    assert users_of("gone", resolver, roots) == ({"y"}, {"pool-gone"})
+    assert users_of("x", resolver, roots) == (set(), {"pool-x"})
+
+
+def test_unresolved_refs_walk_the_closure_and_name_the_field() -> None:
+    from echelon_operator.builders.render import unresolved_refs
+
+    groups = {"a": _g("b", "a-missing"), "b": _g("a.nope")}
+    missing = unresolved_refs([("PollingPool p spec.taskGroups[0]", "a"),
+                               ("PollingPool p spec.taskGroups[1]", "zzz")], resolver_for(groups))
+    assert sorted(missing) == [
+        ("PollingPool p spec.taskGroups[1]", "zzz", None),
+        ("TaskGroup a spec.fallbackConfig.fallbackGroups[1]", "a-missing", None),
+        ("TaskGroup b spec.fallbackConfig.fallbackGroups[0]", "a.nope", "a"),
+    ]
