@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,7 @@ from ..engine import AttemptSettings, EngineRequest, Instance, UpstreamError
 from ..translate import SSEDecoder, SSEEvent, TranslationError, upstream_error_to_openai
 from .convert import convert_body
 from .credentials import CredentialError, Credentials
+from .lean import LeanClient, LeanError
 from .payload import InboundRequest, UpstreamReply
 from .wire import build_call, probe_call
 
@@ -39,7 +41,7 @@ _ERROR_BODY_BYTES = 64 * 1024
 class HttpProvider:
     """Calls OpenAI-compatible, Anthropic and Gemini upstreams (see the module docstring)."""
 
-    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES,
+    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES, lean: bool | None = None,
                  connect_timeout: float = 10.0) -> None:
         self.credentials = Credentials()
         self.max_response_bytes = max_response_bytes
@@ -47,6 +49,12 @@ class HttpProvider:
         self._sessions: dict[str, aiohttp.ClientSession] = {}  # one pool per upstream origin
         self._by_url: dict[str, aiohttp.ClientSession] = {}  # call URL -> its origin's session
         self._retry_after: dict[str, float] = {}  # model id -> monotonic time it asked to wait to
+        # whole (non-streaming) answers go over the lean client (a third of aiohttp's CPU per
+        # call); ECHELON_UPSTREAM_CLIENT=aiohttp sends them through aiohttp like streams
+        if lean is None:
+            lean = os.environ.get("ECHELON_UPSTREAM_CLIENT", "lean") != "aiohttp"
+        self._lean = LeanClient(connect_timeout=connect_timeout,
+                                max_response_bytes=max_response_bytes) if lean else None
 
     def retry_after(self, model_ids: Iterable[str]) -> float | None:
         """Seconds until the soonest of ``model_ids`` may be called again, as its upstream
@@ -82,6 +90,8 @@ class HttpProvider:
         return session
 
     async def close(self) -> None:
+        if self._lean is not None:
+            self._lean.close()
         sessions, self._sessions = list(self._sessions.values()), {}
         self._by_url = {}
         for session in sessions:
@@ -98,9 +108,15 @@ class HttpProvider:
         except CredentialError as exc:
             raise UpstreamError(401, "unauthorized", str(exc)) from None
         call = build_call(inbound, settings, key)
-        session = self._session(call.url)
+        response: Any
         try:
-            response = await session.post(call.url, data=call.body, headers=call.headers)
+            if self._lean is not None and not inbound.stream:
+                response = await self._lean.post(call.url, call.body, call.headers)
+            else:
+                response = await self._session(call.url).post(call.url, data=call.body,
+                                                              headers=call.headers)
+        except LeanError as exc:
+            raise UpstreamError(None, exc.error_class, exc.message) from None
         except TimeoutError:
             raise UpstreamError(None, "connect_timeout", "connecting timed out") from None
         except aiohttp.ClientConnectorError as exc:

@@ -1,0 +1,169 @@
+"""The lean upstream client against a raw loopback server that answers crafted bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from echelon_sidecar.providers.lean import LeanClient, LeanError, LeanResponse
+
+# request bytes -> (pieces to send, close the connection afterwards); None: close at once
+Answer = Callable[[bytes], tuple[list[bytes], bool] | None]
+
+
+@asynccontextmanager
+async def raw_server(answer: Answer) -> AsyncIterator[tuple[str, list[int]]]:
+    """Yields the URL, and the id of the connection that received each request."""
+    served: list[int] = []
+    ids = iter(range(1_000_000))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn_id = next(ids)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                body = await reader.readexactly(length)
+                served.append(conn_id)
+                reply = answer(head + body)
+                if reply is None:
+                    break
+                pieces, close = reply
+                for piece in pieces:
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.001)
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1/chat/completions", served
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def ok(body: bytes, *extra: bytes) -> tuple[list[bytes], bool]:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+    return [head + b"".join(extra) + b"Content-Length: %d\r\n\r\n" % len(body) + body], False
+
+
+async def post(client: LeanClient, url: str) -> LeanResponse:
+    return await asyncio.wait_for(client.post(url, b"{}", {}), 5)
+
+
+async def test_a_content_length_answer_is_read_and_its_connection_reused() -> None:
+    seen: list[bytes] = []
+
+    def answer(request: bytes) -> tuple[list[bytes], bool]:
+        seen.append(request)
+        return ok(b'{"ok":true}')
+
+    client = LeanClient()
+    async with raw_server(answer) as (url, served):
+        for _ in range(3):
+            r = await client.post(url, b'{"a":1}', {"Content-Type": "application/json",
+                                                     "Authorization": "Bearer k"})
+            assert (r.status, r.content_type, await r.read()) == (
+                200, "application/json", b'{"ok":true}')
+        assert served == [0, 0, 0]
+    client.close()
+    assert seen[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"\r\nAuthorization: Bearer k\r\n" in seen[0]
+    assert b"\r\nContent-Type: application/json\r\n" in seen[0]
+    assert b"\r\nContent-Length: 7\r\n" in seen[0]
+    assert seen[0].endswith(b'\r\n\r\n{"a":1}')
+
+
+async def test_chunked_answers_split_anywhere_are_joined_and_the_connection_reused() -> None:
+    body = b'{"choices":[{"message":{"content":"hi"}}]}'
+    wire = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\n" + b"a\r\n" + body[:10] + b"\r\n" + b"%x;ext=1\r\n" % (len(body) - 10)
+            + body[10:] + b"\r\n0\r\nX-Trailer: t\r\n\r\n")
+    client = LeanClient()
+    async with raw_server(lambda _: ([wire[i:i + 7] for i in range(0, len(wire), 7)], False)
+                          ) as (url, served):
+        for _ in range(2):
+            assert await (await post(client, url)).read() == body
+        assert served == [0, 0]
+    client.close()
+
+
+async def test_gzip_bodies_are_decompressed_and_a_100_continue_is_skipped() -> None:
+    body = b'{"x":"' + b"y" * 1000 + b'"}'
+    pieces, _ = ok(gzip.compress(body), b"Content-Encoding: gzip\r\n")
+    client = LeanClient()
+    async with raw_server(lambda _: ([b"HTTP/1.1 100 Continue\r\n\r\n", *pieces], False)
+                          ) as (url, _):
+        r = await post(client, url)
+        assert await r.read() == body and "Content-Encoding" not in r.headers
+    client.close()
+
+
+async def test_an_answer_without_length_ends_with_its_connection_which_is_not_reused() -> None:
+    wire = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 2\r\n"
+            b"Content-Type: application/json\r\n\r\n" + b'{"error":{"message":"down"}}')
+    client = LeanClient()
+    async with raw_server(lambda _: ([wire], True)) as (url, served):
+        for _ in range(2):
+            r = await post(client, url)
+            assert r.status == 503 and r.headers["retry-after"] == "2"
+            assert await r.content.read(8) == b'{"error"'
+        assert served == [0, 1]
+    client.close()
+
+
+@pytest.mark.parametrize(("error_class", "reply"), [
+    ("response_cut", ([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nabc"], True)),
+    ("connection_error", None),
+    ("oversized_response", ok(b"x" * 101)),
+    ("malformed_response", ([b"SSH-2.0-OpenSSH\r\n\r\n"], False)),
+])
+async def test_a_cut_body_a_silent_close_an_oversized_or_garbled_answer_are_errors(
+        error_class: str, reply: tuple[list[bytes], bool] | None) -> None:
+    client = LeanClient(max_response_bytes=100)
+    async with raw_server(lambda _: reply) as (url, _):
+        with pytest.raises(LeanError) as info:
+            await post(client, url)
+    assert info.value.error_class == error_class
+    client.close()
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    client = LeanClient()
+    with pytest.raises(LeanError) as info:
+        await client.post("http://127.0.0.1:1/v1/x", b"{}", {})
+    assert info.value.error_class == "connect_error"
+
+
+async def test_a_call_timed_out_or_cancelled_mid_answer_never_gives_its_connection_back() -> None:
+    client = LeanClient()
+    async with raw_server(lambda _: ([b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"],
+                                     False)) as (url, served):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.post(url, b"{}", {}), 0.2)
+        task = asyncio.ensure_future(client.post(url, b"{}", {}))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert list(client.stats().values()) == [0]  # nothing kept for reuse
+        assert served == [0, 1]
+    client.close()
+
+
+async def test_a_newline_in_a_header_is_refused() -> None:
+    client = LeanClient()
+    with pytest.raises(ValueError, match="newline"):
+        await client.post("http://127.0.0.1:9/x", b"{}", {"Authorization": "Bearer a\r\nX: y"})
