@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .arms import ARMS
 from .derive import derive
@@ -28,9 +29,9 @@ __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[2]
 
-QUICK = {"arms": "direct,bare,echelon", "duration": 1.5, "warmup": 0.5,
+QUICK = {"arms": "direct,bare,echelon", "duration": 1.5, "warmup": 0.3,
          "concurrency": "1,16", "stream": "1", "slow": "", "rates": "500",
-         "failover_duration": 1.0}
+         "failover_duration": 0.7}
 FULL = {"arms": ",".join(ARMS), "duration": 10.0, "warmup": 2.0,
         "concurrency": "1,16,64", "stream": "1,16,64", "slow": "1,16,64",
         "rates": "50,100,250,500,1000,1500,2000,3000,4000,6000", "failover_duration": 4.0}
@@ -83,12 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
                    "in a folder named after it")
     p.add_argument("--note", action="append", default=[], metavar="TEXT",
                    help="a line added under the targets in the report (repeatable)")
+    p.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                   help="measure nothing: regenerate the report and plots of an earlier run "
+                   "from its results file (after a change to the report's format)")
     return p
+
+
+def _write_report(results: dict[str, Any], json_path: Path, doc: Path,
+                  notes: list[str]) -> list[Path]:
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    plots = plot(results, doc.parent / doc.stem)
+    doc.write_text(render(results, results["derived"], plots, doc, json_path, notes))
+    return plots
+
+
+def _render_only(json_path: Path, doc: Path | None) -> int:
+    results = json.loads(json_path.read_text())
+    results["derived"] = derive(results)
+    meta = results["meta"]
+    doc = doc or (REPO / "docs" / "benchmarks.md" if meta["mode"] == "full"
+                  else json_path.with_suffix(".md"))
+    plots = _write_report(results, json_path, doc, list(meta.get("notes") or []))
+    meta["outputs"] = {"json": str(json_path), "doc": str(doc), "plots": [str(p) for p in plots]}
+    json_path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+    sys.stderr.write(f"[bench] rendered {doc} and {len(plots)} plots from {json_path}\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.render is not None:
+        return _render_only(args.render, args.doc)
     preset = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
 
@@ -156,13 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_path = args.out_dir / f"{date}{suffix}.json"
     doc = args.doc or (REPO / "docs" / "benchmarks.md" if mode == "full"
                        else args.out_dir / f"{date}{suffix}.md")
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    plots = plot(results, doc.parent / doc.stem)
+    results["meta"]["notes"] = notes
+    plots = _write_report(results, json_path, doc, notes)
     results["meta"]["outputs"] = {"json": str(json_path), "doc": str(doc),
                                   "plots": [str(p) for p in plots]}
-    results["meta"]["notes"] = notes
     json_path.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
-    doc.write_text(render(results, results["derived"], plots, doc, json_path, notes))
     sys.stderr.write(f"[bench] wrote {json_path}, {doc} and {len(plots)} plots "
                      f"in {results['meta']['wall_s']:.0f} s ({time.strftime('%H:%M:%S')})\n")
     return 0

@@ -6,9 +6,9 @@ cannot do: open-loop load at a fixed rate, and time to first token of streams.
 
 Prints one JSON object. Closed loop: ``--concurrency`` connections, each sending its next
 request when the previous answer is complete. Open loop: requests are due at fixed times
-(``--rate`` per second) whatever the server does; a request's latency is measured from the
-time it was due (so a server that falls behind is charged for the queue it builds: no
-coordinated omission), on at most ``--max-connections`` keep-alive connections.
+(``--rate`` per second) whatever the server does, on ``--connections`` keep-alive connections
+opened beforehand; a request's latency is measured from the time it was due (so a server
+that falls behind is charged for the queue it builds: no coordinated omission).
 
 Latency is to the last byte of the answer; ``ttft`` (streams) is to the first byte of the
 first SSE ``data:`` line. A status other than 200, a closed connection or a timeout is an
@@ -133,10 +133,12 @@ class _Client:
             status, done, first = await asyncio.wait_for(conn.send(self.request), self.timeout)
         except TimeoutError:
             self.errors["timeout"] += 1
-            return self._drop(conn)
+            self._drop(conn)
+            return None
         except OSError as exc:
             self.errors[type(exc).__name__] += 1
-            return self._drop(conn)
+            self._drop(conn)
+            return None
         if status != 200:
             self.errors[f"status_{status}"] += 1
             return conn
@@ -182,9 +184,12 @@ async def _closed(client: _Client, concurrency: int, duration: float, warmup: fl
     return time.perf_counter() - measure_from
 
 
-async def _open(client: _Client, rate: float, duration: float, max_conns: int,
-                prewarm: int) -> float:
-    for _ in range(min(prewarm, max_conns)):
+async def _open(client: _Client, rate: float, duration: float, connections: int) -> float:
+    """Requests due at fixed times, on a fixed set of keep-alive connections (like wrk2): a
+    request due while every connection is busy waits for one, and its latency counts from the
+    time it was due. No connections are opened during the run (but to replace a broken one),
+    so a server that falls behind is not also buried under new connections."""
+    while len(client.idle) < connections:
         client.idle.append(await client.connect())
     waiting: collections.deque[float] = collections.deque()
     tasks: set[asyncio.Task[None]] = set()
@@ -192,23 +197,29 @@ async def _open(client: _Client, rate: float, duration: float, max_conns: int,
     all_sent = False
     drained = asyncio.Event()
 
-    async def run_one(due: float) -> None:
+    async def run_one(conn: _Conn | None, due: float) -> None:
         nonlocal in_use
-        conn = client.idle.popleft() if client.idle else None
-        conn = await client.one(conn, due)
+        while True:
+            conn = await client.one(conn, due)  # None: it broke; the next call reconnects
+            if not waiting:
+                break
+            due = waiting.popleft()
         in_use -= 1
         if conn is not None:
             client.idle.append(conn)
-        if waiting:  # a request is queued for a free connection: it goes now
-            in_use += 1
-            _spawn(waiting.popleft())
-        elif all_sent and in_use == 0:
+        if all_sent and in_use == 0:
             drained.set()
 
-    def _spawn(due: float) -> None:
-        task = asyncio.ensure_future(run_one(due))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    def dispatch(due: float) -> None:
+        nonlocal in_use
+        if client.idle or in_use == 0:
+            in_use += 1
+            task = asyncio.ensure_future(
+                run_one(client.idle.popleft() if client.idle else None, due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        else:
+            waiting.append(due)
 
     start = time.perf_counter()
     total = int(rate * duration)
@@ -217,13 +228,8 @@ async def _open(client: _Client, rate: float, duration: float, max_conns: int,
         now = time.perf_counter()
         due_count = min(total, int((now - start) * rate) + 1)
         while issued < due_count:
-            due = start + issued / rate
+            dispatch(start + issued / rate)
             issued += 1
-            if in_use < max_conns:
-                in_use += 1
-                _spawn(due)
-            else:
-                waiting.append(due)
         await asyncio.sleep(0.0005)
     all_sent = True
     if in_use or waiting:
@@ -241,17 +247,17 @@ async def _open(client: _Client, rate: float, duration: float, max_conns: int,
 
 async def run(url: str, body: bytes, *, concurrency: int | None = None, rate: float | None = None,
               duration: float = 10.0, warmup: float = 1.0, request_timeout: float = 10.0,
-              max_connections: int = 256, headers: dict[str, str] | None = None
+              connections: int = 64, headers: dict[str, str] | None = None
               ) -> dict[str, Any]:
     client = _Client(url, body, headers or {}, request_timeout)
     try:
         if rate is not None:
             # a short warm-up at the same rate, not recorded
-            await _open(client, rate, min(warmup, 1.0), max_connections, min(64, max_connections))
+            await _open(client, rate, min(warmup, 1.0), connections)
             client.latencies.clear()
             client.ttfts.clear()
             client.errors.clear()
-            elapsed = await _open(client, rate, duration, max_connections, 0)
+            elapsed = await _open(client, rate, duration, connections)
         else:
             elapsed = await _closed(client, concurrency or 1, duration, warmup)
     finally:
@@ -280,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=10.0)
-    p.add_argument("--max-connections", type=int, default=256)
+    p.add_argument("--connections", type=int, default=64,
+                   help="open loop: the fixed set of keep-alive connections (default 64)")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
     args = p.parse_args(argv)
     with open(args.body_file, "rb") as fh:
@@ -294,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = runner(run(args.url, body, concurrency=args.concurrency, rate=args.rate,
                         duration=args.duration, warmup=args.warmup,
                         request_timeout=args.timeout,
-                        max_connections=args.max_connections,
+                        connections=args.connections,
                         headers={k.strip(): v.strip() for k, v in headers.items()}))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

@@ -277,8 +277,11 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
     if "closed_loop_latency.png" in plot_names:
         out += [f"![latency vs concurrency]({plot_names['closed_loop_latency.png']})", ""]
     out += ["## Open loop (fixed request rates, non-streaming)", "",
-            "Requests are sent at fixed times whatever the server does; latency counts from the "
-            "time a request was due, so a server that falls behind is charged for its queue. "
+            "Requests are sent at fixed times whatever the server does, on 64 keep-alive "
+            "connections opened beforehand (like wrk2); latency counts from the time a request "
+            "was due, so a server that falls behind is charged for its queue. The generator "
+            "shares its core with the upstream, so the direct arm's own saturation is the "
+            "ceiling of this table. "
             "An arm is marked saturated (and not driven harder) when it completes under 90 % "
             "of the offered rate, fails over 1 % of requests, or its p99 passes 1 s.", "",
             *_open_table(results, derived), ""]

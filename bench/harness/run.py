@@ -70,12 +70,12 @@ class Driver:
 
     def loadgen(self, url: str, body: bytes, *, concurrency: int | None = None,
                 rate: float | None = None, duration: float, warmup: float,
-                max_connections: int = 256) -> dict[str, Any]:
+                connections: int = 64) -> dict[str, Any]:
         body_file = self.workdir / "body.json"
         body_file.write_bytes(body)
         cmd = [sys.executable, "-m", "bench.harness.loadgen", "--url", url,
                "--body-file", str(body_file), "--duration", str(duration),
-               "--warmup", str(warmup), "--max-connections", str(max_connections)]
+               "--warmup", str(warmup), "--connections", str(connections)]
         cmd += ["--concurrency", str(concurrency)] if rate is None else ["--rate", str(rate)]
         for k, v in self.headers.items():
             cmd += ["--header", f"{k}:{v}"]
@@ -131,11 +131,26 @@ def _check(url: str, model: str) -> dict[str, Any]:
     return {"status": 200, "model": payload.get("model"), "headers": headers}
 
 
+def _settle(proc: Proc | None, window: float = 0.25, limit: float = 30.0) -> None:
+    """Until ``proc`` is idle (under 10 % of a core over ``window``): a server still working
+    off a backlog (LiteLLM past saturation keeps serving requests whose clients left) would
+    otherwise steal the core from the next arm's point."""
+    if proc is None:
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = proc.cpu_seconds()
+        time.sleep(window)
+        if proc.cpu_seconds() - before < 0.1 * window:
+            return
+
+
 def _each_arm(arms: dict[str, Arm], what: str,
               step: Callable[[Arm], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
     for name, arm in arms.items():
         result = step(arm)
+        _settle(arm.proc)
         _log(f"{what:<28} {name:<8} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']} ms"
              f"  p99 {result['p99_ms']} ms  errors {result.get('error_count', 0)}  "
              f"cpu {result.get('server_cpu_us_per_request')} us/req")
@@ -172,6 +187,7 @@ def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver,
         for name, arm in list(live.items()):
             result = driver.loadgen(arm.url, _body("bench", False), rate=rate,
                                     duration=plan.duration, warmup=plan.warmup)
+            _settle(arm.proc)
             _log(f"open loop {rate:>6g}/s          {name:<8} {result['rps']:>9.1f} req/s  "
                  f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
                  f"errors {result.get('error_count', 0)}")
@@ -200,6 +216,7 @@ def run_failover(plan: Plan, arms: dict[str, Arm], driver: Driver) -> dict[str, 
             result = driver.loadgen(arm.url, _body(scenario, False), concurrency=1,
                                     duration=plan.failover_duration,
                                     warmup=min(plan.warmup, 0.5))
+            _settle(arm.proc)
             _log(f"failover {scenario:<19} {name:<8} p50 {result['p50_ms']} ms  "
                  f"p99 {result['p99_ms']} ms  errors {result.get('error_count', 0)}")
             entry[scenario] = result
