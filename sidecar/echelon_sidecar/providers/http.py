@@ -49,8 +49,8 @@ class HttpProvider:
         self._sessions: dict[str, aiohttp.ClientSession] = {}  # one pool per upstream origin
         self._by_url: dict[str, aiohttp.ClientSession] = {}  # call URL -> its origin's session
         self._retry_after: dict[str, float] = {}  # model id -> monotonic time it asked to wait to
-        # whole (non-streaming) answers go over the lean client (a third of aiohttp's CPU per
-        # call); ECHELON_UPSTREAM_CLIENT=aiohttp sends them through aiohttp like streams
+        # calls go over the lean client (a third of aiohttp's CPU per call); probes stay on
+        # aiohttp; ECHELON_UPSTREAM_CLIENT=aiohttp sends everything through aiohttp
         if lean is None:
             lean = os.environ.get("ECHELON_UPSTREAM_CLIENT", "lean") != "aiohttp"
         self._lean = LeanClient(connect_timeout=connect_timeout,
@@ -110,8 +110,10 @@ class HttpProvider:
         call = build_call(inbound, settings, key)
         response: Any
         try:
-            if self._lean is not None and not inbound.stream:
-                response = await self._lean.post(call.url, call.body, call.headers)
+            if self._lean is not None:
+                response = await self._lean.post(call.url, call.body, call.headers,
+                                                 stream=inbound.stream,
+                                                 limit=self.max_response_bytes)
             else:
                 response = await self._session(call.url).post(call.url, data=call.body,
                                                               headers=call.headers)

@@ -8,37 +8,106 @@ each request with one ``transport.write`` and parses the answer in ``data_receiv
 (status line, headers, ``Content-Length``, chunked or read-until-close bodies, gzip/deflate),
 bounded by the caller's size limit.
 
-It serves POSTs whose whole answer is wanted; streams (SSE) and probes stay on aiohttp. Its
-responses offer the small part of ``aiohttp.ClientResponse`` the provider uses (``status``,
-``headers``, ``content_type``, ``content_length``, ``read()``, ``content.read(n)``,
-``content.iter_any()``, ``release()``, ``close()``). Failures raise :class:`LeanError` with
-the provider's error classes, or ``TimeoutError`` when connecting times out. A cancelled call
-(the attempt's deadline, the caller gone) closes its connection.
+Whole answers are read (bounded) before ``post`` returns; a streaming call (SSE) returns at
+the response head and its body arrives chunk by chunk (``content.iter_any()``), the
+connection going back to the pool only when the body ended cleanly (``release()``). Probes
+stay on aiohttp. Responses offer the small part of ``aiohttp.ClientResponse`` the provider
+uses (``status``, ``headers``, ``content_type``, ``content_length``, ``read()``,
+``content.read(n)``, ``content.iter_any()``, ``release()``, ``close()``). Failures raise
+:class:`LeanError` (an ``aiohttp.ClientError``, so the provider's and the relay's handlers
+treat both clients alike) with the provider's error classes, or ``TimeoutError`` when
+connecting times out. A cancelled call (the attempt's deadline, the caller gone) closes its
+connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["LeanClient", "LeanError", "LeanResponse"]
+__all__ = ["LeanClient", "LeanError", "LeanResponse", "LeanStreamResponse"]
 
 _NO_BODY = frozenset((204, 304))
 
 
-class LeanError(Exception):
+class LeanError(aiohttp.ClientError):
     """A failed call: ``error_class`` is the provider's name for it."""
 
     def __init__(self, error_class: str, message: str) -> None:
         super().__init__(message)
         self.error_class = error_class
         self.message = message
+
+
+class UpstreamDisconnected(LeanError):
+    """The connection closed before any answer."""
+
+
+class UpstreamBodyCut(LeanError):
+    """The connection closed in the middle of a streamed body."""
+
+
+class _Body:
+    """The body of a streaming answer, chunk by chunk as it arrives."""
+
+    __slots__ = ("_chunks", "_eof", "_error", "_waiter")
+
+    def __init__(self) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._eof = False
+        self._error: LeanError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._wake()
+
+    def finish(self) -> None:
+        self._eof = True
+        self._wake()
+
+    def fail(self, error: LeanError) -> None:
+        if not self._eof:
+            self._error = error
+        self._wake()
+
+    async def _next(self) -> bytes | None:
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._eof:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._chunks.popleft()
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        while (data := await self._next()) is not None:
+            yield data
+
+    async def read(self, n: int = -1) -> bytes:
+        out = bytearray()
+        while n < 0 or len(out) < n:
+            data = await self._next()
+            if data is None:
+                break
+            out += data
+        return bytes(out) if n < 0 else bytes(out[:n])
 
 
 class _Content:
@@ -87,6 +156,46 @@ class LeanResponse:
         return None
 
 
+class LeanStreamResponse:
+    """The head of a streaming answer; its body is ``content`` (``iter_any()``, ``read(n)``).
+    ``release()`` gives the connection back when the body ended cleanly (else closes it);
+    ``close()`` closes it."""
+
+    __slots__ = ("_conn", "_pool", "content", "headers", "status")
+
+    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: _Body, conn: _Conn,
+                 pool: _Pool) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = body
+        self._conn: _Conn | None = conn
+        self._pool = pool
+
+    content_type = LeanResponse.content_type
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value and value.isdigit() else None
+
+    async def read(self) -> bytes:
+        return await self.content.read()
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.stream_done and not conn.closed:
+            self._pool.put(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; one request at a time."""
 
@@ -94,12 +203,17 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
-        self._waiter: asyncio.Future[LeanResponse] | None = None
+        self._waiter: asyncio.Future[Any] | None = None
         self._buf = bytearray()
         self._chunks = bytearray()
-        self._reset(0)
+        self._pool: _Pool | None = None
+        self._reset(0, False)
 
-    def _reset(self, limit: int) -> None:
+    def _reset(self, limit: int, stream: bool) -> None:
+        self._stream = stream
+        self._left = -1
+        self._body: _Body | None = None
+        self.stream_done = False
         self._buf.clear()
         self._chunks.clear()
         self._limit = limit
@@ -119,6 +233,14 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        body = self._body
+        if body is not None and not self.stream_done:
+            if self._mode == "close":  # a body that ends with the connection
+                self.stream_done = True
+                body.finish()
+            else:
+                body.fail(UpstreamBodyCut("stream_cut", "the upstream closed mid-body"))
+            return
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
@@ -128,7 +250,8 @@ class _Conn(asyncio.Protocol):
             except LeanError as err:
                 waiter.set_exception(err)
         elif not self._received:
-            waiter.set_exception(LeanError("connection_error", "ServerDisconnectedError"))
+            waiter.set_exception(UpstreamDisconnected("connection_error",
+                                                      "the upstream closed the connection"))
         else:
             waiter.set_exception(LeanError("response_cut", "the response body was cut"))
 
@@ -136,6 +259,18 @@ class _Conn(asyncio.Protocol):
         return False  # close the transport: connection_lost decides what the EOF means
 
     def data_received(self, data: bytes) -> None:
+        if self._body is not None:  # streaming: the head went out with the response
+            if self.stream_done:
+                self.close()
+                return
+            self._buf += data
+            try:
+                self._stream_body()
+            except (LeanError, ValueError) as exc:
+                self._body.fail(exc if isinstance(exc, LeanError) else LeanError(
+                    "malformed_response", "the upstream sent malformed chunked framing"))
+                self.close()
+            return
         if self._waiter is None or self._waiter.done():
             self.close()  # bytes nobody asked for: this connection cannot be trusted again
             return
@@ -156,9 +291,11 @@ class _Conn(asyncio.Protocol):
 
     # -- requests --------------------------------------------------------------------------------
 
-    def send(self, data: bytes, limit: int) -> asyncio.Future[LeanResponse]:
+    def send(self, data: bytes, limit: int, stream: bool = False,
+             pool: _Pool | None = None) -> asyncio.Future[Any]:
         assert self.transport is not None
-        self._reset(limit)
+        self._reset(limit, stream)
+        self._pool = pool
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return self._waiter
@@ -184,6 +321,9 @@ class _Conn(asyncio.Protocol):
                 self._head_end = 0
                 continue
             self._head_end = end + 4
+        if self._stream:
+            self._start_stream()
+            return
         if self._mode == "length":
             if len(buf) - self._head_end >= self._length:
                 body = bytes(buf[self._head_end:self._head_end + self._length])
@@ -196,6 +336,81 @@ class _Conn(asyncio.Protocol):
                                 f"the response exceeds {self._limit} bytes")
         else:  # no body
             self._finish(b"", keep=self._keep and len(buf) == self._head_end)
+
+    def _start_stream(self) -> None:
+        assert self._headers is not None and self._waiter is not None and self._pool is not None
+        encoding = self._headers.get("Content-Encoding", "identity").lower()
+        if encoding != "identity":
+            raise LeanError("malformed_response", f"a stream with Content-Encoding {encoding!r}")
+        body = self._body = _Body()
+        del self._buf[:self._head_end]
+        self._waiter.set_result(LeanStreamResponse(self._status, CIMultiDictProxy(self._headers),
+                                                   body, self, self._pool))
+        self._stream_body()
+
+    def _stream_body(self) -> None:
+        buf, body = self._buf, self._body
+        assert body is not None
+        if self._mode == "length":
+            take = min(len(buf), self._length)
+            if take:
+                body.feed(bytes(buf[:take]))
+                del buf[:take]
+                self._length -= take
+            if self._length == 0:
+                self._end_stream(keep=self._keep and not buf)
+        elif self._mode == "chunked":
+            # _left: bytes still due of the current chunk (fed as they arrive, so a large
+            # chunk is seen growing, as with aiohttp); -1: a size line is due; -2: its CRLF
+            pos = 0
+            while pos < len(buf):
+                if self._left > 0:
+                    take = min(self._left, len(buf) - pos)
+                    body.feed(bytes(buf[pos:pos + take]))
+                    pos += take
+                    self._left -= take
+                    if self._left == 0:
+                        self._left = -2
+                elif self._left == -2:
+                    if len(buf) - pos < 2:
+                        break
+                    if buf[pos:pos + 2] != b"\r\n":
+                        raise ValueError("chunk without CRLF")
+                    pos += 2
+                    self._left = -1
+                else:
+                    eol = buf.find(b"\r\n", pos)
+                    if eol < 0:
+                        break
+                    size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+                    if size == 0:  # the last chunk, then trailers and an empty line
+                        if buf[eol + 2:eol + 4] == b"\r\n":
+                            end = eol + 4
+                        else:
+                            trailer_end = buf.find(b"\r\n\r\n", eol + 2)
+                            if trailer_end < 0:
+                                break
+                            end = trailer_end + 4
+                        del buf[:end]
+                        self._end_stream(keep=self._keep and not buf)
+                        return
+                    self._left = size
+                    pos = eol + 2
+            del buf[:pos]
+        elif self._mode == "close":
+            if buf:
+                body.feed(bytes(buf))
+                buf.clear()
+        else:
+            self._end_stream(keep=self._keep and not buf)
+
+    def _end_stream(self, *, keep: bool) -> None:
+        assert self._body is not None
+        self.stream_done = True
+        self._keep = keep
+        self._body.finish()
+        if not keep:
+            self.close()
 
     def _head(self, text: str) -> None:
         lines = text.split("\r\n")
@@ -290,6 +505,10 @@ class _Pool:
         self.keepalive = keepalive
         self.idle: list[_Conn] = []
 
+    def put(self, conn: _Conn) -> None:
+        conn.idle_since = asyncio.get_running_loop().time()
+        self.idle.append(conn)
+
     def take(self, now: float) -> _Conn | None:
         idle = self.idle
         while idle:
@@ -351,7 +570,10 @@ class LeanClient:
         target = self._targets[url] = (pool, path)
         return target
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> LeanResponse:
+    async def post(self, url: str, body: bytes, headers: dict[str, str], *,
+                   stream: bool = False, limit: int | None = None) -> Any:
+        """The whole answer (a :class:`LeanResponse`), or with ``stream`` the answer's head
+        (a :class:`LeanStreamResponse` that owns the connection until released)."""
         pool, path = self._target(url)
         lines = [f"POST {path} HTTP/1.1", f"Host: {pool.host_header}",
                  f"Content-Length: {len(body)}"]
@@ -363,14 +585,14 @@ class LeanClient:
         loop = asyncio.get_running_loop()
         conn = pool.take(loop.time()) or await pool.connect()
         try:
-            response = await conn.send(data, self.max_response_bytes)
+            response = await conn.send(data, self.max_response_bytes if limit is None else limit,
+                                       stream, pool)
         except BaseException:
             conn.close()  # failed, cancelled or timed out mid-answer: never reused
             raise
-        if conn.closed:
+        if stream or conn.closed:
             return response
-        conn.idle_since = loop.time()
-        pool.idle.append(conn)
+        pool.put(conn)
         return response
 
     def close(self) -> None:

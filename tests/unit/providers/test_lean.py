@@ -7,6 +7,7 @@ import gzip
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
 
 from echelon_sidecar.providers.lean import LeanClient, LeanError, LeanResponse
@@ -167,3 +168,47 @@ async def test_a_newline_in_a_header_is_refused() -> None:
     client = LeanClient()
     with pytest.raises(ValueError, match="newline"):
         await client.post("http://127.0.0.1:9/x", b"{}", {"Authorization": "Bearer a\r\nX: y"})
+
+
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+async def test_a_stream_arrives_chunk_by_chunk_and_its_connection_is_reused_after_the_end(
+) -> None:
+    events = [b"data: {\"n\": %d}\n\n" % i for i in range(3)]
+    wire = SSE_HEAD + b"".join(chunk(e) for e in events) + b"0\r\n\r\n"
+    client = LeanClient()
+    async with raw_server(lambda _: ([wire[i:i + 5] for i in range(0, len(wire), 5)], False)
+                          ) as (url, served):
+        for _ in range(2):
+            r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
+            assert (r.status, r.content_type) == (200, "text/event-stream")
+            got = b"".join([data async for data in r.content.iter_any()])
+            assert got == b"".join(events)
+            r.release()
+        assert served == [0, 0]
+    client.close()
+
+
+async def test_a_stream_released_before_its_end_or_cut_mid_way_is_not_reused() -> None:
+    first = SSE_HEAD + chunk(b"data: {}\n\n")
+    client = LeanClient()
+    async with raw_server(lambda _: ([first], False)) as (url, served):
+        r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
+        assert await r.content.read(10) == b"data: {}\n\n"
+        r.release()  # the body has not ended: the connection cannot be reused
+        r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
+        r.close()
+        assert served == [0, 1]
+    async with raw_server(lambda _: ([first], True)) as (url, _):
+        r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
+        with pytest.raises(aiohttp.ClientError) as info:  # what the relay already handles
+            async for _ in r.content.iter_any():
+                pass
+        assert isinstance(info.value, LeanError) and info.value.error_class == "stream_cut"
+    client.close()
