@@ -31,10 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 QUICK = {"arms": "direct,bare,echelon", "duration": 1.5, "warmup": 0.3,
          "concurrency": "1,16", "stream": "1", "slow": "", "rates": "500",
-         "failover_duration": 0.7}
+         "failover_duration": 0.7, "rounds": 1}
 FULL = {"arms": ",".join(ARMS), "duration": 10.0, "warmup": 2.0,
         "concurrency": "1,16,64", "stream": "1,16,64", "slow": "1,16,64",
-        "rates": "50,100,250,500,1000,1500,2000,3000,4000,6000", "failover_duration": 4.0}
+        "rates": "50,100,250,500,1000,1500,2000,3000,4000,6000", "failover_duration": 4.0,
+        "rounds": 3}
 
 
 def _ints(text: str) -> list[int]:
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "('' to skip)")
     p.add_argument("--rates", help="open-loop rates (req/s), ascending")
     p.add_argument("--failover-duration", type=float, help="seconds per failover scenario")
+    p.add_argument("--rounds", type=int, help="passes over the closed-loop points (each arm's "
+                   "point reports its median round; --full: 3)")
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
                    help="closed-loop non-streaming load: wrk (installed with apt-get when "
                    "missing, unless --no-install) or the harness's Python generator")
@@ -163,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         slow_concurrency=_ints(str(pick(args.slow_concurrency, "slow"))),
         rates=[float(x) for x in str(pick(args.rates, "rates")).split(",") if x.strip()],
         failover_duration=float(pick(args.failover_duration, "failover_duration")),  # type: ignore[arg-type]
+        rounds=int(pick(args.rounds, "rounds")),  # type: ignore[call-overload]
         server_core=args.server_core,
         client_core=args.client_core,
         wrk=wrk,

@@ -34,6 +34,7 @@ class Plan:
     slow_concurrency: list[int]
     rates: list[float]
     failover_duration: float
+    rounds: int = 1
     stream_chunks: int = 5
     server_core: int | None = 0
     client_core: int | None = 1
@@ -158,6 +159,21 @@ def _each_arm(arms: dict[str, Arm], what: str,
     return out
 
 
+def _median_round(runs: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    """The run with the median p50 (TTFT p50 for streams), with every round's key numbers."""
+    def key(r: dict[str, Any]) -> float:
+        lat = r.get("ttft") if stream else r
+        value = (lat or {}).get("p50_ms")
+        return float("inf") if value is None else float(value)
+    chosen = dict(sorted(runs, key=key)[(len(runs) - 1) // 2])
+    if len(runs) > 1:
+        chosen["rounds"] = [{k: r.get(k) for k in ("rps", "p50_ms", "p99_ms",
+                                                     "server_cpu_us_per_request")}
+                            | ({"ttft_p50_ms": (r.get("ttft") or {}).get("p50_ms")} if stream
+                               else {}) for r in runs]
+    return chosen
+
+
 def _server(arm: Arm, upstream: Upstream) -> Proc:
     """The process whose CPU a point charges: the gateway, or the upstream for direct."""
     return arm.proc if arm.proc is not None else upstream.proc
@@ -166,16 +182,25 @@ def _server(arm: Arm, upstream: Upstream) -> Proc:
 def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver,
              upstream: Upstream) -> dict[str, Any]:
     results: dict[str, Any] = {"closed": {}, "stream": {}, "slow": {}, "open": {}}
-    for c in plan.concurrency:
-        results["closed"][str(c)] = _each_arm(
-            arms, f"non-stream c={c}",
-            lambda arm, c=c: driver.closed(arm.url, _body("bench", False), c, stream=False,
-                                           server=_server(arm, upstream)))
-    for c in plan.stream_concurrency:
-        results["stream"][str(c)] = _each_arm(
-            arms, f"stream c={c}",
-            lambda arm, c=c: driver.closed(arm.url, _body("bench", True), c, stream=True,
-                                           server=_server(arm, upstream)))
+    # closed-loop points, non-streaming then streaming: ``rounds`` passes over every point
+    # and arm in turn; each arm's point reports its median round (by p50, or TTFT p50)
+    for section, stream, levels in (("closed", False, plan.concurrency),
+                                    ("stream", True, plan.stream_concurrency)):
+        rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for r in range(plan.rounds):
+            for c in levels:
+                label = f"{'stream' if stream else 'non-stream'} c={c}" + (
+                    f" (round {r + 1}/{plan.rounds})" if plan.rounds > 1 else "")
+                point = _each_arm(
+                    arms, label,
+                    lambda arm, c=c, stream=stream: driver.closed(
+                        arm.url, _body("bench", stream), c, stream=stream,
+                        server=_server(arm, upstream)))
+                for name, result in point.items():
+                    rounds.setdefault(str(c), {}).setdefault(name, []).append(result)
+        for c, by_arm in rounds.items():
+            results[section][c] = {name: _median_round(runs, stream)
+                                   for name, runs in by_arm.items()}
     for c in plan.slow_concurrency:
         results["slow"][str(c)] = _each_arm(
             arms, f"50 ms upstream c={c}",
