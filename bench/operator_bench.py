@@ -9,8 +9,12 @@ For each N and mode, in a fresh namespace with its own ``echelon-operator`` proc
 - ``pools``: N TaskGroups and N PollingPools (one group each).
 
 It measures the time from the start of ``kubectl apply`` until every pool's ConfigMap holds
-the expected config (``configmaps_right_s``), then the time for one TaskGroup edit to reach
-the ConfigMap(s) (``edit_rerender_s``), and the operator's RSS (peak and end) and CPU time.
+the expected config (``configmaps_right_s``; ``apply_s`` of it is kubectl itself,
+``after_apply_s`` the rest), how long the follow-up work (group statuses, the first status
+polls) takes until the operator is idle (``settled_after_s``), then the time for one TaskGroup
+edit to reach the ConfigMap(s) (``edit_rerender_s``), the operator's RSS (idle, peak, end) and
+CPU time, and the slowest answer of its liveness probe meanwhile (``liveness_probe_max_s``: the
+event loop's responsiveness under load).
 Results go to stdout as JSON; progress to stderr. Not a test: no thresholds.
 
 Without ``--kubeconfig`` (or ``ECHELON_KUBECONFIG``), a local control plane is started with
@@ -40,6 +44,7 @@ import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BIN = Path(sys.executable).parent
 MODELS = {
     "m-openai": {"provider": "openai", "model": "gpt-4o",
@@ -115,11 +120,14 @@ def global_config() -> dict[str, Any]:
 
 
 class RssSampler:
-    """Samples a process's RSS every 0.2 s in a thread; keeps the peak."""
+    """Samples a process's RSS every 0.2 s, and how long its liveness probe takes to answer,
+    in a thread; keeps the peaks."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, port: int) -> None:
         self.process = psutil.Process(pid)
+        self.port = port
         self.peak = 0
+        self.probe_max = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -129,6 +137,12 @@ class RssSampler:
                 self.peak = max(self.peak, self.process.memory_info().rss)
             except psutil.Error:
                 return
+            started = time.monotonic()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=30).close()
+            except OSError:
+                pass
+            self.probe_max = max(self.probe_max, time.monotonic() - started)
             self._stop.wait(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -140,10 +154,15 @@ class RssSampler:
         self._thread.join(timeout=5)
 
 
+def probe(port: int) -> dict[str, Any]:
+    """The operator's own liveness probe (``echelon``: reconciles in flight, last poll)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+        return dict(json.loads(resp.read())["echelon"])
+
+
 @contextmanager
-def operator_process(kubeconfig: Path, namespace: str, log_path: Path
+def operator_process(kubeconfig: Path, namespace: str, log_path: Path, port: int
                      ) -> Iterator[subprocess.Popen[bytes]]:
-    port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
@@ -177,8 +196,19 @@ def configs(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
     """pool name -> its rendered config (only the operator's ConfigMaps)."""
     items = kubectl.json("get", "configmaps", "-n", namespace,
                          "-l", "app.kubernetes.io/managed-by=echelon-operator")["items"]
-    return {cm["metadata"]["labels"]["echelon.dev/pool"]: yaml.safe_load(
-        cm["data"]["config.yaml"]) for cm in items}
+    return {cm["metadata"]["labels"]["echelon.dev/pool"]: yaml.load(
+        cm["data"]["config.yaml"], Loader=_LOADER) for cm in items}
+
+
+def rpm_of(kubectl: Kubectl, namespace: str, pool: str, group: str) -> int | None:
+    """The rpm_limit of ``group`` in one pool's ConfigMap (one small read: precise timing)."""
+    proc = kubectl("get", "configmap", f"echelon-pool-{pool}", "-n", namespace, "-o", "json",
+                   check=False)
+    if proc.returncode != 0:
+        return None
+    cfg = yaml.load(json.loads(proc.stdout)["data"]["config.yaml"], Loader=_LOADER)
+    tier = ((cfg.get("task_groups") or {}).get(group) or {}).get("echelons", {}).get("echelon1")
+    return tier.get("rpm_limit") if tier else None
 
 
 def wait_until(check: Any, timeout: float, what: str) -> float:
@@ -204,23 +234,16 @@ def run_case(kubectl: Kubectl, n: int, mode: str, timeout: float, workdir: Path
         items = [task_group(g) for g in groups] + [polling_pool(p, gs) for p, gs in pools.items()]
         manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
-        def right(rpm_group: str | None = None, rpm: int = 60) -> bool:
+        def right() -> bool:
             rendered = configs(kubectl, namespace)
-            if set(rendered) != set(pools):
-                return False
-            for pool, gs in pools.items():
-                cfg = rendered[pool]
-                if sorted(cfg.get("task_groups", {})) != sorted(gs):
-                    return False
-                if rpm_group in gs:
-                    tier = cfg["task_groups"][rpm_group]["echelons"]["echelon1"]
-                    if tier.get("rpm_limit") != rpm:
-                        return False
-            return True
+            return set(rendered) == set(pools) and all(
+                sorted(rendered[pool].get("task_groups", {})) == sorted(gs)
+                for pool, gs in pools.items())
 
         log_path = workdir / f"operator-{namespace}.log"
-        with operator_process(kubectl.kubeconfig, namespace, log_path) as proc, \
-                RssSampler(proc.pid) as rss:
+        port = free_port()
+        with operator_process(kubectl.kubeconfig, namespace, log_path, port) as proc, \
+                RssSampler(proc.pid, port) as rss:
             process = psutil.Process(proc.pid)
             rss_idle = process.memory_info().rss
             started = time.monotonic()
@@ -230,10 +253,17 @@ def run_case(kubectl: Kubectl, n: int, mode: str, timeout: float, workdir: Path
             wait_until(right, timeout, f"{mode} N={n}: ConfigMaps right")
             ready = time.monotonic() - started
             log(f"{mode} N={n}: ConfigMaps right after {ready:.2f}s")
+            # let the follow-up work (group statuses, the first polls) finish, then time one edit
+            converged = time.time()
+            settle = wait_until(lambda: (p := probe(port))["reconciling"] == 0
+                                and (p["lastPoll"] or 0) > converged, timeout,
+                                f"{mode} N={n}: operator idle")
             edited = task_group(groups[-1], rpm=61)
+            pool_of_edit = next(p for p, gs in pools.items() if groups[-1] in gs)
             edit_start = time.monotonic()
             kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(edited))
-            wait_until(lambda: right(groups[-1], 61), timeout, f"{mode} N={n}: edit re-rendered")
+            wait_until(lambda: rpm_of(kubectl, namespace, pool_of_edit, groups[-1]) == 61,
+                       timeout, f"{mode} N={n}: edit re-rendered")
             edit = time.monotonic() - edit_start
             cpu = process.cpu_times()
             rss_end = process.memory_info().rss
@@ -243,11 +273,14 @@ def run_case(kubectl: Kubectl, n: int, mode: str, timeout: float, workdir: Path
             "pools": len(pools),
             "apply_s": round(applied, 3),
             "configmaps_right_s": round(ready, 3),
+            "after_apply_s": round(ready - applied, 3),
+            "settled_after_s": round(settle, 3),
             "edit_rerender_s": round(edit, 3),
             "operator_rss_mb_idle": round(rss_idle / 2**20, 1),
             "operator_rss_mb_peak": round(max(rss.peak, rss_end) / 2**20, 1),
             "operator_rss_mb_end": round(rss_end / 2**20, 1),
             "operator_cpu_s": round(cpu.user + cpu.system, 2),
+            "liveness_probe_max_s": round(rss.probe_max, 3),
         }
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -6,12 +6,12 @@ every group of a namespace reads them from memory instead of listing the API.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from echelon_sidecar.config import PollingPoolSpec, TaskGroupSpec, format_path
@@ -28,6 +28,12 @@ __all__ = [
     "parse_spec",
     "selector_string",
 ]
+
+
+def _copy(value: Any) -> dict[str, Any]:
+    """A private copy of a JSON mapping (faster than copy.deepcopy)."""
+    result: dict[str, Any] = orjson.loads(orjson.dumps(value or {}))
+    return result
 
 
 def parse_spec(model: type[BaseModel], kind: str, name: str, spec: Any
@@ -72,11 +78,10 @@ class GroupEntry(_Resource):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> GroupEntry:
         meta = body.get("metadata") or {}
-        spec = copy.deepcopy(dict(body.get("spec") or {}))
+        spec = _copy(body.get("spec"))
         model, problems = parse_spec(TaskGroupSpec, "TaskGroup", str(meta.get("name")), spec)
         return cls(str(meta.get("namespace")), str(meta.get("name")), str(meta.get("uid")),
-                   meta.get("generation"), spec, copy.deepcopy(dict(body.get("status") or {})),
-                   problems, model)
+                   meta.get("generation"), spec, _copy(body.get("status")), problems, model)
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,10 @@ class PoolEntry(_Resource):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> PoolEntry:
         meta = body.get("metadata") or {}
-        spec = copy.deepcopy(dict(body.get("spec") or {}))
+        spec = _copy(body.get("spec"))
         model, problems = parse_spec(PollingPoolSpec, "PollingPool", str(meta.get("name")), spec)
         return cls(str(meta.get("namespace")), str(meta.get("name")), str(meta.get("uid")),
-                   meta.get("generation"), spec, copy.deepcopy(dict(body.get("status") or {})),
-                   problems, model)
+                   meta.get("generation"), spec, _copy(body.get("status")), problems, model)
 
 
 @dataclass(frozen=True)

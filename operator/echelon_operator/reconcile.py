@@ -9,6 +9,7 @@ the resourceVersion they were read at.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ from .builders.configmap import (
     secret_refs_of,
 )
 from .builders.plan import plan_group, plan_pool
-from .builders.render import SecretRef, pool_roots, users_of
+from .builders.render import SecretRef, users_of
 from .builders.sidecar import inject_sidecar, injected_pool, remove_sidecar
 from .builders.status import build_group_status, build_pool_status, clip
 from .coalesce import Coalescer
@@ -76,9 +77,10 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
     global_cfg = rt.global_config(namespace)
     deployments = rt.indices.deployments(namespace, entry.name)
     replicas = sum(d.replicas for d in deployments)
-    plan = plan_pool(entry.name, entry.model, snapshot.parsed, global_cfg, replicas,
-                     pool_problems=entry.problems, broken_groups=snapshot.broken,
-                     header=config_header(namespace, entry.name))
+    plan = await rt.compute(functools.partial(
+        plan_pool, entry.name, entry.model, snapshot.parsed, global_cfg, replicas,
+        pool_problems=entry.problems, broken_groups=snapshot.broken,
+        header=config_header(namespace, entry.name)))
     previous = rt.pool_state.get(key)
     if previous is not None and previous.uid != entry.uid:
         previous = None
@@ -192,10 +194,7 @@ def replicas_changed(rt: Runtime, namespace: str) -> None:
 def _users(rt: Runtime, namespace: str, group: str) -> tuple[set[str], set[str]]:
     """(groups, pools) of ``namespace`` whose config includes ``group`` (or would)."""
     snapshot = rt.groups(namespace)
-    global_cfg = rt.global_config(namespace)
-    roots = {p.name: pool_roots(p.name, p.model, global_cfg)
-             for p in rt.indices.pools(namespace).values() if p.model is not None}
-    return users_of(group, snapshot.resolver, roots, snapshot.reverse)
+    return users_of(group, snapshot.resolver, rt.pool_heads(namespace), snapshot.reverse)
 
 
 def pools_serving(rt: Runtime, namespace: str, group: str) -> list[str]:
@@ -209,8 +208,9 @@ async def reconcile_group(rt: Runtime, namespace: str, name: str) -> None:
     if entry is None:
         return
     snapshot = rt.groups(namespace)
-    plan = plan_group(entry.name, snapshot.parsed, rt.global_config(namespace),
-                      group_problems=entry.problems, broken_groups=snapshot.broken)
+    plan = await rt.compute(functools.partial(
+        plan_group, entry.name, snapshot.parsed, rt.global_config(namespace),
+        group_problems=entry.problems, broken_groups=snapshot.broken))
     pools = pools_serving(rt, namespace, entry.name)
     _, old = await rt.update_status(entry, lambda prev: build_group_status(
         plan, pools=pools, generation=entry.generation, previous=prev, now=now()))

@@ -10,15 +10,16 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
 from echelon_sidecar.config import Resolver, TaskGroupSpec, canonical_name
 
 from .builders.globalconfig import GlobalConfig, merge_global_configs
-from .builders.render import SecretRef, resolver_for, reverse_fallback
+from .builders.render import SecretRef, pool_roots, resolver_for, reverse_fallback, root_heads
 from .builders.status import status_patch
 from .coalesce import Coalescer, KeyedLocks
 from .entries import DeploymentEntry, GlobalEntry, GroupEntry, PoolEntry
@@ -29,6 +30,7 @@ __all__ = ["GroupSnapshot", "Indices", "PoolState", "Runtime", "now"]
 
 logger = logging.getLogger("echelon_operator")
 NsName = tuple[str, str]
+T = TypeVar("T")
 
 
 def now() -> str:
@@ -41,7 +43,11 @@ class _Index(Protocol):
 
 
 class Indices:
-    """Read-only views over kopf's indexes (filled before any handler runs)."""
+    """Read-only views over kopf's indexes (filled before any handler runs).
+
+    TaskGroups and PollingPools are indexed twice: by namespace, and by (namespace,
+    canonical name) for O(1) lookups.
+    """
 
     def __init__(self, groups: _Index, pools: _Index, deployments: _Index,
                  globals_: _Index) -> None:
@@ -52,17 +58,13 @@ class Indices:
         return {e.name: e for e in self._groups.get(namespace, ())}
 
     def group(self, namespace: str, name: str) -> GroupEntry | None:
-        canon = canonical_name(name)
-        return next((e for e in self._groups.get(namespace, ())
-                     if canonical_name(e.name) == canon), None)
+        return next(iter(self._groups.get((namespace, canonical_name(name)), ())), None)
 
     def pools(self, namespace: str) -> dict[str, PoolEntry]:
         return {e.name: e for e in self._pools.get(namespace, ())}
 
     def pool(self, namespace: str, name: str) -> PoolEntry | None:
-        canon = canonical_name(name)
-        return next((e for e in self._pools.get(namespace, ())
-                     if canonical_name(e.name) == canon), None)
+        return next(iter(self._pools.get((namespace, canonical_name(name)), ())), None)
 
     def deployments(self, namespace: str, pool: str) -> list[DeploymentEntry]:
         found = self._deployments.get((namespace, canonical_name(pool)), ())
@@ -72,18 +74,19 @@ class Indices:
         return sorted(self._globals.get(namespace, ()), key=lambda g: g.name)
 
     def namespaces(self) -> set[str]:
-        return {ns for ns in self._pools} | {ns for ns in self._groups}
+        return {ns for ns in (*self._pools, *self._groups) if isinstance(ns, str)}
 
 
 @dataclass(frozen=True)
 class GroupSnapshot:
     """A namespace's TaskGroups, parsed, with a Resolver and the reverse fallback edges.
 
-    Rebuilt only when a group is added, removed or changes generation.
+    Cached until a group of the namespace is added, deleted or changes its spec (see
+    :meth:`Runtime.group_observed`).
     """
 
-    fingerprint: tuple[tuple[str, str, int | None], ...]
     entries: dict[str, GroupEntry]
+    generations: dict[str, int | None]
     parsed: dict[str, TaskGroupSpec]
     broken: dict[str, tuple[str, ...]]
     resolver: Resolver
@@ -94,12 +97,8 @@ class GroupSnapshot:
         parsed = {n: e.model for n, e in entries.items() if e.model is not None}
         broken = {n: e.problems for n, e in entries.items() if e.model is None}
         resolver = resolver_for(parsed)
-        return cls(_fingerprint(entries), entries, parsed, broken, resolver,
-                   reverse_fallback(resolver))
-
-
-def _fingerprint(entries: dict[str, GroupEntry]) -> tuple[tuple[str, str, int | None], ...]:
-    return tuple(sorted((e.name, e.uid, e.generation) for e in entries.values()))
+        return cls(entries, {e.uid: e.generation for e in entries.values()}, parsed, broken,
+                   resolver, reverse_fallback(resolver))
 
 
 @dataclass
@@ -140,18 +139,55 @@ class Runtime:
     group_runs: Coalescer[NsName] = field(init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _snapshots: dict[str, GroupSnapshot] = field(default_factory=dict)
+    #: one thread for the CPU-heavy, pure work (rendering and validating configs), so the
+    #: event loop (watches, the liveness probe) stays responsive
+    _cpu: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="echelon-render"))
+
+    async def compute(self, fn: Callable[[], T]) -> T:
+        """Run a pure builder call off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn)
 
     # -- task groups ---------------------------------------------------------------------
 
+    _pool_heads: dict[str, tuple[GroupSnapshot, Any, dict[str, frozenset[str]]]] = field(
+        default_factory=dict)
+
     def groups(self, namespace: str) -> GroupSnapshot:
         """The namespace's groups, parsed and indexed (cached until one changes)."""
-        entries = self.indices.groups(namespace)
         cached = self._snapshots.get(namespace)
-        if cached is not None and cached.fingerprint == _fingerprint(entries):
-            return cached
-        snapshot = GroupSnapshot.build(entries)
-        self._snapshots[namespace] = snapshot
-        return snapshot
+        if cached is None:
+            cached = self._snapshots[namespace] = GroupSnapshot.build(
+                self.indices.groups(namespace))
+        return cached
+
+    def group_observed(self, namespace: str, uid: str, generation: int | None,
+                       deleted: bool) -> None:
+        """A TaskGroup event was indexed: drop the snapshot if it no longer matches."""
+        cached = self._snapshots.get(namespace)
+        if cached is None:
+            return
+        known = uid in cached.generations
+        if (deleted and known) or (not deleted and (
+                not known or cached.generations[uid] != generation)):
+            del self._snapshots[namespace]
+
+    def pool_observed(self, namespace: str) -> None:
+        """A PollingPool event was indexed: its roots may have changed."""
+        self._pool_heads.pop(namespace, None)
+
+    def pool_heads(self, namespace: str) -> dict[str, frozenset[str]]:
+        """pool -> canonical names of the groups its config starts from (cached)."""
+        snapshot = self.groups(namespace)
+        global_cfg = self.global_config(namespace)
+        key = (tuple(sorted(global_cfg.workflow_nodes)), repr(global_cfg.workflow_nodes))
+        cached = self._pool_heads.get(namespace)
+        if cached is not None and cached[0] is snapshot and cached[1] == key:
+            return cached[2]
+        heads = {p.name: root_heads(pool_roots(p.name, p.model, global_cfg), snapshot.resolver)
+                 for p in self.indices.pools(namespace).values() if p.model is not None}
+        self._pool_heads[namespace] = (snapshot, key, heads)
+        return heads
 
     # -- global config -------------------------------------------------------------------
 
@@ -250,6 +286,7 @@ class Runtime:
         await self.group_runs.close()
         if self.session is not None:
             await self.session.close()
+        self._cpu.shutdown(wait=False, cancel_futures=True)
         self.kube.close()
 
     def probe(self) -> dict[str, Any]:

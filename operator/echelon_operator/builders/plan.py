@@ -61,8 +61,13 @@ def _missing_messages(missing: Sequence[tuple[str, str, str | None]],
     return out
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available: ~10x faster
+
+
 def dump_config(config: Mapping[str, Any], header: str = "") -> str:
-    body = yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True, width=100)
+    """The config as YAML (key order kept), after an optional comment header."""
+    body = yaml.dump(dict(config), Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                     width=100)
     return header + body
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "render_pool_config",
     "resolver_for",
     "reverse_fallback",
+    "root_heads",
     "secret_env_name",
     "secret_refs",
     "touched_groups",
@@ -224,22 +225,29 @@ def reverse_fallback(resolver: Resolver) -> dict[str, set[str]]:
     return reverse
 
 
+def root_heads(refs: Iterable[str], resolver: Resolver) -> frozenset[str]:
+    """Canonical names of the groups ``refs`` stand for (missing ones included)."""
+    out: set[str] = set()
+    for ref in refs:
+        out |= _heads(ref, resolver)
+    return frozenset(out)
+
+
 def users_of(
     group: str,
     resolver: Resolver,
-    roots: Mapping[str, Iterable[str]],
+    owners: Mapping[str, frozenset[str]],
     reverse: Mapping[str, set[str]] | None = None,
 ) -> tuple[set[str], set[str]]:
     """``(groups, owners)`` that reach ``group`` through fallback, existing or not.
 
-    ``groups``: names of the groups whose fallback closure contains ``group``;
-    ``owners``: the keys of ``roots`` (e.g. pools -> their root references) whose closure
+    ``groups``: names of the groups whose fallback closure contains ``group``; ``owners``: the
+    keys of ``owners`` (e.g. pool -> :func:`root_heads` of its references) whose closure
     contains it. One backward walk over the fallback edges (``reverse``, see
     :func:`reverse_fallback`; computed if not given).
     """
     if reverse is None:
         reverse = reverse_fallback(resolver)
-    names = {canonical_name(g): g for g in resolver.config.task_groups}
     start = canonical_name(group)
     reached = {start}
     todo = [start]
@@ -248,10 +256,9 @@ def users_of(
             if user not in reached:
                 reached.add(user)
                 todo.append(user)
-    groups = {names[c] for c in reached - {start} if c in names}
-    owners = {key for key, refs in roots.items()
-              if any(_heads(ref, resolver) & reached for ref in refs)}
-    return groups, owners
+    names = resolver.group_name
+    groups = {n for c in reached - {start} if (n := names(c)) is not None}
+    return groups, {key for key, heads in owners.items() if heads & reached}
 
 
 def unresolved_refs(

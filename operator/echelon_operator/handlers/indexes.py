@@ -5,7 +5,8 @@
 - ``deployment_index``: (namespace, canonical pool) -> Deployments labelled for that pool;
 - ``global_index``: namespace -> ConfigMaps labelled ``echelon.dev/config: global``.
 
-kopf fills every index before it calls any other handler.
+kopf fills every index before it calls any other handler. The functions are ``async`` so that
+kopf runs them in the event loop (cheap, no thread hop per event).
 """
 
 from __future__ import annotations
@@ -24,17 +25,21 @@ __all__ = ["deployment_index", "global_index", "group_index", "pool_index"]
 
 
 @kopf.index(API_GROUP, VERSION, "taskgroups")
-def group_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, GroupEntry]:
-    return {str(namespace): GroupEntry.from_body(body)}
+async def group_index(body: kopf.Body, namespace: str | None, name: str, **_: Any
+                      ) -> dict[Any, GroupEntry]:
+    entry = GroupEntry.from_body(body)
+    return {str(namespace): entry, (str(namespace), canonical_name(name)): entry}
 
 
 @kopf.index(API_GROUP, VERSION, "pollingpools")
-def pool_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, PoolEntry]:
-    return {str(namespace): PoolEntry.from_body(body)}
+async def pool_index(body: kopf.Body, namespace: str | None, name: str, **_: Any
+                     ) -> dict[Any, PoolEntry]:
+    entry = PoolEntry.from_body(body)
+    return {str(namespace): entry, (str(namespace), canonical_name(name)): entry}
 
 
 @kopf.index("apps", "v1", "deployments", labels={POOL_LABEL: kopf.PRESENT})
-def deployment_index(namespace: str | None, name: str, uid: str, labels: kopf.Labels,
+async def deployment_index(namespace: str | None, name: str, uid: str, labels: kopf.Labels,
                      spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], DeploymentEntry]:
     pool = str(labels[POOL_LABEL])
     replicas = spec.get("replicas", 1)
@@ -45,5 +50,5 @@ def deployment_index(namespace: str | None, name: str, uid: str, labels: kopf.La
 
 
 @kopf.index("", "v1", "configmaps", labels={GLOBAL_CONFIG_LABEL: GLOBAL_CONFIG_VALUE})
-def global_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, GlobalEntry]:
+async def global_index(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, GlobalEntry]:
     return {str(namespace): GlobalEntry.from_body(body)}

@@ -11,7 +11,7 @@ from ..names import API_GROUP, VERSION
 from ..reconcile import pool_deleted as cleanup_pool
 from ..runtime import Runtime
 
-__all__ = ["pool_changed", "pool_deleted"]
+__all__ = ["pool_changed", "pool_event"]
 
 
 @kopf.on.resume(API_GROUP, VERSION, "pollingpools")
@@ -26,7 +26,9 @@ async def pool_changed(namespace: str | None, name: str, memo: Any, **_: Any) ->
 
 
 @kopf.on.event(API_GROUP, VERSION, "pollingpools")
-async def pool_deleted(event: kopf.RawEvent, namespace: str | None, name: str, uid: str,
-                       memo: Any, **_: Any) -> None:
+async def pool_event(event: kopf.RawEvent, namespace: str | None, name: str, uid: str,
+                     memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    rt.pool_observed(str(namespace))
     if event["type"] == "DELETED":
-        await cleanup_pool(memo.runtime, str(namespace), name, uid)
+        await cleanup_pool(rt, str(namespace), name, uid)

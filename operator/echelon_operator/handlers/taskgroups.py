@@ -11,7 +11,7 @@ from ..names import API_GROUP, VERSION
 from ..reconcile import reconcile_dependents
 from ..runtime import Runtime
 
-__all__ = ["group_changed", "group_deleted", "group_resumed"]
+__all__ = ["group_changed", "group_event", "group_resumed"]
 
 
 @kopf.on.resume(API_GROUP, VERSION, "taskgroups")
@@ -35,9 +35,11 @@ async def group_changed(namespace: str | None, name: str, memo: Any, **_: Any) -
 
 
 @kopf.on.event(API_GROUP, VERSION, "taskgroups")
-async def group_deleted(event: kopf.RawEvent, namespace: str | None, name: str, uid: str,
-                        memo: Any, **_: Any) -> None:
-    if event["type"] == "DELETED":
-        rt: Runtime = memo.runtime
+async def group_event(event: kopf.RawEvent, namespace: str | None, name: str, uid: str,
+                      meta: kopf.Meta, memo: Any, **_: Any) -> None:
+    rt: Runtime = memo.runtime
+    deleted = event["type"] == "DELETED"
+    rt.group_observed(str(namespace), uid, meta.get("generation"), deleted)
+    if deleted:
         rt.forget(uid)
         reconcile_dependents(rt, str(namespace), name)

@@ -149,11 +149,12 @@ def _g(*fallback: str) -> TaskGroupSpec:
 
 
 def test_users_of_a_group_are_found_backwards_through_fallback_even_if_it_is_missing() -> None:
-    from echelon_operator.builders.render import users_of
+    from echelon_operator.builders.render import root_heads, users_of
 
     groups = {"a": _g("b"), "b": _g("c.e1"), "x": _g(), "y": _g("gone")}
     resolver = resolver_for(groups)
-    roots = {"pool-a": ["a"], "pool-x": ["x"], "pool-gone": ["gone.e1"]}
+    roots = {pool: root_heads(refs, resolver) for pool, refs in
+             {"pool-a": ["a"], "pool-x": ["x"], "pool-gone": ["gone.e1"]}.items()}
     assert users_of("c", resolver, roots) == ({"a", "b"}, {"pool-a"})
     assert users_of("gone", resolver, roots) == ({"y"}, {"pool-gone"})
     assert users_of("x", resolver, roots) == (set(), {"pool-x"})
