@@ -9,6 +9,7 @@ an ``event: error``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -58,18 +59,32 @@ class StreamRelay:
     # -- events in, bytes out --------------------------------------------------------------------
 
     def feed(self, events: list[SSEEvent], raw: bytes) -> bytes:
+        """The bytes to send for ``events`` (decoded from ``raw``). Nothing after the stream's
+        end marker goes out: an upstream that keeps sending after it is not relayed twice."""
+        if self.done:
+            return b""
         if self.passthrough:
             for event in events:
                 self._check_passthrough(event)
+                if self.done:
+                    break
             # only whole events go out, so that a stream broken mid-event still ends with a
             # parsable error event rather than half an event
             held = self._held
             buf = held + raw if held else raw
-            end = _last_boundary(buf, len(held))
-            self._held = buf[end:]
-            return buf[:end]
+            if self.done:
+                end = _end_marker_boundary(buf, self.upstream) or _last_boundary(buf, 0)
+                self._held = b""
+            else:
+                end = _last_boundary(buf, len(held))
+                self._held = buf[end:]
+            whole = buf[:end]
+            whole.decode("utf-8")  # UnicodeDecodeError (a ValueError): SDKs decode strictly
+            return whole
         out = bytearray()
         for event in events:
+            if self.done:
+                break
             for chunk in self._canonical(event):
                 out += self._emit(chunk)
         return bytes(out)
@@ -114,8 +129,18 @@ class StreamRelay:
             self.done = True
         elif event.event == "error":
             raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
-        if event.data:
-            orjson.loads(event.data)  # malformed: JSONDecodeError ends the stream cleanly
+        # what the SDKs parse must parse: every event is a JSON object (an empty or malformed
+        # one raises JSONDecodeError, which ends the stream cleanly), OpenAI's without an
+        # error, Anthropic's named after its type
+        data = orjson.loads(event.data)
+        if not isinstance(data, dict):
+            raise StreamBroken(f"the upstream sent an event that is not a JSON object: "
+                               f"{event.data[:100]}")
+        if self.upstream == "openai" and data.get("error"):  # what the OpenAI SDK raises on
+            raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
+        if self.upstream == "anthropic" and data.get("type") != event.event:
+            raise StreamBroken(f"the upstream sent an event {event.event!r} whose type is "
+                               f"{str(data.get('type'))[:40]!r}")
 
     def _canonical(self, event: SSEEvent) -> list[dict[str, Any]]:
         if not event.data:
@@ -164,6 +189,21 @@ class StreamRelay:
 
 
 _BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+_BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
+_END_MARKERS = {
+    "openai": re.compile(rb"(?:^|[\r\n])data: ?\[DONE\]"),
+    "anthropic": re.compile(rb"(?:^|[\r\n])event: ?message_stop"),
+}
+
+
+def _end_marker_boundary(buf: bytes, upstream: str) -> int:
+    """The end of the event holding the stream's end marker in ``buf`` (0 if not found)."""
+    marker = _END_MARKERS.get(upstream)
+    found = marker.search(buf) if marker is not None else None
+    if found is None:
+        return 0
+    boundary = _BOUNDARY.search(buf, found.end())
+    return boundary.end() if boundary is not None else len(buf)
 
 
 def _last_boundary(buf: bytes, searched: int) -> int:
