@@ -11,13 +11,16 @@ from ..translate import (
     gemini_to_openai_response,
     openai_to_anthropic_response,
 )
+from .checks import check_whole_body
 from .payload import CallerFormat, UpstreamReply
 
 __all__ = ["convert_body"]
 
 
 def convert_body(reply: UpstreamReply, caller: CallerFormat) -> bytes:
-    """A whole (non-streaming) upstream answer as the caller's response body."""
+    """A whole (non-streaming) upstream answer as the caller's response body (TranslationError
+    when it is not a usable answer)."""
+    check_whole_body(reply.format, reply.body)
     if reply.format == caller:
         return reply.raw
     body: Any = reply.body

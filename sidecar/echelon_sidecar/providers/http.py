@@ -23,6 +23,7 @@ import orjson
 
 from ..engine import AttemptSettings, EngineRequest, Instance, UpstreamError
 from ..translate import SSEDecoder, SSEEvent, TranslationError, upstream_error_to_openai
+from .checks import check_first_events
 from .convert import convert_body
 from .credentials import CredentialError, Credentials
 from .lean import LeanClient, LeanError
@@ -176,19 +177,15 @@ class HttpProvider:
                     raise UpstreamError(None, "stream_cut",
                                         "the stream ended before its first event") from None
                 received += data
-                if len(received) > self.max_response_bytes:
+                events = decoder.feed(data)  # every one is checked: all go out as they are
+                # the first event is bounded, not the read that completes it (how much of the
+                # next event came with it depends on timing)
+                if not events and len(received) > self.max_response_bytes:
                     raise UpstreamError(None, "oversized_response", "first event too large")
-                events = [e for e in decoder.feed(data) if e.data or e.event]
         except aiohttp.ClientError as exc:
             raise UpstreamError(None, "stream_cut", type(exc).__name__) from None
         _raise_for_error_event(events[0], fmt)
-        for event in events:  # nothing unparsable goes out before the commit point
-            if event.data and event.data != "[DONE]":
-                try:
-                    orjson.loads(event.data)
-                except orjson.JSONDecodeError:
-                    raise UpstreamError(None, "malformed_response",
-                                        "the stream's first event is not valid JSON") from None
+        check_first_events(fmt, events, bytes(received))
         return UpstreamReply(fmt, model, first=events, first_raw=bytes(received),
                              decoder=decoder, chunks=chunks, response=response,
                              max_event_bytes=self.max_response_bytes)
