@@ -107,7 +107,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
             print("stale CRDs (run `echelon crds` and commit the result): " + ", ".join(stale),
                   file=sys.stderr)
             return 1
-        print(f"CRDs in {directory} match the config model")
+        print(f"CRDs in {directory} (and the Helm chart's copies) match the config model")
         return 0
     for path in write_crds(directory):
         print(f"wrote {path}")
