@@ -99,7 +99,7 @@ class Samples:
 
 
 async def _samples(fake: FakeProvider, key: str) -> Samples:
-    calls = {
+    calls: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
         "openai": (f"{fake.openai_base_url}/chat/completions", {"Authorization": f"Bearer {key}"},
                    {"model": "m", "messages": HI}),
         "anthropic": (f"{fake.base_url}/v1/messages",
