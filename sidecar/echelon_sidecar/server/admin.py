@@ -29,7 +29,7 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
         "reload": dict(reload_),
         "instances": [],
         "pools": {},
-        "limits": {},
+        "limits": [],
         "sessions": {},
     }
     if engine is None:
@@ -66,7 +66,7 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
         ]
         for name, pool in raw.get("pools", {}).items()
     }
-    doc["limits"] = raw.get("limits", {})
+    doc["limits"] = raw.get("limits", [])
     doc["sessions"] = raw.get("sessions", {})
     return doc
 
