@@ -12,6 +12,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from .openapi import admin_spec
+
 if TYPE_CHECKING:
     from .runtime import Sidecar
 
@@ -81,7 +83,11 @@ class AdminAPI:
             web.get("/readyz", self.readyz),
             web.get("/metrics", self.metrics),
             web.get("/v1/status", self.status),
+            web.get("/openapi.json", self.openapi),
         ]
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(admin_spec()), content_type="application/json")
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -26,6 +26,7 @@ from ..providers import CallerFormat, HttpProvider, UpstreamReply
 from ..translate import TranslationError
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import parse_request, request_id
+from .openapi import data_spec
 from .relay import StreamBroken, StreamRelay
 
 if TYPE_CHECKING:
@@ -35,8 +36,8 @@ __all__ = ["DataAPI"]
 
 _log = logging.getLogger("echelon.sidecar")
 _DEFAULT_MODEL = "default"
-_ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, GET /v1/models and "
-              "GET /v1/models/{name}")
+_ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, GET /v1/models, "
+              "GET /v1/models/{name} and GET /openapi.json")
 
 
 def _served_headers(outcome: Outcome, headers: dict[str, str]) -> None:
@@ -59,7 +60,16 @@ class DataAPI:
             web.post("/v1/messages", self.messages),
             web.get("/v1/models", self.models),
             web.get("/v1/models/{name}", self.model),
+            web.get("/openapi.json", self.openapi),
         ]
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        """This port's OpenAPI description (the model names are the ones served now)."""
+        engine = self.sidecar.engine
+        cfg = engine.config if engine is not None else None
+        spec = data_spec(self._names(), nodes=list(cfg.workflow_nodes) if cfg else (),
+                         groups=list(cfg.task_groups) if cfg else ())
+        return web.Response(body=orjson.dumps(spec), content_type="application/json")
 
     @web.middleware
     async def json_errors(self, request: web.Request,
