@@ -1,0 +1,48 @@
+"""The sidecar describes both its ports in OpenAPI (``GET /openapi.json``), and the
+descriptions cover every route each port serves. tests/reliability/test_schemathesis.py fuzzes
+the sidecar against them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from echelon_sidecar.fake_provider import FakeProvider
+from echelon_sidecar.server.admin import AdminAPI
+from echelon_sidecar.server.data import DataAPI
+
+from ..integration.conftest import MakeSidecar, openai_model
+
+
+def _config(fake: FakeProvider) -> dict[str, Any]:
+    return {"task_groups": {"g": {"echelon1": {"models": ["m"]}}},
+            "polling_pools": {"p": {"task_groups": ["g"]}},
+            "workflow_nodes": {"n": {"llm_group": "g"}},
+            "models": {"m": openai_model(fake, "up-m")}}
+
+
+def _routes(api: Any) -> set[tuple[str, str]]:
+    return {(route.method, route.path) for route in api.routes()}
+
+
+def _documented(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+
+
+@pytest.mark.parametrize(("port", "api"), [("data", DataAPI), ("admin", AdminAPI)])
+async def test_each_port_serves_an_openapi_description_of_every_route_it_has(
+    fake: FakeProvider, make_sidecar: MakeSidecar, port: str, api: Any
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    base = sc.data_url if port == "data" else sc.admin_url
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/openapi.json") as resp:
+        assert resp.status == 200 and resp.content_type == "application/json"
+        spec = await resp.json()
+    assert spec["openapi"].startswith("3.")
+    assert _documented(spec) == _routes(api(sc.sidecar))
+    if port == "data":
+        request = spec["components"]["schemas"]["ChatCompletionRequest"]
+        assert request["properties"]["model"]["enum"] == sorted(
+            ["g", "g.echelon1", "p", "n"]), "the names this sidecar serves"
