@@ -12,8 +12,8 @@ hypothesis and pytest pins); without it this one test is skipped with that reaso
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,7 +23,7 @@ from hypothesis.errors import Unsatisfiable
 
 from echelon_sidecar.fake_provider import FakeProvider
 
-from ..integration.conftest import openai_model
+from ..integration.conftest import API_KEY_ENV, FAKE_API_KEY, openai_model
 from .servers import ThreadedSidecar, threaded_sidecar
 
 schemathesis = pytest.importorskip(
@@ -46,9 +46,6 @@ def _config(fake: FakeProvider) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedSidecar]:
-    import os
-
-    from ..integration.conftest import API_KEY_ENV, FAKE_API_KEY
     os.environ[API_KEY_ENV] = FAKE_API_KEY
     try:
         with threaded_sidecar(tmp_path_factory.mktemp("schemathesis"), _config,
@@ -75,7 +72,7 @@ CHECKS = [openapi_checks.status_code_conformance, openapi_checks.content_type_co
           openapi_checks.response_schema_conformance, no_failure_of_the_sidecar]
 
 
-def _spec(served: ThreadedSidecar, base: str) -> Any:
+def _spec(base: str) -> Any:
     import requests
 
     return schemathesis.openapi.from_dict(requests.get(f"{base}/openapi.json", timeout=10).json())
@@ -86,7 +83,7 @@ def test_the_sidecar_answers_every_generated_request_as_its_openapi_description_
     modes = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
     ran = 0
     for base in (served.data_url, served.admin_url):
-        schema = _spec(served, base)
+        schema = _spec(base)
         for result in schema.get_all_operations():
             operation = result.ok()
             for mode in modes:
@@ -111,11 +108,10 @@ def _fuzz(operation: Any, mode: Any, base: str) -> None:
             raise
 
 
-def test_the_generated_traffic_left_the_sidecar_serving(served: ThreadedSidecar,
-                                                        tmp_path: Path) -> None:
+def test_the_generated_traffic_left_the_sidecar_serving(served: ThreadedSidecar) -> None:
     import requests
 
-    body = {"model": "g", "messages": [{"role": "user", "content": "still there?"}]}
+    body: dict[str, Any] = {"model": "g", "messages": [{"role": "user", "content": "still there?"}]}
     reply = requests.post(f"{served.data_url}/v1/chat/completions", json=body, timeout=10)
     assert reply.status_code == 200, reply.text
     status = requests.get(f"{served.admin_url}/v1/status", timeout=10).json()
