@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -232,10 +231,3 @@ REAL_SIDECAR = pytest.mark.skipif(
     not sidecar_cli_available(),
     reason="needs the real sidecar (echelon_sidecar.cli, `echelon-sidecar`), not built yet",
 )
-
-
-@pytest.fixture
-def env_without_kube() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("KUBECONFIG", None)
-    return env

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -96,4 +95,3 @@ def test_a_running_sidecar_picks_up_the_re_rendered_config(
         except subprocess.TimeoutExpired:
             sidecar.kill()
             sidecar.wait(timeout=5)
-        time.sleep(0)
