@@ -29,7 +29,7 @@ from .builders.sidecar import inject_sidecar, injected_pool, remove_sidecar
 from .builders.status import build_group_status, build_pool_status, clip
 from .coalesce import Coalescer
 from .entries import GroupEntry, PoolEntry
-from .kube import Conflict, Kube
+from .kube import Conflict, Kube, NotFound
 from .names import POOL_LABEL, configmap_name
 from .runtime import Indices, NsName, PoolState, Runtime, now
 from .settings import OperatorSettings
@@ -291,6 +291,8 @@ async def reconcile_deployment(rt: Runtime, namespace: str, name: str,
             except Conflict:
                 dep = await rt.kube.get_deployment(namespace, name)
                 continue
+            except NotFound:
+                return  # deleted meanwhile (e.g. its namespace is going away)
             ref = {"apiVersion": "apps/v1", "kind": "Deployment",
                    "metadata": {"name": name, "namespace": namespace,
                                 "uid": (dep.get("metadata") or {}).get("uid")}}
