@@ -71,10 +71,9 @@ async def test_admin_endpoints_expose_no_prompt_and_no_response_text(
     assert "7b1e9f-prompt-marker" in answer, "the fake echoes the prompt: a known response text"
     # an upstream whose error message repeats the prompt (some do)
     fake.set_fault("up-a", f"500:message=could not handle {PROMPT}")
-    stream = await sc.openai.chat.completions.create(model="p", messages=messages,  # type: ignore[arg-type]
-                                                    stream=True)
-    async for _ in stream:
-        pass
+    chunks: list[Any] = []
+    await sc.openai_stream(chunks, model="p", messages=messages)
+    assert chunks
     await sc.anthropic.messages.create(model="g", max_tokens=20, messages=messages)  # type: ignore[arg-type]
     for path, text in (await _admin_texts(sc)).items():
         assert "7b1e9f-prompt-marker" not in text, f"{path} shows prompt or response text"
