@@ -13,6 +13,7 @@ from .root import EchelonConfig
 __all__ = ["cross_check"]
 
 Key = tuple[str, str]
+_SUGGESTIONS = 25
 
 
 class _Checker:
@@ -23,6 +24,7 @@ class _Checker:
         self.manifest = manifest
         self.resolver = Resolver(config)
         self.problems: list[Problem] = []
+        self.unresolved = 0
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -42,6 +44,10 @@ class _Checker:
     def check_ref(self, section: str, name: str, ref: str, rel: tuple[str | int, ...]) -> bool:
         if self.resolver.parse_ref(ref) is not None:
             return True
+        self.unresolved += 1
+        if self.unresolved > _SUGGESTIONS:  # "did you mean" is O(names): only for the first few
+            self.report(section, name, f"reference {ref!r} names no task group (or tier)", rel)
+            return False
         head, dot, tail = ref.rpartition(".")
         group = self.resolver.group_name(head) if dot else None
         if group is not None:
