@@ -16,6 +16,7 @@ from ..cluster import Cluster
 from ..operator.conftest import REAL_SIDECAR, apply, events, free_port, get, play_kubelet, wait_for
 from ..operator.manifests import deployment, global_config, polling_pool, task_group
 from ..operator.sidecars import fake_provider, http_json, real_sidecar
+from .conftest import Operator, must_get
 
 KEY = "sk-echelon-e2e-canary-4f3e2d1c0b9a8776"
 SCANNED = ("configmaps", "taskgroups", "pollingpools", "events", "deployments", "pods",
@@ -33,7 +34,7 @@ def _leaks(text: str) -> list[str]:
 
 @REAL_SIDECAR
 def test_a_known_key_appears_in_no_configmap_status_event_log_or_metric(
-    k8s: Cluster, namespace: str, operator, tmp_path: Path
+    k8s: Cluster, namespace: str, operator: Operator, tmp_path: Path
 ) -> None:
     admin, data = free_port(), free_port()
     k8s.kubectl("create", "secret", "generic", "llm", "-n", namespace,
@@ -62,7 +63,7 @@ def test_a_known_key_appears_in_no_configmap_status_event_log_or_metric(
         with real_sidecar(config_dir, "p", data, admin, {env_name: KEY}, sidecar_log):
             def running() -> bool:
                 play_kubelet(k8s, namespace, "app=app")
-                status = get(k8s, namespace, "pollingpool", "p")["status"]
+                status = must_get(k8s, namespace, "pollingpool", "p")["status"]
                 return (status.get("sidecarsReady") or 0) >= 1
 
             wait_for(running, timeout=60, what="the real sidecar polled and ready")
@@ -82,7 +83,7 @@ def test_a_known_key_appears_in_no_configmap_status_event_log_or_metric(
             assert not _leaks(json.dumps(answer)), "the caller's error body"
             wait_for(lambda: events(k8s, namespace, "g", "CircuitOpened"),
                      what="circuit events on the group")
-            wait_for(lambda: (get(k8s, namespace, "taskgroup", "g")["status"]
+            wait_for(lambda: (must_get(k8s, namespace, "taskgroup", "g")["status"]
                               .get("openCircuits") == "2/2"), what="both circuits in status")
             _, metrics_status = http_json(f"http://127.0.0.1:{admin}/v1/status")
             with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics",

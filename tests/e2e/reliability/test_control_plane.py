@@ -1,0 +1,383 @@
+"""Control-plane faults: the cluster always converges to the right state, nothing orphaned.
+
+- the operator SIGKILLed mid-reconcile and restarted;
+- conflicting concurrent edits of one TaskGroup;
+- a pool deleted while its Deployment is being patched by someone else;
+- the API server restarted under a running operator (on a cluster of this test's own, so the
+  shared one is not disturbed).
+
+"Right" is checked by :func:`converged`: every pool has its ConfigMap (owned by it, rendering
+its groups' current spec), every Deployment labelled with an existing pool carries exactly one
+sidecar for that pool, every other Deployment none (and no injected annotation or config
+volume), and no ``echelon-pool-*`` ConfigMap outlives its pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ..cluster import LOCAL_K8S, Cluster
+from ..operator.conftest import (
+    CRD_DIR,
+    OperatorProcess,
+    apply,
+    free_port,
+    get,
+    wait_for,
+)
+from ..operator.manifests import deployment, global_config, polling_pool, task_group
+from .conftest import Operator, must_get
+
+GC_TIMEOUT = 150  # kube's garbage collector starts ~30 s after a CRD appears on this cluster
+POOL_LABEL = "echelon.dev/pool"
+INJECTED = "echelon.dev/injected-pool"
+SIDECAR = "echelon-sidecar"
+CONFIG_VOLUME = "echelon-config"
+
+
+# -- what "converged" means ----------------------------------------------------------------------
+
+def _items(k8s: Cluster, namespace: str, kind: str) -> list[dict[str, Any]]:
+    return list(k8s.kubectl_json("get", kind, "-n", namespace)["items"])
+
+
+def problems(k8s: Cluster, namespace: str, *, orphans: bool = True) -> list[str]:
+    """What is not (yet) right in ``namespace``; empty when everything converged."""
+    out: list[str] = []
+    pools = {p["metadata"]["name"]: p for p in _items(k8s, namespace, "pollingpools")}
+    groups = {g["metadata"]["name"]: g for g in _items(k8s, namespace, "taskgroups")}
+    maps = {c["metadata"]["name"]: c for c in _items(k8s, namespace, "configmaps")}
+    deployments = _items(k8s, namespace, "deployments")
+    for name, pool in pools.items():
+        status = pool.get("status") or {}
+        if status.get("observedGeneration") != pool["metadata"]["generation"]:
+            out.append(f"pool {name}: observedGeneration {status.get('observedGeneration')} "
+                       f"!= generation {pool['metadata']['generation']}")
+        cm = maps.get(f"echelon-pool-{name}")
+        if cm is None:
+            out.append(f"pool {name}: no ConfigMap")
+            continue
+        owners = [o.get("uid") for o in cm["metadata"].get("ownerReferences") or []]
+        if pool["metadata"]["uid"] not in owners:
+            out.append(f"pool {name}: its ConfigMap is not owned by it")
+        rendered = yaml.safe_load(cm["data"]["config.yaml"])
+        for ref in pool["spec"]["taskGroups"]:
+            group = groups.get(ref.split(".")[0])
+            if group is None:
+                continue
+            want = group["spec"]["echelons"]["echelon1"].get("rpmLimit")
+            have = (rendered["task_groups"].get(group["metadata"]["name"], {})
+                    .get("echelons", {}).get("echelon1", {}).get("rpm_limit"))
+            if have != want:
+                out.append(f"pool {name}: renders rpm_limit {have} for {ref}, spec says {want}")
+        serving = sum(int(d["spec"].get("replicas", 1)) for d in deployments
+                      if (d["metadata"].get("labels") or {}).get(POOL_LABEL) == name)
+        if rendered["sidecar"]["sidecars"] != max(1, serving):
+            out.append(f"pool {name}: budget split {rendered['sidecar']['sidecars']} ways, "
+                       f"{serving} sidecar(s) serve it")
+    if orphans:
+        for name in maps:
+            if name.startswith("echelon-pool-") and name[len("echelon-pool-"):] not in pools:
+                out.append(f"orphaned ConfigMap {name}")
+    for dep in deployments:
+        name = dep["metadata"]["name"]
+        label = (dep["metadata"].get("labels") or {}).get(POOL_LABEL)
+        annotation = (dep["metadata"].get("annotations") or {}).get(INJECTED)
+        spec = dep["spec"]["template"]["spec"]
+        sidecars = [c for c in spec["containers"] if c["name"] == SIDECAR]
+        volumes = [v for v in spec.get("volumes") or [] if v["name"] == CONFIG_VOLUME]
+        if label in pools:
+            if len(sidecars) != 1 or annotation != label:
+                out.append(f"deployment {name}: {len(sidecars)} sidecars, annotation "
+                           f"{annotation!r}, label {label!r}")
+            elif not volumes or volumes[0]["configMap"]["name"] != f"echelon-pool-{label}":
+                out.append(f"deployment {name}: config volume {volumes}")
+        elif sidecars or annotation or volumes:
+            out.append(f"deployment {name}: sidecar left behind (label {label!r})")
+        if spec["containers"][0]["name"] != "app":
+            out.append(f"deployment {name}: the app's container moved")
+    return out
+
+
+def wait_converged(k8s: Cluster, namespace: str, *, timeout: float = 60,
+                   orphans: bool = True) -> None:
+    last: list[str] = []
+
+    def ok() -> bool:
+        nonlocal last
+        last = problems(k8s, namespace, orphans=orphans)
+        return not last
+
+    try:
+        wait_for(ok, timeout=timeout, interval=0.5, what="the cluster to converge")
+    except pytest.fail.Exception:
+        pytest.fail(f"not converged after {timeout}s: {last}", pytrace=False)
+
+
+def liveness(op: OperatorProcess) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.liveness_port}/healthz",
+                                timeout=2) as resp:
+        body: dict[str, Any] = json.loads(resp.read())["echelon"]
+        return body
+
+
+def sigkill(op: OperatorProcess) -> None:
+    assert op.proc is not None
+    op.proc.send_signal(signal.SIGKILL)
+    op.proc.wait(timeout=10)
+    op.proc = None
+
+
+# -- the operator killed mid-reconcile -----------------------------------------------------------
+
+POOLS = 6
+
+
+def _world(round_: int) -> list[dict[str, Any]]:
+    """Six pools, each with its group and two Deployments; ``round_`` moves labels around and
+    changes every group's rpmLimit, so each round has real work to do."""
+    objs: list[dict[str, Any]] = [global_config()]
+    for i in range(POOLS):
+        objs.append(task_group(f"g{i}", echelons={"echelon1": {
+            "models": ["m-openai", "m-claude"], "priority": 1, "rpmLimit": 60 + round_,
+            "concurrencyLimit": 10}}))
+        objs.append(polling_pool(f"p{i}", [f"g{i}"]))
+        target = f"p{(i + round_) % POOLS}"
+        objs.append(deployment(f"app{i}", pool=None if (i + round_) % 3 == 0 else target))
+        objs.append(deployment(f"other{i}"))
+    return objs
+
+
+def _effects(op: OperatorProcess) -> int:
+    """Writes the operator has logged so far (ConfigMaps rendered, sidecars added/removed)."""
+    text = op.log_text()
+    return sum(text.count(word) for word in ("ConfigRendered", "SidecarInjected",
+                                             "SidecarRemoved"))
+
+
+def test_the_operator_killed_mid_reconcile_converges_after_a_restart(
+    k8s: Cluster, namespace: str, operator: Operator
+) -> None:
+    op = operator()
+    caught = 0
+    for round_ in range(3):
+        seen = _effects(op)
+        apply(k8s, namespace, *_world(round_))
+        # SIGKILL at its first write of the round, while the rest is still to do
+        deadline = time.monotonic() + 30
+        while _effects(op) == seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        sigkill(op)
+        if problems(k8s, namespace, orphans=False):
+            caught += 1
+        op.start()
+        wait_converged(k8s, namespace)
+    assert caught, "the operator was never caught with work left to do"
+    # and a plain restart afterwards changes nothing: no Deployment spec or annotation (their
+    # status is the deployment controller's), no ConfigMap
+    def versions() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for d in _items(k8s, namespace, "deployments"):
+            meta = d["metadata"]
+            out[f"deployments/{meta['name']}"] = (meta["generation"], meta.get("annotations"))
+        for c in _items(k8s, namespace, "configmaps"):
+            out[f"configmaps/{c['metadata']['name']}"] = c["metadata"]["resourceVersion"]
+        return out
+
+    before = versions()
+    op.restart()
+    time.sleep(3)  # a few reconcile and poll periods
+    assert versions() == before
+
+
+# -- conflicting concurrent edits ----------------------------------------------------------------
+
+def test_conflicting_concurrent_edits_of_a_task_group_end_in_its_last_written_spec(
+    k8s: Cluster, namespace: str, operator: Operator
+) -> None:
+    operator()
+    apply(k8s, namespace, global_config(), task_group("g"), polling_pool("p", ["g"]),
+          deployment("app", pool="p"))
+    wait_converged(k8s, namespace)
+    rv = must_get(k8s, namespace, "taskgroup", "g")["metadata"]["resourceVersion"]
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def edit(value: int) -> None:
+        spec = {"echelons": {"echelon1": {"rpmLimit": value}}}
+        meta = {"resourceVersion": rv} if value % 2 else {}  # half race on a stale version
+        proc = k8s.kubectl("patch", "taskgroup", "g", "-n", namespace, "--type=merge", "-p",
+                           json.dumps({"metadata": meta, "spec": spec}), check=False)
+        with lock:
+            results.append(proc.returncode)
+
+    threads = [threading.Thread(target=edit, args=(100 + i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert 0 in results and any(results), f"some edits won, some conflicted: {results}"
+    spec = must_get(k8s, namespace, "taskgroup", "g")["spec"]
+    final = spec["echelons"]["echelon1"]["rpmLimit"]
+
+    def rendered() -> bool:
+        cm = get(k8s, namespace, "configmap", "echelon-pool-p")
+        config = yaml.safe_load(cm["data"]["config.yaml"]) if cm else {}
+        return bool(config) and config["task_groups"]["g"]["echelons"]["echelon1"][
+            "rpm_limit"] == final
+
+    wait_for(rendered, what=f"the ConfigMap to render the winning rpmLimit {final}")
+    wait_converged(k8s, namespace)
+    group = must_get(k8s, namespace, "taskgroup", "g")
+    assert group["status"]["observedGeneration"] == group["metadata"]["generation"]
+
+
+# -- a pool deleted while its Deployment is being patched ------------------------------------------
+
+def test_a_pool_deleted_while_its_deployment_is_patched_leaves_no_sidecar_and_keeps_the_edits(
+    k8s: Cluster, namespace: str, operator: Operator
+) -> None:
+    operator()
+    apply(k8s, namespace, global_config(), task_group("g"), polling_pool("p", ["g"]),
+          deployment("app", pool="p"), deployment("bystander", pool="q"))
+    wait_converged(k8s, namespace)
+    stop = threading.Event()
+    last = {"value": 0}
+
+    def patch_forever() -> None:  # someone else keeps editing the app's own container
+        n = 0
+        while not stop.is_set():
+            n += 1
+            env = [{"name": "A", "value": str(n)}]
+            body = {"spec": {"template": {"spec": {"containers": [
+                {"name": "app", "env": env}]}}}}
+            proc = k8s.kubectl("patch", "deployment", "app", "-n", namespace,
+                               "--type=strategic", "-p", json.dumps(body), check=False)
+            if proc.returncode == 0:
+                last["value"] = n
+
+    editor = threading.Thread(target=patch_forever)
+    editor.start()
+    try:
+        time.sleep(1.0)
+        k8s.kubectl("delete", "pollingpool", "p", "-n", namespace, "--wait=false")
+        time.sleep(3.0)
+    finally:
+        stop.set()
+        editor.join(60)
+    assert last["value"] > 3, "the editor kept patching"
+    wait_converged(k8s, namespace, orphans=False)
+    app = must_get(k8s, namespace, "deployment", "app")
+    (container,) = app["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [{"name": "A", "value": str(last["value"])}], \
+        "the operator's removal did not undo the concurrent edits"
+    wait_converged(k8s, namespace, timeout=GC_TIMEOUT)  # the ConfigMap is collected too
+
+
+# -- the API server restarted under a running operator ----------------------------------------
+
+class OwnCluster:
+    """A control plane of this test's own (``scripts/local-k8s up --dir``), stopped after."""
+
+    def __init__(self, folder: Path) -> None:
+        self.dir = folder / "k8s"
+        proc = subprocess.run([str(LOCAL_K8S), "up", "--dir", str(self.dir)],
+                              capture_output=True, text=True, timeout=240, check=False,
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            pytest.fail(f"scripts/local-k8s up failed: {proc.stderr[-2000:]}", pytrace=False)
+        self.cluster = Cluster.from_kubeconfig(self.dir / "kubeconfig", local=True)
+
+    def restart_apiserver(self, down_for: float) -> None:
+        """Kill kube-apiserver (SIGKILL: a crash; its graceful TERM takes ~30 s here), keep it
+        down ``down_for`` s, start it again the same way ``up`` did (same arguments, pid file
+        and log), and wait until it is ready."""
+        pidfile = self.dir / "kube-apiserver.pid"
+        pid = int(pidfile.read_text())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(down_for)
+        with (self.dir / "kube-apiserver.log").open("ab") as log:
+            proc = subprocess.Popen([a.decode() for a in argv], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        pidfile.write_text(f"{proc.pid}\n")
+        wait_for(lambda: self.cluster.kubectl("get", "--raw", "/readyz", check=False,
+                                              timeout=5).stdout.strip() == "ok",
+                 timeout=60, interval=0.3, what="the restarted API server ready")
+
+    def down(self) -> None:
+        subprocess.run([str(LOCAL_K8S), "down", "--dir", str(self.dir)], capture_output=True,
+                       timeout=120, check=False, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path, k8s: Cluster) -> Iterator[OwnCluster]:
+    if not k8s.local:
+        pytest.skip("restarting the API server needs a local control plane (scripts/local-k8s)")
+    cluster = OwnCluster(tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
+def test_an_api_server_restart_under_a_running_operator_is_survived_and_converges(
+    own_cluster: OwnCluster, tmp_path: Path
+) -> None:
+    k8s = own_cluster.cluster
+    namespace = "restart"
+    k8s.kubectl("create", "namespace", namespace)
+    k8s.kubectl("apply", "-f", str(CRD_DIR))
+    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    k8s.kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace,
+                "--timeout=60s")
+    port = free_port()
+    env = {**k8s.env, "PYTHONUNBUFFERED": "1"}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    op = OperatorProcess(k8s, ["--namespace", namespace, "--liveness",
+                               f"http://127.0.0.1:{port}/healthz", "--log-level", "INFO",
+                               "--poll-interval", "1", "--poll-timeout", "1"],
+                         tmp_path / "operator", env, port)
+    op.start()
+    try:
+        apply(k8s, namespace, global_config(), task_group("g"), polling_pool("p", ["g"]),
+              deployment("app", pool="p"), deployment("later"))
+        wait_converged(k8s, namespace)
+        own_cluster.restart_apiserver(down_for=3.0)
+        assert op.proc is not None and op.proc.poll() is None, \
+            "the operator exited while the API server was away:\n" + op.log_tail()
+        # changes made after the restart still reach the cluster: the watches came back
+        k8s.kubectl("patch", "taskgroup", "g", "-n", namespace, "--type=merge", "-p",
+                    json.dumps({"spec": {"echelons": {"echelon1": {"rpmLimit": 42}}}}))
+        k8s.kubectl("label", "deployment", "later", "-n", namespace, f"{POOL_LABEL}=p")
+
+        def rendered() -> bool:
+            cm = get(k8s, namespace, "configmap", "echelon-pool-p")
+            config = yaml.safe_load(cm["data"]["config.yaml"]) if cm else {}
+            return (bool(config) and config["task_groups"]["g"]["echelons"]["echelon1"][
+                "rpm_limit"] == 42 and config["sidecar"]["sidecars"] == 2)
+
+        wait_for(rendered, timeout=120, interval=0.5,
+                 what="the edit after the restart rendered (watches resumed)")
+        wait_converged(k8s, namespace, timeout=120)
+        assert op.proc.poll() is None, op.log_tail()
+    finally:
+        op.stop()
