@@ -81,7 +81,11 @@ def soak_config(fake: FakeProvider, variant: int) -> dict[str, Any]:
                 "echelon2": {"models": ["b", "c"], "priority": 2, "timeout": 1},
                 "echelon3": {"models": ["d"], "priority": 3, "timeout": 2,
                              "rpm_limit": RPM_LIMIT},
-                "fallback_config": {"max_attempts": 4, "circuit_breaker": breaker},
+                # model_rotate: each of b and c is tried first by some requests, so that every
+                # breaker gets a probe once the faults clear (a half-open breaker closes only
+                # when a request reaches it)
+                "fallback_config": {"strategy": "model_rotate", "max_attempts": 4,
+                                    "circuit_breaker": breaker},
             },
             "h": {
                 "echelon1": {"models": ["e"], "timeout": 2},
@@ -202,9 +206,10 @@ class _Soak:
         self.rng = random.Random(seed)
         self.stop = asyncio.Event()
 
-    async def one(self, http: aiohttp.ClientSession, url: str, index: int) -> None:
-        kind = index % 6
-        target = ("g", "g", "p", "n", "g.echelon3", "p")[kind]
+    async def one(self, http: aiohttp.ClientSession, url: str, index: int,
+                  target: str | None = None) -> None:
+        if target is None:
+            target = ("g", "g", "p", "n", "g.echelon3", "p")[index % 6]
         stream = index % 2 == 1
         caller = "anthropic" if index % 5 == 0 else "openai"
         try:
@@ -271,9 +276,11 @@ class _Soak:
                     break
 
     async def converge(self, http: aiohttp.ClientSession, sidecar: Sidecar) -> None:
-        """Faults are cleared: trickle traffic until every circuit is closed and every pool
-        instance is in rotation (bounded)."""
-        deadline = time.monotonic() + 10 * RECOVERY + 10
+        """Faults are cleared: trickle traffic that reaches every instance first (a tier entry
+        each) until every circuit is closed and every pool instance is in rotation. Bounded by
+        the breakers' longest open period plus one rpm window (d's tier may have spent it)."""
+        deadline = time.monotonic() + 2 * RECOVERY + 65
+        targets = ("g", "g.echelon2", "g.echelon2", "g.echelon3", "h", "p", "p")
         index = 0
         while True:
             status = _status(sidecar)
@@ -286,10 +293,10 @@ class _Soak:
             if time.monotonic() > deadline:
                 self.report.unconverged = stuck
                 return
-            await asyncio.gather(*(self.one(http, sidecar.data_url, index + k)
-                                   for k in range(6)))
-            self.report.sent += 6
-            index += 6
+            await asyncio.gather(*(self.one(http, sidecar.data_url, index + k, target)
+                                   for k, target in enumerate(targets)))
+            self.report.sent += len(targets)
+            index += len(targets)
             await asyncio.sleep(0.2)
 
     async def run(self) -> SoakReport:
