@@ -26,6 +26,7 @@ import kubernetes
 import urllib3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO_ROOT / "crds"
 LOCAL_K8S = REPO_ROOT / "scripts" / "local-k8s"
 
 #: ``0`` skips the e2e tests (with a reason); anything else runs them.

@@ -14,6 +14,7 @@ Every test under tests/e2e gets the ``e2e`` marker.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from .cluster import (
+    CRD_DIR,
     ENV_E2E,
     ENV_KUBECONFIG,
     Cluster,
@@ -132,3 +134,21 @@ def namespace(k8s: Cluster) -> Iterator[str]:
             k8s.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
         except KubectlError as exc:
             pytest.fail(f"could not delete namespace {name}: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def crds(k8s: Cluster) -> None:
+    """The Echelon CRDs from ``crds/``, applied (idempotently) and Established, once per worker.
+
+    Two xdist workers applying them at the same moment can both try to create them: the
+    loser's apply fails with AlreadyExists once, and applying again patches.
+    """
+    for attempt in range(5):
+        proc = k8s.kubectl("apply", "-f", str(CRD_DIR), check=False)
+        if proc.returncode == 0:
+            break
+        if "AlreadyExists" not in proc.stderr or attempt == 4:
+            pytest.fail(f"kubectl apply -f crds/: {proc.stderr}", pytrace=False)
+        time.sleep(0.2)
+    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")

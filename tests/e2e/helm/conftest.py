@@ -30,24 +30,15 @@ import yaml
 
 from ...unit.chart.helm import CHART, helm, template_args
 from ..cluster import Cluster
-from ..operator.conftest import CRD_DIR, OperatorProcess, free_port, get, wait_for
+from ..operator.conftest import OperatorProcess, free_port, get, wait_for
 
 EXAMPLE_CATALOG = CHART / "examples" / "sample-catalog-values.yaml"
 CRD_NAMES = ("taskgroups.echelon.dev", "pollingpools.echelon.dev")
 
 
 @pytest.fixture(scope="session")
-def echelon_crds(k8s: Cluster) -> None:
-    # another xdist worker may be creating them at the same moment: its create wins, and
-    # this apply fails with AlreadyExists once; the next one patches
-    for attempt in range(5):
-        proc = k8s.kubectl("apply", "-f", str(CRD_DIR), check=False)
-        if proc.returncode == 0:
-            break
-        if "AlreadyExists" not in proc.stderr or attempt == 4:
-            pytest.fail(f"kubectl apply -f crds/: {proc.stderr}", pytrace=False)
-    for crd in CRD_NAMES:
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+def echelon_crds(crds: None) -> None:
+    """The shared CRDs (see tests/e2e/conftest.py)."""
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from ..cluster import REPO_ROOT, Cluster
 
 T = TypeVar("T")
 OPERATOR_BIN = Path(sys.executable).with_name("echelon-operator")
-CRD_DIR = REPO_ROOT / "crds"
 SAMPLES = REPO_ROOT / "configs" / "k8s"
 
 
@@ -112,14 +111,6 @@ def play_kubelet(k8s: Cluster, namespace: str, selector: str) -> list[str]:
                     "--subresource=status", "--type=merge", "-p", json.dumps(status))
         started.append(pod["metadata"]["name"])
     return started
-
-
-@pytest.fixture(scope="session")
-def crds(k8s: Cluster) -> None:
-    """The Echelon CRDs, applied once per session (idempotent) and Established."""
-    k8s.kubectl("apply", "-f", str(CRD_DIR))
-    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
 
 @dataclass

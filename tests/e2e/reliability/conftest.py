@@ -4,35 +4,18 @@ operator log, on top of tests/e2e/conftest.py's ``k8s`` and ``namespace``."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from ..cluster import Cluster, KubectlError
-from ..operator.conftest import CRD_DIR, OperatorProcess, get, operator
+from ..cluster import Cluster
+from ..operator.conftest import OperatorProcess, get, operator
 
-__all__ = ["Operator", "crds", "must_get", "operator"]
+__all__ = ["Operator", "must_get", "operator"]
 
 #: the ``operator`` fixture: ``operator(*extra_args, namespaces=None, start=True)``
 Operator = Callable[..., OperatorProcess]
-
-
-@pytest.fixture(scope="session")
-def crds(k8s: Cluster) -> None:
-    """The Echelon CRDs applied (and Established) once per worker. Two xdist workers applying
-    them at the same moment can both try to create them (AlreadyExists): apply again."""
-    for attempt in range(5):
-        try:
-            k8s.kubectl("apply", "-f", str(CRD_DIR))
-            break
-        except KubectlError as exc:
-            if "AlreadyExists" not in str(exc) or attempt == 4:
-                raise
-            time.sleep(0.5)
-    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
 
 def must_get(k8s: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any]:

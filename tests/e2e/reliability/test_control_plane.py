@@ -27,9 +27,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ..cluster import LOCAL_K8S, Cluster
+from ..cluster import CRD_DIR, LOCAL_K8S, Cluster
 from ..operator.conftest import (
-    CRD_DIR,
     OperatorProcess,
     apply,
     free_port,
