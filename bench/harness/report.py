@@ -385,9 +385,9 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
         "rate where the direct arm saturates, the table measures the generator, not a gateway.",
         f"- Each closed-loop point ran {plan.get('rounds', 1)} time(s), every arm in turn; the "
         "tables show each arm's best round (lowest p50: noise only ever adds time), and the "
-        "rounds table below shows them all. This is a shared 2-core machine: the load "
-        "averages above say how busy it was; p99 at c=1 in particular is mostly other work's "
-        "scheduling noise, in every arm alike.",
+        "rounds table in the closed-loop section shows them all. This is a shared 2-core "
+        "machine: the load averages above say how busy it was; p99 at c=1 in particular is "
+        "mostly other work's scheduling noise, in every arm alike.",
         "- The sidecar calls its upstreams with its lean HTTP client "
         "(`sidecar/echelon_sidecar/providers/lean.py`); `ECHELON_UPSTREAM_CLIENT=aiohttp` "
         "switches back to aiohttp's client for comparison.",
