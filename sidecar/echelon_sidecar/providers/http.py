@@ -39,6 +39,9 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _ERROR_BODY_BYTES = 64 * 1024
 
 
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
 class HttpProvider:
     """Calls OpenAI-compatible, Anthropic and Gemini upstreams (see the module docstring)."""
 
@@ -52,8 +55,11 @@ class HttpProvider:
         self._retry_after: dict[str, float] = {}  # model id -> monotonic time it asked to wait to
         # calls go over the lean client (a third of aiohttp's CPU per call); probes stay on
         # aiohttp; ECHELON_UPSTREAM_CLIENT=aiohttp sends everything through aiohttp
+        # (and when an egress proxy is configured: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are
+        # honoured by aiohttp with trust_env, not by the lean client)
         if lean is None:
-            lean = os.environ.get("ECHELON_UPSTREAM_CLIENT", "lean") != "aiohttp"
+            lean = os.environ.get("ECHELON_UPSTREAM_CLIENT", "lean") != "aiohttp" and not any(
+                os.environ.get(var) for var in _PROXY_VARS)
         self._lean = LeanClient(connect_timeout=connect_timeout,
                                 max_response_bytes=max_response_bytes) if lean else None
 
@@ -83,6 +89,7 @@ class HttpProvider:
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
+                trust_env=True,
             )
             self._sessions[origin] = session
         if len(self._by_url) >= 4096:

@@ -212,3 +212,13 @@ async def test_a_stream_released_before_its_end_or_cut_mid_way_is_not_reused() -
                 pass
         assert isinstance(info.value, LeanError) and info.value.error_class == "stream_cut"
     client.close()
+
+
+def test_an_egress_proxy_in_the_environment_sends_calls_through_aiohttp(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from echelon_sidecar.providers import HttpProvider
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert HttpProvider()._lean is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert HttpProvider()._lean is not None
