@@ -96,6 +96,7 @@ class DemoState:
         self.rows: list[Row] = []
         self.events: list[str] = []
         self.circuits: list[dict[str, Any]] = []
+        self.all_circuits: list[dict[str, Any]] = []
         self.tiers: Counter[str] = Counter()
         self.failures = 0
         self.fallbacks = 0
@@ -139,8 +140,9 @@ async def _watch_circuits(admin_url: str, state: DemoState, stop: asyncio.Event)
         while not stop.is_set():
             async with http.get(f"{admin_url}/v1/status") as response:
                 doc = orjson.loads(await response.read())
-            state.circuits = [i for i in doc["instances"] if i["group"] in (
-                "thinking_group", "plan_group")]
+            state.all_circuits = doc["instances"]
+            state.circuits = [i for i in doc["instances"]
+                              if i["group"] == "thinking_group" or i["state"] != "closed"]
             for item in doc["instances"]:
                 key = (item["group"], item["model"])
                 old = known.get(key, "closed")
@@ -168,7 +170,7 @@ def _render(state: DemoState, progress: Any) -> Any:
             "yellow" if row.status == "ok" else "red")
         requests.add_row(str(row.number), row.target, row.served_by, row.tier,
                          str(row.attempts), f"{row.millis:.0f}", row.status, style=style)
-    circuits = Table(title="circuits (thinking_group, plan_group)", expand=True)
+    circuits = Table(title="circuits (thinking_group, and any not closed)", expand=True)
     for column in ("group", "model", "state", "failures", "last error"):
         circuits.add_column(column)
     colours = {"closed": "green", "open": "red", "half_open": "yellow"}
@@ -259,7 +261,21 @@ async def run_demo(args: argparse.Namespace) -> int:
                         await asyncio.sleep(0.12)
                     await runner
                     live.update(_render(state, progress))
-            await asyncio.sleep(0.3)
+            # circuits still open or half-open only close when a request probes them: after
+            # their recovery time, one more request per group shows them recover
+            await asyncio.sleep(2.2)
+            recovering = sorted({i["group"] for i in state.all_circuits
+                                 if i["state"] != "closed"})
+            for number, group in enumerate(recovering, start=args.requests + 1):
+                state.total += 1
+                await _one(client, number, group, state)
+                if args.no_live:
+                    row = state.rows[-1]
+                    console.print(f"#{row.number:3d} {row.target:30s} -> {row.tier:32s} "
+                                  f"{row.served_by:26s} calls={row.attempts} "
+                                  f"{row.millis:6.0f} ms {row.status} (recovery probe)",
+                                  highlight=False, soft_wrap=True)
+            await asyncio.sleep(0.5)
             stop.set()
             await watcher
             await client.close()
@@ -271,6 +287,7 @@ def _summary(console: Any, state: DemoState, args: argparse.Namespace) -> None:
     from rich.table import Table
 
     served = sum(state.tiers.values())
+    console.print()
     table = Table(title="summary: requests served per tier")
     table.add_column("tier")
     table.add_column("requests", justify="right")
