@@ -1,0 +1,322 @@
+"""One keep-alive HTTP/1.1 connection of the lean client (see ``lean``): writes a request,
+parses the answer in ``data_received`` (status line, headers, Content-Length, chunked or
+read-until-close bodies, gzip/deflate), bounded by the caller's size limit."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .lean_response import (
+    NO_BODY,
+    Body,
+    LeanError,
+    LeanResponse,
+    LeanStreamResponse,
+    UpstreamBodyCut,
+    UpstreamDisconnected,
+)
+
+if TYPE_CHECKING:
+    from .lean import Pool
+
+__all__ = ["Conn"]
+
+class Conn(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[Any] | None = None
+        self._buf = bytearray()
+        self._chunks = bytearray()
+        self._pool: Pool | None = None
+        self._reset(0, False)
+
+    def _reset(self, limit: int, stream: bool) -> None:
+        self._stream = stream
+        self._left = -1
+        self._body: Body | None = None
+        self.stream_done = False
+        self._buf.clear()
+        self._chunks.clear()
+        self._limit = limit
+        self._received = False
+        self._head_end = 0
+        self._mode = ""
+        self._status = 0
+        self._headers: CIMultiDict[str] | None = None
+        self._length = 0
+        self._pos = 0
+        self._keep = True
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        body = self._body
+        if body is not None and not self.stream_done:
+            if self._mode == "close":  # a body that ends with the connection
+                self.stream_done = True
+                body.finish()
+            else:
+                body.fail(UpstreamBodyCut("stream_cut", "the upstream closed mid-body"))
+            return
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._head_end and self._mode == "close":  # a body that ends with the connection
+            try:
+                self._finish(bytes(self._buf[self._head_end:]), keep=False)
+            except LeanError as err:
+                waiter.set_exception(err)
+        elif not self._received:
+            waiter.set_exception(UpstreamDisconnected("connection_error",
+                                                      "the upstream closed the connection"))
+        else:
+            waiter.set_exception(LeanError("response_cut", "the response body was cut"))
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: connection_lost decides what the EOF means
+
+    def data_received(self, data: bytes) -> None:
+        if self._body is not None:  # streaming: the head went out with the response
+            if self.stream_done:
+                self.close()
+                return
+            self._buf += data
+            try:
+                self._stream_body()
+            except (LeanError, ValueError) as exc:
+                self._body.fail(exc if isinstance(exc, LeanError) else LeanError(
+                    "malformed_response", "the upstream sent malformed chunked framing"))
+                self.close()
+            return
+        if self._waiter is None or self._waiter.done():
+            self.close()  # bytes nobody asked for: this connection cannot be trusted again
+            return
+        self._received = True
+        buf = self._buf
+        buf += data
+        try:
+            self._parse()
+        except LeanError as exc:
+            if not self._waiter.done():
+                self._waiter.set_exception(exc)
+            self.close()
+        except ValueError:
+            if not self._waiter.done():
+                self._waiter.set_exception(LeanError("malformed_response",
+                                                     "the upstream sent malformed HTTP"))
+            self.close()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def send(self, data: bytes, limit: int, stream: bool = False,
+             pool: Pool | None = None) -> asyncio.Future[Any]:
+        assert self.transport is not None
+        self._reset(limit, stream)
+        self._pool = pool
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self._waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- parsing ---------------------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        buf = self._buf
+        while not self._head_end:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > 256 * 1024:
+                    raise LeanError("malformed_response", "the response headers are too large")
+                return
+            self._head(bytes(buf[:end]).decode("latin-1"))
+            if 100 <= self._status < 200:  # 100 Continue and friends: the answer follows
+                del buf[:end + 4]
+                self._head_end = 0
+                continue
+            self._head_end = end + 4
+        if self._stream:
+            self._start_stream()
+            return
+        if self._mode == "length":
+            if len(buf) - self._head_end >= self._length:
+                body = bytes(buf[self._head_end:self._head_end + self._length])
+                self._finish(body, keep=self._keep and len(buf) == self._head_end + self._length)
+        elif self._mode == "chunked":
+            self._parse_chunks()
+        elif self._mode == "close":
+            if len(buf) - self._head_end > self._limit:
+                raise LeanError("oversized_response",
+                                f"the response exceeds {self._limit} bytes")
+        else:  # no body
+            self._finish(b"", keep=self._keep and len(buf) == self._head_end)
+
+    def _start_stream(self) -> None:
+        assert self._headers is not None and self._waiter is not None and self._pool is not None
+        encoding = self._headers.get("Content-Encoding", "identity").lower()
+        if encoding != "identity":
+            raise LeanError("malformed_response", f"a stream with Content-Encoding {encoding!r}")
+        body = self._body = Body()
+        del self._buf[:self._head_end]
+        self._waiter.set_result(LeanStreamResponse(self._status, CIMultiDictProxy(self._headers),
+                                                   body, self, self._pool))
+        self._stream_body()
+
+    def _stream_body(self) -> None:
+        buf, body = self._buf, self._body
+        assert body is not None
+        if self._mode == "length":
+            take = min(len(buf), self._length)
+            if take:
+                body.feed(bytes(buf[:take]))
+                del buf[:take]
+                self._length -= take
+            if self._length == 0:
+                self._end_stream(keep=self._keep and not buf)
+        elif self._mode == "chunked":
+            # _left: bytes still due of the current chunk (fed as they arrive, so a large
+            # chunk is seen growing, as with aiohttp); -1: a size line is due; -2: its CRLF
+            pos = 0
+            while pos < len(buf):
+                if self._left > 0:
+                    take = min(self._left, len(buf) - pos)
+                    body.feed(bytes(buf[pos:pos + take]))
+                    pos += take
+                    self._left -= take
+                    if self._left == 0:
+                        self._left = -2
+                elif self._left == -2:
+                    if len(buf) - pos < 2:
+                        break
+                    if buf[pos:pos + 2] != b"\r\n":
+                        raise ValueError("chunk without CRLF")
+                    pos += 2
+                    self._left = -1
+                else:
+                    eol = buf.find(b"\r\n", pos)
+                    if eol < 0:
+                        break
+                    size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+                    if size == 0:  # the last chunk, then trailers and an empty line
+                        if buf[eol + 2:eol + 4] == b"\r\n":
+                            end = eol + 4
+                        else:
+                            trailer_end = buf.find(b"\r\n\r\n", eol + 2)
+                            if trailer_end < 0:
+                                break
+                            end = trailer_end + 4
+                        del buf[:end]
+                        self._end_stream(keep=self._keep and not buf)
+                        return
+                    self._left = size
+                    pos = eol + 2
+            del buf[:pos]
+        elif self._mode == "close":
+            if buf:
+                body.feed(bytes(buf))
+                buf.clear()
+        else:
+            self._end_stream(keep=self._keep and not buf)
+
+    def _end_stream(self, *, keep: bool) -> None:
+        assert self._body is not None
+        self.stream_done = True
+        self._keep = keep
+        self._body.finish()
+        if not keep:
+            self.close()
+
+    def _head(self, text: str) -> None:
+        lines = text.split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        if not version.startswith("HTTP/1."):
+            raise LeanError("malformed_response", "the upstream does not speak HTTP/1.x")
+        self._status = int(rest[:3])
+        headers: CIMultiDict[str] = CIMultiDict()
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise ValueError(line)
+            headers.add(name.strip(), value.strip())
+        self._headers = headers
+        connection = headers.get("Connection", "").lower()
+        self._keep = "close" not in connection and (version == "HTTP/1.1"
+                                                    or "keep-alive" in connection)
+        if self._status in NO_BODY or 100 <= self._status < 200:
+            self._mode = ""
+        elif "chunked" in headers.get("Transfer-Encoding", "").lower():
+            self._mode = "chunked"
+        elif "Content-Length" in headers:
+            self._length = int(headers["Content-Length"])
+            if self._length > self._limit:
+                raise LeanError("oversized_response", f"the response is {self._length} bytes "
+                                f"(limit {self._limit})")
+            self._mode = "length"
+        else:
+            self._mode = "close"
+            self._keep = False
+
+    def _parse_chunks(self) -> None:
+        buf, pos = self._buf, max(self._pos, self._head_end)
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+            if size == 0:  # the last chunk, then trailers and an empty line
+                if buf[eol + 2:eol + 4] == b"\r\n":
+                    end = eol + 4
+                else:
+                    trailer_end = buf.find(b"\r\n\r\n", eol + 2)
+                    if trailer_end < 0:
+                        break
+                    end = trailer_end + 4
+                self._finish(bytes(self._chunks), keep=self._keep and len(buf) == end)
+                return
+            if len(buf) < eol + 2 + size + 2:
+                break
+            self._chunks += buf[eol + 2:eol + 2 + size]
+            if len(self._chunks) > self._limit:
+                raise LeanError("oversized_response", f"the response exceeds {self._limit} bytes")
+            pos = eol + 2 + size + 2
+        self._pos = pos
+
+    def _finish(self, body: bytes, *, keep: bool) -> None:
+        assert self._headers is not None and self._waiter is not None
+        headers = self._headers
+        encoding = headers.get("Content-Encoding", "").lower()
+        if encoding in ("gzip", "deflate", "x-gzip"):
+            body = _decompress(body, self._limit)
+            del headers["Content-Encoding"]
+        elif encoding not in ("", "identity"):
+            raise LeanError("malformed_response", f"unsupported Content-Encoding {encoding!r}")
+        self._keep = keep
+        if not keep:
+            self.close()
+        self._waiter.set_result(LeanResponse(self._status, CIMultiDictProxy(headers), body))
+
+
+def _decompress(body: bytes, limit: int) -> bytes:
+    decoder = zlib.decompressobj(wbits=47)  # gzip or zlib, detected from the header
+    try:
+        out = decoder.decompress(body, limit + 1)
+    except zlib.error:
+        raise LeanError("malformed_response", "the compressed response is corrupt") from None
+    if len(out) > limit or decoder.unconsumed_tail:
+        raise LeanError("oversized_response", f"the response exceeds {limit} bytes")
+    return out
