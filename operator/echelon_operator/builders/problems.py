@@ -11,33 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
-
 from echelon_sidecar.config import Problem, format_path
+from echelon_sidecar.config.naming import camel_path
 
 __all__ = ["describe_problem", "problem_subject"]
 
 _KINDS = {"task_groups": "TaskGroup", "polling_pools": "PollingPool"}
 _GLOBAL = ("models", "workflow_nodes", "concurrency_control", "rate_limiting")
-
-
-def _field_names() -> frozenset[str]:
-    from echelon_sidecar.config import catalog, fallback, groups, limits, nodes, pools, tiers
-
-    names: set[str] = set()
-    for module in (catalog, fallback, groups, limits, nodes, pools, tiers):
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, BaseModel):
-                names.update(n for n in obj.model_fields if "_" in n)
-    return frozenset(names)
-
-
-_FIELDS = _field_names()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def problem_subject(problem: Problem) -> tuple[str, str] | None:
@@ -58,7 +38,7 @@ def describe_problem(problem: Problem, config: Mapping[str, Any] | None = None) 
             tiers = ((config.get("task_groups") or {}).get(name) or {}).get("echelons") or {}
             if rest[0] in tiers:
                 rest.insert(0, "echelons")
-        parts = [_camel(p) if isinstance(p, str) and p in _FIELDS else p for p in rest]
+        parts = list(camel_path(rest))
         where = f"{kind} {name}" + (f" {format_path(('spec', *parts))}" if parts else "")
     elif path and path[0] in _GLOBAL:
         where = f"global config {format_path(path)}"

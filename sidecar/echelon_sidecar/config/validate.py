@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Mapping
 
 from .base import canonical_name
+from .naming import camel_path
 from .problems import Problem
 from .resolve import Resolver
 from .root import EchelonConfig
@@ -32,7 +33,7 @@ class _Checker:
                *, severity: str = "error", hint: str | None = None) -> None:
         origin = self.origins.get((section, name))
         if self.manifest.get((section, name)):
-            rel = tuple(_camel(p) if isinstance(p, str) and p in _FIELD_NAMES else p for p in rel)
+            rel = camel_path(rel)
         if origin is not None:
             self.problems.append(
                 origin.problem(message, rel, severity=severity, hint=hint)  # type: ignore[attr-defined]
@@ -297,27 +298,6 @@ class _Checker:
         pool = self.config.sidecar.pool
         if pool is not None and self.resolver.pool_name(pool) is None:
             self.report("sidecar", "", f"pool {pool!r} does not exist", ("pool",))
-
-
-def _collect_field_names() -> frozenset[str]:
-    from pydantic import BaseModel
-
-    from . import catalog, fallback, groups, limits, nodes, pools, tiers
-
-    names: set[str] = set()
-    for module in (catalog, fallback, groups, limits, nodes, pools, tiers):
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, BaseModel):
-                names.update(n for n in obj.model_fields if "_" in n)
-    return frozenset(names)
-
-
-_FIELD_NAMES = _collect_field_names()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _did_you_mean(value: str, choices: list[str]) -> str | None:
