@@ -28,6 +28,7 @@ from .pools import PollingPool, PollingPoolSpec
 from .problems import Problem
 from .pydantic_errors import problems_from_validation
 from .root import EchelonConfig, SidecarSettings
+from .salvage import salvage
 from .yamlio import LineMap, read_yaml_documents
 
 __all__ = [
@@ -340,6 +341,7 @@ def _finish(c: _Collector) -> LoadedConfig:
 
     problems = list(c.problems)
     sections: dict[str, Any] = {}
+    broken: dict[str, set[str]] = {}
     for section, model in ENTITY_SECTIONS.items():
         built: dict[str, Any] = {}
         for name, data in c.raw.get(section, {}).items():
@@ -356,7 +358,11 @@ def _finish(c: _Collector) -> LoadedConfig:
                 if use is TaskGroup and isinstance(data, dict) and "echelons" not in data:
                     found = [_inline_tier_path(p, origin) for p in found]
                 problems.extend(found)
-                continue
+                repaired = salvage(use, data, exc)
+                if repaired is None:
+                    broken.setdefault(section, set()).add(canonical_name(str(name)))
+                    continue
+                value = repaired
             if use is TaskGroupSpec:
                 value = TaskGroup.model_validate(value.model_dump(exclude_unset=True))
             elif use is PollingPoolSpec:
@@ -373,10 +379,13 @@ def _finish(c: _Collector) -> LoadedConfig:
             problems.extend(problems_from_validation(
                 exc, model, source=_src(origin), prefix=origin.prefix, lines=origin.lines
             ))
-    if any(p.is_error for p in problems):
-        raise ConfigError(_sorted(problems), _summary(problems))
-    config = EchelonConfig.model_validate(sections)
-    problems.extend(cross_check(config, c.origins, c.manifest))
+    # Cross-checks run even when some entities failed their schema (on what could be salvaged),
+    # so one run lists every problem; references to a lost entity are not reported as dangling.
+    try:
+        config = EchelonConfig.model_validate(sections)
+    except ValidationError:
+        raise ConfigError(_sorted(problems), _summary(problems)) from None
+    problems.extend(cross_check(config, c.origins, c.manifest, broken))
     if any(p.is_error for p in problems):
         raise ConfigError(_sorted(problems), _summary(problems))
     return LoadedConfig(config, _sorted(problems), c.origins, c.sources, c.ignored)

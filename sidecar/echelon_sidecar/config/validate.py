@@ -19,8 +19,9 @@ _SUGGESTIONS = 25
 
 class _Checker:
     def __init__(self, config: EchelonConfig, origins: Mapping[Key, object],
-                 manifest: Mapping[Key, bool]) -> None:
+                 manifest: Mapping[Key, bool], broken: Mapping[str, set[str]]) -> None:
         self.config = config
+        self.broken = broken
         self.origins = origins
         self.manifest = manifest
         self.resolver = Resolver(config)
@@ -45,6 +46,8 @@ class _Checker:
     def check_ref(self, section: str, name: str, ref: str, rel: tuple[str | int, ...]) -> bool:
         if self.resolver.parse_ref(ref) is not None:
             return True
+        if self.is_broken("task_groups", ref.split(".", 1)[0]):
+            return False  # its own schema errors are already listed
         self.unresolved += 1
         if self.unresolved > _SUGGESTIONS:  # "did you mean" is O(names): only for the first few
             self.report(section, name, f"reference {ref!r} names no task group (or tier)", rel)
@@ -65,6 +68,15 @@ class _Checker:
                     rel, hint=f"did you mean {close[0]!r}?" if close else
                     f"declared groups: {', '.join(self.config.task_groups) or 'none'}")
         return False
+
+    def wrote_echelons(self, group: str) -> bool:
+        origin = self.origins.get(("task_groups", group))
+        lines = getattr(origin, "lines", None)
+        prefix = getattr(origin, "prefix", ())
+        return lines is not None and (*prefix, "echelons") in lines.lines
+
+    def is_broken(self, section: str, name: str) -> bool:
+        return canonical_name(name) in self.broken.get(section, ())
 
     # -- checks ----------------------------------------------------------------------------------
 
@@ -102,7 +114,7 @@ class _Checker:
 
     def check_groups(self) -> None:
         catalog = self.config.models
-        if not catalog and self.config.task_groups:
+        if not catalog and self.config.task_groups and not self.broken.get("models"):
             ids = sorted({m for g in self.config.task_groups.values()
                           for t in g.echelons.values() for m in t.models})
             first = next(iter(self.config.task_groups))
@@ -114,12 +126,13 @@ class _Checker:
                         "provider, upstream model and credential")
         for gname, group in self.config.task_groups.items():
             is_manifest = self.manifest.get(("task_groups", gname), False)
-            tiers_key = "echelons" if is_manifest else None  # file format: tiers inline
+            # the source format writes tiers inline, unless the file says `echelons:` itself
+            tiers_key = "echelons" if is_manifest or self.wrote_echelons(gname) else None
             for tname, tier in group.echelons.items():
                 base = (tiers_key, tname) if tiers_key else (tname,)
                 for index, model in enumerate(tier.models):
                     entry = self.resolver.model(model)
-                    if entry is None and not catalog:
+                    if entry is None and (not catalog or self.is_broken("models", model)):
                         continue
                     if entry is None:
                         hint = (
@@ -244,6 +257,8 @@ class _Checker:
             if node.polling_pool is None:
                 continue
             pool_name = self.resolver.pool_name(node.polling_pool)
+            if pool_name is None and self.is_broken("polling_pools", node.polling_pool):
+                continue
             if pool_name is None:
                 self.report("workflow_nodes", nname,
                             f"polling pool {node.polling_pool!r} does not exist",
@@ -296,7 +311,8 @@ class _Checker:
                             f"{block} parameters are not used with algorithm "
                             f"{self.config.rate_limiting.algorithm}", (block,), severity="warning")
         pool = self.config.sidecar.pool
-        if pool is not None and self.resolver.pool_name(pool) is None:
+        if pool is not None and self.resolver.pool_name(pool) is None \
+                and not self.is_broken("polling_pools", pool):
             self.report("sidecar", "", f"pool {pool!r} does not exist", ("pool",))
 
 
@@ -306,6 +322,11 @@ def _did_you_mean(value: str, choices: list[str]) -> str | None:
 
 
 def cross_check(config: EchelonConfig, origins: Mapping[Key, object],
-                manifest: Mapping[Key, bool]) -> list[Problem]:
-    """Every problem that needs more than one entity to see."""
-    return _Checker(config, origins, manifest).run()
+                manifest: Mapping[Key, bool],
+                broken: Mapping[str, set[str]] | None = None) -> list[Problem]:
+    """Every problem that needs more than one entity to see.
+
+    ``broken`` names the entities (by section, canonical name) that failed their own schema:
+    references to them are not reported as dangling.
+    """
+    return _Checker(config, origins, manifest, broken or {}).run()

@@ -34,7 +34,8 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path: Path,
     )
     assert main(["validate", str(bad)]) == 1
     out = capsys.readouterr().out
-    assert f"INVALID {bad}: 2 error(s)" in out
+    assert f"INVALID {bad}: 3 error(s)" in out
+    assert "task_groups.g.e1.models[0]: model 'nope' is not in the model catalog" in out
     assert "task_groups.g.e1.timeout: 0 is out of range: expected a number > 0" in out
     assert "task_groups.g.e2.timout: unknown key 'timout'" in out
 

@@ -70,7 +70,9 @@ polling_pools:
   p:
     task_groups: [g]
     rate_limiting: {algorithm: token_bucket, bucket_size: 10, refill_rate: 0}
-""")
+task_groups:
+  g: {e1: {models: [m-openai]}}
+""" + CATALOG)
     assert "polling_pools.p.rate_limiting.refill_rate: 0 is out of range" in problem
 
 
@@ -78,7 +80,9 @@ def test_enum_values_are_listed() -> None:
     (problem,) = problems_of("""
 polling_pools:
   p: {task_groups: [g], rotation_strategy: sideways}
-""")
+task_groups:
+  g: {e1: {models: [m-openai]}}
+""" + CATALOG)
     assert "'sideways' is not allowed: expected 'round_robin', 'least_recently_used' or 'weighted'" in problem
 
 
@@ -259,7 +263,7 @@ def test_manifest_problems_name_the_resource_and_camel_case_fields(write) -> Non
     """)
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    (problem,) = [str(p) for p in info.value.problems if p.is_error]
+    (problem,) = [str(p) for p in info.value.problems if p.is_error and "maxRetries" in str(p)]
     assert "tg.yaml (TaskGroup plan-group):6: error: spec.echelons.echelon1.maxRetries: -2" in problem
 
 
@@ -271,3 +275,49 @@ def test_invalid_yaml_reports_the_line() -> None:
 def test_unknown_top_level_key_and_document_kind() -> None:
     (problem,) = problems_of("task_group: {}\n")
     assert "unknown top-level key 'task_group'" in problem and "task_groups" in problem
+
+
+def test_one_run_lists_schema_and_reference_problems_together() -> None:
+    problems = problems_of("""
+task_groups:
+  g:
+    e1:
+      models: [m-openai, m-nope]
+      timout: 30
+    fallback_config:
+      fallback_groups: [nowhere]
+  h:
+    e1: {models: [m-claude]}
+    fallback_config: {fallback_groups: [also_nowhere]}
+""" + CATALOG)
+    joined = "\n".join(problems)
+    assert len(problems) == 4, joined
+    assert "g.e1.timout: unknown key" in joined
+    assert "x.yaml:5: error: task_groups.g.e1.models[1]: model 'm-nope' is not in" in joined
+    assert "reference 'nowhere' names no task group" in joined
+    assert "reference 'also_nowhere' names no task group" in joined
+
+
+def test_a_reference_to_a_group_with_schema_errors_is_not_called_dangling() -> None:
+    problems = problems_of("""
+task_groups:
+  g:
+    e1: {models: [m-openai]}
+    fallback_config: {fallback_groups: [broken]}
+  broken: [not, a, mapping]
+polling_pools:
+  p: {task_groups: [broken, g]}
+""" + CATALOG)
+    assert len(problems) == 1, problems
+    assert "task_groups.broken" in problems[0]
+
+
+def test_explicit_echelons_key_in_the_source_format_keeps_paths_and_lines() -> None:
+    (problem,) = problems_of("""
+task_groups:
+  g:
+    echelons:
+      e1:
+        models: [m-openai, m-nope]
+""" + CATALOG)
+    assert problem.startswith("x.yaml:6: error: task_groups.g.echelons.e1.models[1]: model 'm-nope'")
