@@ -145,6 +145,11 @@ def _conversation(messages: list[Any]) -> tuple[int, str | None]:
     return turns, f"conv:{digest}"
 
 
+def _json_type(value: object) -> str:
+    return {str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
+            list: "list"}.get(type(value), "null" if value is None else type(value).__name__)
+
+
 async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> Parsed:
     body = await read_json(request, limit)
     model = body.get("model")
@@ -155,9 +160,18 @@ async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> 
     if not isinstance(stream, bool):
         raise ClientError(400, "stream must be true or false", param="stream")
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
+    if messages is None:
         raise ClientError(400, "messages is required: a non-empty list of messages",
                           param="messages")
+    if not isinstance(messages, list) or not messages:
+        got = "an empty list" if isinstance(messages, list) else f"a {_json_type(messages)}"
+        raise ClientError(400, f"messages must be a non-empty list of messages (got {got})",
+                          param="messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ClientError(400, f"messages[{index}] must be an object with a role and "
+                              f"content (got a {_json_type(message)})",
+                              param=f"messages[{index}]")
     original = None
     if fmt == "anthropic":
         original = body
