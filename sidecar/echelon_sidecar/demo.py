@@ -88,6 +88,7 @@ class Row:
     attempts: int
     millis: float
     status: str
+    reason: str = ""
 
 
 class DemoState:
@@ -127,8 +128,13 @@ async def _one(client: Any, number: int, target: str, state: DemoState) -> None:
     except openai.APIStatusError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
         attempts = len([a for a in body.get("attempts", []) if a.get("call")])
+        inner = body.get("error")
+        error: dict[str, Any] = inner if isinstance(inner, dict) else body
+        text = str(error.get("message") or exc.message)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        reason = "; ".join(lines[:1] + lines[1:][-1:])  # what failed, and the last attempt
         row = Row(number, target, "-", "-", attempts, (time.perf_counter() - started) * 1000,
-                  f"HTTP {exc.status_code}")
+                  f"HTTP {exc.status_code}", reason)
     state.add(row)
 
 
@@ -298,6 +304,12 @@ def _summary(console: Any, state: DemoState, args: argparse.Namespace) -> None:
     console.print(f"served {served}/{state.total}, after a fallback {state.fallbacks} "
                   f"({rate:.0f}%), failed {state.failures}; "
                   f"{time.monotonic() - state.started:.1f} s")
+    failed = [row for row in state.rows if row.status != "ok"]
+    for row in failed[:5]:
+        console.print(f"  failed #{row.number} ({row.target}, {row.status}): {row.reason}",
+                      highlight=False)
+    if len(failed) > 5:
+        console.print(f"  ... and {len(failed) - 5} more failed", highlight=False)
     for event in state.events:
         console.print("  " + event, highlight=False)
 

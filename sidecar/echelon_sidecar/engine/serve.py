@@ -242,7 +242,8 @@ def _failure(run: Run) -> RoutingError:
                                f"called{tail}", outcome)
     if run.stop_reason == "max_attempts" or run.calls >= run.max_attempts:
         outcome.stop_reason = "max_attempts"
-        return ChainExhausted(f"{target}: all {run.calls} attempt(s) allowed by max_attempts "
+        cap = "max_instance_attempts" if run.route.kind == "pool" else "max_attempts"
+        return ChainExhausted(f"{target}: all {run.calls} attempt(s) allowed by {cap} "
                               f"failed{tail}", outcome)
     outcome.stop_reason = "exhausted"
     return ChainExhausted(f"{target}: every instance of the chain failed or was "
