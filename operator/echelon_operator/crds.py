@@ -100,9 +100,26 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _convert(value, defs)
     if "enum" in out and "type" not in out:
         out["type"] = "string"
+    if "description" in out:  # `kubectl explain` shows descriptions, not enums nor bounds
+        out["description"] = _describe_constraints(out)
     if "properties" in out or "additionalProperties" in out:
         out.setdefault("type", "object")
     return out
+
+
+def _describe_constraints(node: dict[str, Any]) -> str:
+    text: str = node["description"]
+    enum = node.get("enum")
+    if enum and len(enum) > 1 and not all(str(v) in text for v in enum):
+        text += " One of: " + ", ".join(str(v) for v in enum) + "."
+    bounds = []
+    if "minimum" in node:
+        bounds.append((">" if node.get("exclusiveMinimum") else ">=") + f" {node['minimum']}")
+    if "maximum" in node:
+        bounds.append(("<" if node.get("exclusiveMaximum") else "<=") + f" {node['maximum']}")
+    if bounds:
+        text += " Must be " + " and ".join(bounds) + "."
+    return text
 
 
 def _columns(kind: str) -> list[dict[str, Any]]:
