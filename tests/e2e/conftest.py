@@ -30,6 +30,7 @@ from .cluster import (
     KubectlError,
     LocalClusterRun,
 )
+from .own_cluster import OwnCluster
 
 E2E_DIR = Path(__file__).resolve().parent
 SKIP_REASON = (
@@ -152,3 +153,15 @@ def crds(k8s: Cluster) -> None:
         time.sleep(0.2)
     for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
         k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path, k8s: Cluster) -> Iterator[OwnCluster]:
+    """A control plane of this test's own (``scripts/local-k8s up --dir``), stopped after."""
+    if not k8s.local:
+        pytest.skip("a control plane of the test's own needs scripts/local-k8s")
+    cluster = OwnCluster(tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.down()

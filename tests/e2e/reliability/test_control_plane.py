@@ -15,19 +15,16 @@ volume), and no ``echelon-pool-*`` ConfigMap outlives its pool.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from ..cluster import CRD_DIR, LOCAL_K8S, Cluster
+from ..cluster import CRD_DIR, Cluster
 from ..operator.conftest import (
     OperatorProcess,
     apply,
@@ -36,6 +33,7 @@ from ..operator.conftest import (
     wait_for,
 )
 from ..operator.manifests import deployment, global_config, polling_pool, task_group
+from ..own_cluster import OwnCluster
 from .conftest import Operator, must_get
 
 GC_TIMEOUT = 150  # kube's garbage collector starts ~30 s after a CRD appears on this cluster
@@ -287,55 +285,6 @@ def test_a_pool_deleted_while_its_deployment_is_patched_leaves_no_sidecar_and_ke
 
 
 # -- the API server restarted under a running operator ----------------------------------------
-
-class OwnCluster:
-    """A control plane of this test's own (``scripts/local-k8s up --dir``), stopped after."""
-
-    def __init__(self, folder: Path) -> None:
-        self.dir = folder / "k8s"
-        proc = subprocess.run([str(LOCAL_K8S), "up", "--dir", str(self.dir)],
-                              capture_output=True, text=True, timeout=240, check=False,
-                              stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            pytest.fail(f"scripts/local-k8s up failed: {proc.stderr[-2000:]}", pytrace=False)
-        self.cluster = Cluster.from_kubeconfig(self.dir / "kubeconfig", local=True)
-
-    def restart_apiserver(self, down_for: float) -> None:
-        """Kill kube-apiserver (SIGKILL: a crash; its graceful TERM takes ~30 s here), keep it
-        down ``down_for`` s, start it again the same way ``up`` did (same arguments, pid file
-        and log), and wait until it is ready."""
-        pidfile = self.dir / "kube-apiserver.pid"
-        pid = int(pidfile.read_text())
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(down_for)
-        with (self.dir / "kube-apiserver.log").open("ab") as log:
-            proc = subprocess.Popen([a.decode() for a in argv], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        pidfile.write_text(f"{proc.pid}\n")
-        wait_for(lambda: self.cluster.kubectl("get", "--raw", "/readyz", check=False,
-                                              timeout=5).stdout.strip() == "ok",
-                 timeout=60, interval=0.3, what="the restarted API server ready")
-
-    def down(self) -> None:
-        subprocess.run([str(LOCAL_K8S), "down", "--dir", str(self.dir)], capture_output=True,
-                       timeout=120, check=False, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path, k8s: Cluster) -> Iterator[OwnCluster]:
-    if not k8s.local:
-        pytest.skip("restarting the API server needs a local control plane (scripts/local-k8s)")
-    cluster = OwnCluster(tmp_path)
-    try:
-        yield cluster
-    finally:
-        cluster.down()
-
 
 def test_an_api_server_restart_under_a_running_operator_is_survived_and_converges(
     own_cluster: OwnCluster, tmp_path: Path
