@@ -156,6 +156,31 @@ class Kube:
 
     # -- Events -----------------------------------------------------------------------------
 
+    # -- other custom objects (kopf's peering) ---------------------------------------------
+
+    async def get_object(self, group: str, version: str, plural: str, name: str,
+                         namespace: str | None = None) -> dict[str, Any] | None:
+        result: dict[str, Any] | None
+        if namespace is None:
+            result = await self._call(self.custom.get_cluster_custom_object, group, version,
+                                      plural, name, allow_404=True)
+        else:
+            result = await self._call(self.custom.get_namespaced_custom_object, group, version,
+                                      namespace, plural, name, allow_404=True)
+        return result
+
+    async def create_object(self, group: str, version: str, plural: str,
+                            body: Mapping[str, Any], namespace: str | None = None
+                            ) -> dict[str, Any]:
+        result: dict[str, Any]
+        if namespace is None:
+            result = await self._call(self.custom.create_cluster_custom_object, group, version,
+                                      plural, dict(body))
+        else:
+            result = await self._call(self.custom.create_namespaced_custom_object, group,
+                                      version, namespace, plural, dict(body))
+        return result
+
     async def event(self, obj: Mapping[str, Any], *, type: str, reason: str,
                     message: str) -> None:
         """Record a core/v1 Event about ``obj`` (best effort: failures are swallowed)."""

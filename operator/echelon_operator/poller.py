@@ -20,6 +20,7 @@ from .aggregate import aggregate, poll_sidecars, sidecar_targets
 from .builders.status import build_group_health, build_pool_health, circuit_transitions
 from .entries import GlobalEntry, GroupEntry, selector_string
 from .kube import KubeError
+from .peering import leads
 from .reconcile import reconcile_namespace
 from .runtime import NsName, Runtime, now
 
@@ -142,7 +143,8 @@ async def poll_forever(rt: Runtime) -> None:
     while True:
         started = loop.time()
         try:
-            await poll_once(rt)
+            if await leads(rt.kube, rt.settings):  # a standby peer neither polls nor writes
+                await poll_once(rt)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep polling; the next round may work

@@ -58,7 +58,7 @@ def kopf_cluster_rules(peering: bool = False) -> list[dict[str, Any]]:
         _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"]),
     ]
     if peering:
-        out.append(_rule(["kopf.dev"], ["clusterkopfpeerings"], [*WATCH, "patch"]))
+        out.append(_rule(["kopf.dev"], ["clusterkopfpeerings"], [*WATCH, "patch", "create"]))
     return out
 
 
@@ -66,7 +66,7 @@ def kopf_namespace_rules(peering: bool = False) -> list[dict[str, Any]]:
     """Rights kopf needs in each namespace it serves."""
     out = [_rule(["", "events.k8s.io"], ["events"], ["create"])]
     if peering:
-        out.append(_rule(["kopf.dev"], ["kopfpeerings"], [*WATCH, "patch"]))
+        out.append(_rule(["kopf.dev"], ["kopfpeerings"], [*WATCH, "patch", "create"]))
     return out
 
 

@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--standalone", action="store_true",
                       help="no peering: the only operator replica (default)")
     peer.add_argument("--peering", metavar="NAME",
-                      help="kopf peering object NAME (needs kopf's peering CRDs)" + env("peering"))
+                      help="run as one of several replicas, kopf peering object NAME (needs "
+                      "kopf's peering CRDs: kubectl apply -f crds/peering/)" + env("peering"))
+    p.add_argument("--priority", type=int, dest="peering_priority", metavar="N",
+                   help="with --peering: this replica's priority; the live replica with the "
+                   "highest one works, the others stand by (default: random)"
+                   + env("peering_priority"))
     p.add_argument("--liveness", metavar="URL",
                    help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz"
                    + env("liveness"))
@@ -84,7 +89,8 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
         name: getattr(args, name, None)
         for name in ("sidecar_image", "image_pull_policy", "data_port", "admin_port",
                      "poll_interval", "poll_timeout", "poll_concurrency", "operator_namespace",
-                     "global_config_name", "log_level", "log_format", "liveness", "peering")
+                     "global_config_name", "log_level", "log_format", "liveness", "peering",
+                     "peering_priority")
     }
     if args.sidecar_resources is not None:
         try:
@@ -128,11 +134,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
     from . import handlers  # noqa: F401  (registers the handlers with kopf)
+    from .peering import PeeringError, PeeringIdentity, set_me
+
+    identity = PeeringIdentity(settings.peering_priority)
+    set_me(identity)
+    if settings.peering is not None:
+        try:
+            _prepare_peering(settings)
+        except PeeringError as exc:
+            parser.exit(2, f"echelon-operator: error: {exc}\n")
+        logging.getLogger("echelon_operator").info(
+            "peering %r as %s, priority %d", settings.peering, identity.id, identity.priority)
 
     try:
         kopf.run(
             standalone=settings.peering is None,
             peering_name=settings.peering,
+            identity=identity.id,  # type: ignore[arg-type]
+            priority=identity.priority,
             clusterwide=settings.clusterwide,
             namespaces=list(settings.namespaces),
             liveness_endpoint=settings.liveness,
@@ -140,6 +159,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _prepare_peering(settings: OperatorSettings) -> None:
+    import asyncio
+
+    from .kube import Kube
+    from .peering import ensure_peering
+
+    async def prepare() -> None:
+        kube = Kube.from_environment(workers=2)
+        try:
+            await ensure_peering(kube, settings)
+        finally:
+            kube.close()
+
+    asyncio.run(prepare())
 
 
 if __name__ == "__main__":  # pragma: no cover

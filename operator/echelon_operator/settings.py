@@ -48,6 +48,7 @@ ENV: dict[str, str] = {
     "operator_namespace": "ECHELON_OPERATOR_NAMESPACE",
     "global_config_name": "ECHELON_GLOBAL_CONFIG",
     "peering": "ECHELON_PEERING",
+    "peering_priority": "ECHELON_PEERING_PRIORITY",
     "liveness": "ECHELON_LIVENESS",
 }
 
@@ -80,6 +81,8 @@ class OperatorSettings:
     global_config_name: str = "echelon-global-config"
     #: kopf peering name (None: --standalone, no peering)
     peering: str | None = None
+    #: this replica's peering priority (the highest live one works; None: random at start)
+    peering_priority: int | None = None
     #: kopf liveness endpoint, e.g. http://0.0.0.0:8081/healthz (None: off)
     liveness: str | None = None
 
@@ -134,7 +137,7 @@ def _parse(name: str, var: str, raw: str) -> Any:
             if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError("expected true or false")
             return raw.lower() in ("1", "true", "yes")
-        if name in ("data_port", "admin_port", "poll_concurrency"):
+        if name in ("data_port", "admin_port", "poll_concurrency", "peering_priority"):
             return int(raw)
         if name in ("poll_interval", "poll_timeout"):
             return float(raw)
