@@ -85,7 +85,9 @@ async def ensure_peering(kube: Kube, settings: OperatorSettings) -> None:
         kind = "ClusterKopfPeering" if namespace is None else "KopfPeering"
         where = f"{kind} {name}" + (f" in namespace {namespace}" if namespace else "")
         body: dict[str, Any] = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind,
-                                "metadata": {"name": name}}
+                                "metadata": {"name": name, "labels": {
+                                    "app.kubernetes.io/part-of": "echelon",
+                                    "app.kubernetes.io/managed-by": "echelon-operator"}}}
         try:
             await kube.create_object(GROUP, VERSION, plural, body, namespace)
             logger.info("created %s for peering", where)

@@ -165,3 +165,17 @@ def own_cluster(tmp_path: Path, k8s: Cluster) -> Iterator[OwnCluster]:
         yield cluster
     finally:
         cluster.down()
+
+
+@pytest.fixture
+def peering_crds(k8s: Cluster) -> None:
+    """kopf's peering CRDs (crds/peering/), applied idempotently and Established."""
+    for attempt in range(5):  # another worker may be creating them at the same moment
+        proc = k8s.kubectl("apply", "-f", str(CRD_DIR / "peering"), check=False)
+        if proc.returncode == 0:
+            break
+        if "AlreadyExists" not in proc.stderr or attempt == 4:
+            pytest.fail(f"kubectl apply -f crds/peering/: {proc.stderr}", pytrace=False)
+        time.sleep(0.2)
+    for crd in ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
-import pytest
 import yaml
 
-from ..cluster import CRD_DIR, Cluster
+from ..cluster import Cluster
 from .conftest import apply, get, wait_for
 from .manifests import global_config, polling_pool, task_group
-
-PEERING_CRDS = CRD_DIR / "peering"
-
-
-@pytest.fixture
-def peering_crds(k8s: Cluster) -> None:
-    for attempt in range(5):  # another worker may be creating them at the same moment
-        proc = k8s.kubectl("apply", "-f", str(PEERING_CRDS), check=False)
-        if proc.returncode == 0:
-            break
-        if "AlreadyExists" not in proc.stderr or attempt == 4:
-            pytest.fail(f"kubectl apply -f crds/peering/: {proc.stderr}", pytrace=False)
-        time.sleep(0.2)
-    for crd in ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
 
 def rpm_limit(k8s: Cluster, namespace: str) -> int | None:

@@ -50,6 +50,7 @@ def test_default_values_render_operator_crds_rbac_global_config_service_and_test
 def test_all_options_render_every_optional_resource(all_options_docs: Docs) -> None:
     assert kinds(all_options_docs) == sorted([
         "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount",
+        "CustomResourceDefinition", "CustomResourceDefinition",  # kopf's peering CRDs
         "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding",
         "ConfigMap", "Deployment", "Service", "Pod", "PodMonitor", "PrometheusRule",
     ])
@@ -87,7 +88,8 @@ def test_each_template_file_holds_one_kind_and_is_named_after_it() -> None:
         (kind,) = found
         stem = path.rsplit("/", 1)[-1].removesuffix(".yaml")
         if path.startswith("crd/"):
-            assert kind == "CustomResourceDefinition" and stem.endswith(".echelon.dev")
+            assert kind == "CustomResourceDefinition"
+            assert stem.endswith(".echelon.dev") or stem.endswith(".kopf.dev"), path
         else:
             assert stem == kind.lower(), f"{path} holds a {kind}"
     on_disk = {str(p.relative_to(CHART / "templates")) for p in
@@ -122,6 +124,22 @@ def test_crds_install_false_renders_no_crd() -> None:
 
 
 # -- the operator --------------------------------------------------------------------------------
+
+
+def test_peering_runs_replicas_with_kopf_peering_its_crds_and_rights() -> None:
+    docs = render(sets={"peering.enabled": True, "operator.replicas": 2})
+    dep = one(docs, "Deployment")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["strategy"] == {"type": "RollingUpdate"}
+    assert dep["spec"]["template"]["spec"]["containers"][0]["args"] == ["--peering", "echelon"]
+    crds = sorted(d["metadata"]["name"] for d in find(docs, "CustomResourceDefinition"))
+    assert crds == ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev",
+                    "pollingpools.echelon.dev", "taskgroups.echelon.dev"]
+    assert one(docs, "ClusterRole")["rules"] == rbac.rules("cluster", peering=True)["clusterRole"]
+    quiet = render(sets={"peering.enabled": True, "peering.installCrds": False})
+    assert len(find(quiet, "CustomResourceDefinition")) == 2
+    default = render()
+    assert one(default, "ClusterRole")["rules"] == rbac.rules("cluster")["clusterRole"]
 
 
 def test_operator_is_one_recreated_replica_with_a_hardened_pod(default_docs: Docs) -> None:
@@ -206,7 +224,8 @@ def test_every_operator_value_reaches_the_operators_settings(
         5.0, 1.5, 8)
     assert (settings.log_level, settings.log_format) == ("DEBUG", "full")
     assert settings.liveness == "http://0.0.0.0:8181/healthz"
-    assert settings.peering is None
+    assert settings.peering == "echelon-ha"
+    assert dep["spec"]["replicas"] == 3 and dep["spec"]["strategy"] == {"type": "RollingUpdate"}
 
 
 # -- RBAC ----------------------------------------------------------------------------------------
@@ -236,7 +255,7 @@ def test_cluster_scope_binds_the_rbac_modules_cluster_rules(default_docs: Docs) 
 def test_namespaced_scope_binds_a_role_in_each_watched_namespace_and_nothing_cluster_wide(
     all_options_docs: Docs,
 ) -> None:
-    expected = rbac.rules("namespaced", global_config_name="llm-catalog")
+    expected = rbac.rules("namespaced", peering=True, global_config_name="llm-catalog")
     assert not find(all_options_docs, "ClusterRole")
     assert not find(all_options_docs, "ClusterRoleBinding")
     for ns in ("team-a", "team-b"):

@@ -70,13 +70,15 @@ def test_charts_rbac_rules_are_the_rbac_modules_rule_lists(tmp_path: Path) -> No
     crds, chart = _repo_layout(tmp_path)
     assert main(["crds", "--output-dir", str(crds)]) == 0
     doc = yaml.safe_load((chart / "files" / "rbac-rules.yaml").read_text())
-    assert doc == {"cluster": rbac.rules("cluster"), "namespaced": rbac.rules("namespaced")}
+    assert doc == {"cluster": rbac.rules("cluster"), "namespaced": rbac.rules("namespaced"),
+                   "cluster-peering": rbac.rules("cluster", peering=True),
+                   "namespaced-peering": rbac.rules("namespaced", peering=True)}
 
 
 def test_without_a_chart_beside_it_only_the_crds_are_written(tmp_path: Path) -> None:
     assert main(["crds", "--output-dir", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
-        [*CRD_FILES.values(), "kopf-peering.yaml"])
+        [*CRD_FILES.values(), "kopfpeerings.kopf.dev.yaml", "clusterkopfpeerings.kopf.dev.yaml"])
 
 
 def test_check_fails_when_a_schema_changes_without_regenerating(tmp_path: Path) -> None:
