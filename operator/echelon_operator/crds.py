@@ -250,7 +250,7 @@ def rbac_rules_document() -> dict[str, Any]:
     """scope (and ``<scope>-peering``) -> the rule lists of :func:`echelon_operator.rbac.rules`."""
     from . import rbac
 
-    doc = {scope: rbac.rules(scope) for scope in RBAC_SCOPES}
+    doc: dict[str, Any] = {scope: rbac.rules(scope) for scope in RBAC_SCOPES}
     doc.update({f"{scope}-peering": rbac.rules(scope, peering=True) for scope in RBAC_SCOPES})
     return doc
 
