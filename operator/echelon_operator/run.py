@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
     except SettingsError as exc:
         parser.error(str(exc))
+    problem = _credentials_problem()
+    if problem:
+        parser.exit(2, f"echelon-operator: error: {problem}\n")
     configure(settings)
 
     import kopf
@@ -159,6 +162,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _credentials_problem() -> str | None:
+    """Why no Kubernetes client can be configured (None: it can); nothing is contacted."""
+    import os
+
+    from .kube import Kube
+
+    try:
+        Kube.from_environment(workers=1).close()
+    except Exception as exc:  # ConfigException, a YAML error, an unreadable file, ...
+        where = (f"KUBECONFIG={os.environ['KUBECONFIG']}" if os.environ.get("KUBECONFIG")
+                 else "~/.kube/config")
+        return (f"no Kubernetes credentials: {exc} (read {where}; in a pod the operator uses "
+                "its ServiceAccount token)")
+    return None
 
 
 def _prepare_peering(settings: OperatorSettings) -> None:

@@ -56,3 +56,23 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 def test_namespace_and_all_namespaces_exclude_each_other() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["-n", "a", "-A"])
+
+
+@pytest.mark.parametrize("content", [None, "clusters: [\n", "apiVersion: v1\nkind: Config\n"])
+def test_without_usable_credentials_the_operator_stops_with_a_clear_message(
+    content: str | None, tmp_path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from echelon_operator.run import main
+
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(["--namespace", "x"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "echelon-operator: error: no Kubernetes credentials" in err
+    assert f"KUBECONFIG={path}" in err and "Traceback" not in err
