@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .argtypes import non_negative_float, positive_float, positive_int, tcp_port
 from .logs import setup_logging
 from .server import ServerSettings, Sidecar
 
@@ -33,17 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", help="the pool served when a request names no model")
     p.add_argument("--host", default="127.0.0.1", help="data port address (default 127.0.0.1: "
                    "the pod's own containers only)")
-    p.add_argument("--port", type=int, default=8080, help="data port (default 8080)")
+    p.add_argument("--port", type=tcp_port, default=8080, help="data port (default 8080)")
     p.add_argument("--admin-host", default="0.0.0.0", help="admin port address (probes, "
                    "Prometheus and the operator reach it; default 0.0.0.0)")
-    p.add_argument("--admin-port", type=int, default=9090, help="admin port (default 9090)")
-    p.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--admin-port", type=tcp_port, default=9090, help="admin port (default 9090)")
+    p.add_argument("--reload-interval", type=non_negative_float, default=2.0, metavar="SECONDS",
                    help="how often the config path is checked for changes (0: never)")
-    p.add_argument("--drain-timeout", type=float, default=20.0, metavar="SECONDS",
+    p.add_argument("--drain-timeout", type=non_negative_float, default=20.0, metavar="SECONDS",
                    help="on SIGTERM, how long in-flight requests may take to finish")
-    p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+    p.add_argument("--max-body-bytes", type=positive_int, default=8 * 1024 * 1024,
                    help="largest request body accepted (413 beyond)")
-    p.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--request-timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="deadline of a whole request when the caller sends no "
                    "X-Echelon-Timeout (default: bounded by the tiers' timeouts)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

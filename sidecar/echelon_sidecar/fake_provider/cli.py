@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..argtypes import non_negative_float, non_negative_int, positive_int, tcp_port
 from .app import create_app
 from .faults import Fault, FaultSpecError, parse_fault_arg
 from .settings import FakeSettings
@@ -61,41 +62,21 @@ def _fault_arg(text: str) -> tuple[str, Fault]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `fake-provider` options (and the fault grammar as the help epilog) to `parser`."""
     parser.description = parser.description or DESCRIPTION
     parser.epilog = FAULT_HELP
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 lets the OS choose (default)")
+    parser.add_argument("--port", type=tcp_port, default=0, help="port to bind; 0 lets the OS choose (default)")
     parser.add_argument("--port-file", type=Path, help="write the bound port to this file once listening")
     parser.add_argument("--api-key", help="require this API key (each provider's own header); default: any")
-    parser.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added before every answer")
-    parser.add_argument("--stream-chunks", type=_positive_int, default=5, help="content chunks per stream (default 5)")
-    parser.add_argument("--chunk-delay-ms", type=_non_negative, default=0.0, help="pause between stream chunks")
+    parser.add_argument("--latency-ms", type=non_negative_float, default=0.0, help="added before every answer")
+    parser.add_argument("--stream-chunks", type=positive_int, default=5, help="content chunks per stream (default 5)")
+    parser.add_argument("--chunk-delay-ms", type=non_negative_float, default=0.0, help="pause between stream chunks")
     parser.add_argument("--reply", help="fixed reply text instead of echoing the last user message")
     parser.add_argument("--seed", type=int, help="seed of the RNG behind rate:P faults")
-    parser.add_argument("--record-requests", type=int, default=50, help="requests kept per model for /_fake/requests")
+    parser.add_argument("--record-requests", type=non_negative_int, default=50, help="requests kept per model for /_fake/requests")
     parser.add_argument("--models", help="comma-separated model ids listed by GET /v1/models")
     parser.add_argument(
         "--fault", action="append", default=[], type=_fault_arg, metavar="MODEL=SPEC",
