@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import LoadedConfig
+from ..config.resolve import Resolver
 from ..engine import Clock, Engine, Provider
 from ..errors import ConfigError
 from ..providers import HttpProvider
@@ -87,6 +88,15 @@ class Sidecar:
         for warning in loaded.warnings:
             _log.info("config warning: %s", warning)
 
+    def _check_pool_flag(self, loaded: LoadedConfig) -> None:
+        """``--pool`` must name a pool of the config (as the config's own sidecar.pool must)."""
+        pool = self.settings.pool
+        if pool is None or Resolver(loaded.config).pool_name(pool) is not None:
+            return
+        known = ", ".join(loaded.config.polling_pools) or "none"
+        raise ConfigError([f"--pool {pool}: the config has no polling pool of that name "
+                           f"(its pools: {known})"], "invalid --pool")
+
     async def reload_now(self) -> bool:
         """Load the config path now; True when a new config took effect."""
         async with self._lock:
@@ -94,6 +104,7 @@ class Sidecar:
             first = self.engine is None
             try:
                 loaded = await self._watcher.load_async()
+                self._check_pool_flag(loaded)
             except ConfigError as exc:
                 self.reload_state["failures"] += 1
                 self.reload_state["last_error"] = str(exc)

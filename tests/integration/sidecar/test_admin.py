@@ -61,6 +61,16 @@ async def test_a_sidecar_started_on_an_invalid_config_is_not_ready_and_says_why(
     assert (await sc.status())["ready"] is False
 
 
+async def test_a_pool_flag_naming_no_pool_of_the_config_is_refused_like_a_bad_config(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake), pool="ghost_pool")
+    status, text = await _get(sc, "/readyz")
+    assert status == 503
+    assert "--pool ghost_pool: the config has no polling pool of that name" in text
+    assert "(its pools: pool)" in text
+
+
 async def test_metrics_and_status_reflect_requests_fallbacks_and_failures(
     fake: FakeProvider, make_sidecar: MakeSidecar
 ) -> None:
