@@ -137,22 +137,27 @@ def namespace(k8s: Cluster) -> Iterator[str]:
             pytest.fail(f"could not delete namespace {name}: {exc}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def crds(k8s: Cluster) -> None:
-    """The Echelon CRDs from ``crds/``, applied (idempotently) and Established, once per worker.
+def apply_crds(k8s: Cluster, folder: Path, names: tuple[str, ...]) -> None:
+    """``kubectl apply -f folder`` (idempotent), then wait until ``names`` are Established.
 
     Two xdist workers applying them at the same moment can both try to create them: the
     loser's apply fails with AlreadyExists once, and applying again patches.
     """
     for attempt in range(5):
-        proc = k8s.kubectl("apply", "-f", str(CRD_DIR), check=False)
+        proc = k8s.kubectl("apply", "-f", str(folder), check=False)
         if proc.returncode == 0:
             break
         if "AlreadyExists" not in proc.stderr or attempt == 4:
-            pytest.fail(f"kubectl apply -f crds/: {proc.stderr}", pytrace=False)
+            pytest.fail(f"kubectl apply -f {folder}: {proc.stderr}", pytrace=False)
         time.sleep(0.2)
-    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
+    for crd in names:
         k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def crds(k8s: Cluster) -> None:
+    """The Echelon CRDs from ``crds/``, applied and Established, once per worker."""
+    apply_crds(k8s, CRD_DIR, ("taskgroups.echelon.dev", "pollingpools.echelon.dev"))
 
 
 @pytest.fixture
@@ -169,13 +174,5 @@ def own_cluster(tmp_path: Path, k8s: Cluster) -> Iterator[OwnCluster]:
 
 @pytest.fixture
 def peering_crds(k8s: Cluster) -> None:
-    """kopf's peering CRDs (crds/peering/), applied idempotently and Established."""
-    for attempt in range(5):  # another worker may be creating them at the same moment
-        proc = k8s.kubectl("apply", "-f", str(CRD_DIR / "peering"), check=False)
-        if proc.returncode == 0:
-            break
-        if "AlreadyExists" not in proc.stderr or attempt == 4:
-            pytest.fail(f"kubectl apply -f crds/peering/: {proc.stderr}", pytrace=False)
-        time.sleep(0.2)
-    for crd in ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    """kopf's peering CRDs (crds/peering/), applied and Established."""
+    apply_crds(k8s, CRD_DIR / "peering", ("kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"))
