@@ -31,14 +31,20 @@ class Coalescer(Generic[K]):
     """``await request(key)`` returns after a run of ``fn(key)`` that started after the call.
 
     A failing run is retried ``retries`` times with ``backoff`` seconds between; its last
-    error reaches whoever awaits (fire-and-forget callers only get it logged).
+    error reaches whoever awaits. Nobody awaits a :meth:`schedule` run (kopf will not
+    retry it for us), so when it still fails -- the API server away for longer than the
+    backoffs -- it is requested again every ``retry_later`` seconds until it succeeds:
+    a dependent pool is never left un-rendered for want of a trigger.
     """
 
     fn: Callable[[K], Awaitable[None]]
     name: str = "reconcile"
     retries: int = 3
     backoff: float = 2.0
+    retry_later: float = 30.0
     _slots: dict[K, _Slot] = field(default_factory=dict)
+    _later: dict[K, asyncio.TimerHandle] = field(default_factory=dict)
+    _closed: bool = False
 
     def request(self, key: K) -> asyncio.Future[None]:
         slot = self._slots.setdefault(key, _Slot())
@@ -52,8 +58,28 @@ class Coalescer(Generic[K]):
         return slot.pending
 
     def schedule(self, key: K) -> None:
-        """Request a run without waiting for it."""
-        self.request(key).add_done_callback(_consume)
+        """Request a run without waiting for it (retried later while it fails)."""
+        if self._closed:
+            return
+        self.request(key).add_done_callback(lambda f: self._scheduled_done(key, f))
+
+    def _scheduled_done(self, key: K, future: asyncio.Future[None]) -> None:
+        if future.cancelled() or self._closed:
+            return
+        if future.exception() is None:  # (an error was logged by the loop)
+            handle = self._later.pop(key, None)  # a later run succeeded: covers earlier ones
+            if handle is not None:
+                handle.cancel()
+            return
+        if key in self._later:
+            return
+        logger.warning("%s %s: trying again in %gs", self.name, key, self.retry_later)
+        loop = asyncio.get_running_loop()
+        self._later[key] = loop.call_later(self.retry_later, self._retry, key)
+
+    def _retry(self, key: K) -> None:
+        self._later.pop(key, None)
+        self.schedule(key)
 
     async def run(self, key: K) -> None:
         await asyncio.shield(self.request(key))
@@ -97,15 +123,14 @@ class Coalescer(Generic[K]):
         return sum(1 for s in self._slots.values() if s.task is not None)
 
     async def close(self) -> None:
+        self._closed = True
+        for handle in self._later.values():
+            handle.cancel()
+        self._later.clear()
         tasks = [s.task for s in self._slots.values() if s.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _consume(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()  # already logged by the loop
 
 
 class KeyedLocks(Generic[K]):
