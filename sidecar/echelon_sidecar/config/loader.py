@@ -342,6 +342,7 @@ def _finish(c: _Collector) -> LoadedConfig:
     problems = list(c.problems)
     sections: dict[str, Any] = {}
     broken: dict[str, set[str]] = {}
+    salvaged: set[tuple[str, str]] = set()
     for section, model in ENTITY_SECTIONS.items():
         built: dict[str, Any] = {}
         for name, data in c.raw.get(section, {}).items():
@@ -363,6 +364,7 @@ def _finish(c: _Collector) -> LoadedConfig:
                     broken.setdefault(section, set()).add(canonical_name(str(name)))
                     continue
                 value = repaired
+                salvaged.add((section, name))
             if use is TaskGroupSpec:
                 value = TaskGroup.model_validate(value.model_dump(exclude_unset=True))
             elif use is PollingPoolSpec:
@@ -385,7 +387,7 @@ def _finish(c: _Collector) -> LoadedConfig:
         config = EchelonConfig.model_validate(sections)
     except ValidationError:
         raise ConfigError(_sorted(problems), _summary(problems)) from None
-    problems.extend(cross_check(config, c.origins, c.manifest, broken))
+    problems.extend(cross_check(config, c.origins, c.manifest, broken, salvaged))
     if any(p.is_error for p in problems):
         raise ConfigError(_sorted(problems), _summary(problems))
     return LoadedConfig(config, _sorted(problems), c.origins, c.sources, c.ignored)

@@ -19,9 +19,11 @@ _SUGGESTIONS = 25
 
 class _Checker:
     def __init__(self, config: EchelonConfig, origins: Mapping[Key, object],
-                 manifest: Mapping[Key, bool], broken: Mapping[str, set[str]]) -> None:
+                 manifest: Mapping[Key, bool], broken: Mapping[str, set[str]],
+                 salvaged: set[Key]) -> None:
         self.config = config
         self.broken = broken
+        self.salvaged = salvaged
         self.origins = origins
         self.manifest = manifest
         self.resolver = Resolver(config)
@@ -32,6 +34,8 @@ class _Checker:
 
     def report(self, section: str, name: str, message: str, rel: tuple[str | int, ...] = (),
                *, severity: str = "error", hint: str | None = None) -> None:
+        if severity != "error" and (section, name) in self.salvaged:
+            return  # a warning about an entity rebuilt without its bad fields may mislead
         origin = self.origins.get((section, name))
         if self.manifest.get((section, name)):
             rel = camel_path(rel)
@@ -323,10 +327,12 @@ def _did_you_mean(value: str, choices: list[str]) -> str | None:
 
 def cross_check(config: EchelonConfig, origins: Mapping[Key, object],
                 manifest: Mapping[Key, bool],
-                broken: Mapping[str, set[str]] | None = None) -> list[Problem]:
+                broken: Mapping[str, set[str]] | None = None,
+                salvaged: set[Key] | None = None) -> list[Problem]:
     """Every problem that needs more than one entity to see.
 
     ``broken`` names the entities (by section, canonical name) that failed their own schema:
-    references to them are not reported as dangling.
+    references to them are not reported as dangling. ``salvaged`` ((section, name)) were
+    rebuilt without their bad fields: only errors are reported about them.
     """
-    return _Checker(config, origins, manifest, broken or {}).run()
+    return _Checker(config, origins, manifest, broken or {}, salvaged or set()).run()

@@ -321,3 +321,16 @@ task_groups:
         models: [m-openai, m-nope]
 """ + CATALOG)
     assert problem.startswith("x.yaml:6: error: task_groups.g.echelons.e1.models[1]: model 'm-nope'")
+
+
+def test_no_warning_comes_from_the_defaults_a_bad_field_was_replaced_with() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config_text("""
+task_groups:
+  g: {e1: {models: [m-openai, m-claude]}}
+polling_pools:
+  p: {task_groups: [g], rotation_strategy: sideways, weights: {m-openai: 3, m-claude: 1}}
+""" + CATALOG, "x.yaml")
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == 1, problems  # not "weights are only used with ... weighted"
+    assert "'sideways' is not allowed" in problems[0]
