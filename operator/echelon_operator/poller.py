@@ -140,10 +140,19 @@ async def poll_forever(rt: Runtime) -> None:
     """Every ``poll_interval`` seconds (measured start to start), until cancelled."""
     loop = asyncio.get_running_loop()
     interval = rt.settings.poll_interval
+    standby = False
     while True:
         started = loop.time()
         try:
-            if await leads(rt.kube, rt.settings):  # a standby peer neither polls nor writes
+            if not await leads(rt.kube, rt.settings):  # a standby peer neither polls nor writes
+                standby = True
+            elif standby:
+                # taking over from another replica: what this one remembers of statuses is
+                # older than what that one wrote; start again from the objects themselves
+                # (kopf re-lists them as it resumes: wait a round for that)
+                standby = False
+                rt.status.clear()
+            else:
                 await poll_once(rt)
         except asyncio.CancelledError:
             raise
