@@ -211,15 +211,11 @@ class Conn(asyncio.Protocol):
                     eol = buf.find(b"\r\n", pos)
                     if eol < 0:
                         break
-                    size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
-                    if size == 0:  # the last chunk, then trailers and an empty line
-                        if buf[eol + 2:eol + 4] == b"\r\n":
-                            end = eol + 4
-                        else:
-                            trailer_end = buf.find(b"\r\n\r\n", eol + 2)
-                            if trailer_end < 0:
-                                break
-                            end = trailer_end + 4
+                    size = _chunk_size(buf, pos, eol)
+                    if size == 0:
+                        end = _last_chunk_end(buf, eol)
+                        if end < 0:
+                            break
                         del buf[:end]
                         self._end_stream(keep=self._keep and not buf)
                         return
@@ -277,15 +273,11 @@ class Conn(asyncio.Protocol):
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 break
-            size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
-            if size == 0:  # the last chunk, then trailers and an empty line
-                if buf[eol + 2:eol + 4] == b"\r\n":
-                    end = eol + 4
-                else:
-                    trailer_end = buf.find(b"\r\n\r\n", eol + 2)
-                    if trailer_end < 0:
-                        break
-                    end = trailer_end + 4
+            size = _chunk_size(buf, pos, eol)
+            if size == 0:
+                end = _last_chunk_end(buf, eol)
+                if end < 0:
+                    break
                 self._finish(bytes(self._chunks), keep=self._keep and len(buf) == end)
                 return
             if len(buf) < eol + 2 + size + 2:
@@ -320,3 +312,17 @@ def _decompress(body: bytes, limit: int) -> bytes:
     if len(out) > limit or decoder.unconsumed_tail:
         raise LeanError("oversized_response", f"the response exceeds {limit} bytes")
     return out
+
+
+def _chunk_size(buf: bytearray, pos: int, eol: int) -> int:
+    """The size on a chunk's line ``buf[pos:eol]`` (hex, extensions after ``;`` ignored)."""
+    return int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+
+
+def _last_chunk_end(buf: bytearray, eol: int) -> int:
+    """Where the body ends after the last (zero) chunk line ending at ``eol``: past its
+    trailers and the empty line; -1 while they have not all arrived."""
+    if buf[eol + 2:eol + 4] == b"\r\n":
+        return eol + 4
+    trailer_end = buf.find(b"\r\n\r\n", eol + 2)
+    return trailer_end + 4 if trailer_end >= 0 else -1
