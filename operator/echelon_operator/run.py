@@ -149,8 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("echelon_operator").info(
             "peering %r as %s, priority %d", settings.peering, identity.id, identity.priority)
 
+    import threading
+
+    from .deafness import WatcherFailures
+
+    stop = threading.Event()
+    failures = WatcherFailures(stop).install()
     try:
         kopf.run(
+            stop_flag=stop,
             standalone=settings.peering is None,
             peering_name=settings.peering,
             identity=identity.id,  # type: ignore[arg-type]
@@ -161,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return 130
+    if failures.failure is not None:
+        logging.getLogger("echelon_operator").error(
+            "exiting so that the operator is restarted: a watch stream failed for good (%s)",
+            failures.failure)
+        return 1
     return 0
 
 

@@ -1,0 +1,39 @@
+"""Exit when a kopf watch stream has failed for good, so that the operator is restarted.
+
+kopf retries a watch through connection errors and 5xx answers, but some errors end the
+watcher task: a 404 while a restarting API server has not registered the CRDs yet, or an
+outage longer than kopf's error backoffs (~1 min). kopf logs "Watcher for ... has failed"
+and runs on without it -- alive, answering its liveness probe, and deaf to that resource
+forever. A restarted operator lists everything again and converges (it is idempotent), so
+the operator stops instead, exits 1, and Kubernetes (restartPolicy Always) starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+__all__ = ["WatcherFailures"]
+
+#: the logger of kopf's orchestration, whose task guard reports a failed watcher
+KOPF_ORCHESTRATION = "kopf._core.reactor.orchestration"
+
+
+class WatcherFailures(logging.Handler):
+    """Sets ``stop`` (kopf.run's stop_flag) at the first failed watcher; ``failure`` says it."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(level=logging.ERROR)
+        self.stop = stop
+        self.failure: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Watcher for ") and " has failed" in message \
+                and self.failure is None:
+            self.failure = message
+            self.stop.set()
+
+    def install(self) -> WatcherFailures:
+        logging.getLogger(KOPF_ORCHESTRATION).addHandler(self)
+        return self
