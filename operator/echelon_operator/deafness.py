@@ -11,7 +11,9 @@ the operator stops instead, exits 1, and Kubernetes (restartPolicy Always) start
 from __future__ import annotations
 
 import logging
-import threading
+import os
+import signal
+from collections.abc import Callable
 
 __all__ = ["WatcherFailures"]
 
@@ -19,10 +21,17 @@ __all__ = ["WatcherFailures"]
 KOPF_ORCHESTRATION = "kopf._core.reactor.orchestration"
 
 
-class WatcherFailures(logging.Handler):
-    """Sets ``stop`` (kopf.run's stop_flag) at the first failed watcher; ``failure`` says it."""
+def _terminate() -> None:
+    # kopf's own SIGTERM handling: a graceful stop (kopf.run's threading stop_flag would
+    # leave an executor thread blocked on the flag, holding up the interpreter's exit)
+    os.kill(os.getpid(), signal.SIGTERM)
 
-    def __init__(self, stop: threading.Event) -> None:
+
+class WatcherFailures(logging.Handler):
+    """Calls ``stop`` (default: SIGTERM to this process) at the first failed watcher;
+    ``failure`` says which."""
+
+    def __init__(self, stop: Callable[[], None] = _terminate) -> None:
         super().__init__(level=logging.ERROR)
         self.stop = stop
         self.failure: str | None = None
@@ -32,7 +41,7 @@ class WatcherFailures(logging.Handler):
         if message.startswith("Watcher for ") and " has failed" in message \
                 and self.failure is None:
             self.failure = message
-            self.stop.set()
+            self.stop()
 
     def install(self) -> WatcherFailures:
         logging.getLogger(KOPF_ORCHESTRATION).addHandler(self)

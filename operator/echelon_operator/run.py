@@ -149,15 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("echelon_operator").info(
             "peering %r as %s, priority %d", settings.peering, identity.id, identity.priority)
 
-    import threading
-
     from .deafness import WatcherFailures
 
-    stop = threading.Event()
-    failures = WatcherFailures(stop).install()
+    failures = WatcherFailures().install()
     try:
         kopf.run(
-            stop_flag=stop,
             standalone=settings.peering is None,
             peering_name=settings.peering,
             identity=identity.id,  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from echelon_operator.deafness import KOPF_ORCHESTRATION, WatcherFailures
 
 async def test_a_failed_watcher_sets_the_stop_flag_once() -> None:
     stop = threading.Event()
-    failures = WatcherFailures(stop).install()
+    failures = WatcherFailures(stop.set).install()
     logger = logging.getLogger(KOPF_ORCHESTRATION)
 
     async def watch() -> None:
@@ -34,7 +34,7 @@ async def test_a_failed_watcher_sets_the_stop_flag_once() -> None:
 
 async def test_other_errors_and_cancellations_do_not_stop_the_operator() -> None:
     stop = threading.Event()
-    failures = WatcherFailures(stop).install()
+    failures = WatcherFailures(stop.set).install()
     logger = logging.getLogger(KOPF_ORCHESTRATION)
     try:
         logger.error("Peering observer for echelon@ns has failed: something")
