@@ -62,10 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", help="open-loop rates (req/s), ascending")
     p.add_argument("--failover-duration", type=float, help="seconds per failover scenario")
     p.add_argument("--rounds", type=int, help="passes over the closed-loop points (each arm's "
-                   "point reports its median round; --full: 3)")
+                   "point reports its best round, by p50; --full: 3)")
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
                    help="closed-loop non-streaming load: wrk (installed with apt-get when "
-                   "missing, unless --no-install) or the harness's Python generator")
+                   "missing, unless --no-install) or the harness's Python generator; auto: "
+                   "the Python generator at c=1 (its timing matches the wire there, wrk's adds "
+                   "a tail of its own), wrk above")
+    p.add_argument("--no-idle-poll", action="store_true", help="measure with the machine's "
+                   "own CPU idle behaviour only; by default idle CPUs poll instead of halting "
+                   "while the arms are measured (a 0 µs request on /dev/cpu_dma_latency, as "
+                   "latency benchmarks do) and c=1 is measured once more without it")
     p.add_argument("--no-install", action="store_true", help="never apt-get wrk nor pip "
                    "install LiteLLM: skip what is missing")
     p.add_argument("--litellm-venv", type=Path, default=default_venv(),
@@ -170,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_core=args.server_core,
         client_core=args.client_core,
         wrk=wrk,
+        wrk_min_concurrency=1 if args.loadgen == "wrk" else 2,
+        idle_poll=not args.no_idle_poll,
         litellm_python=litellm_python,
         operator_groups=_ints(args.operator_groups) if run_operator else [],
         operator_modes=[m.strip() for m in args.operator_modes.split(",") if m.strip()],

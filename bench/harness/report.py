@@ -146,22 +146,49 @@ def _main_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _rounds_table(results: dict[str, Any]) -> list[str]:
+def _rounds_table(results: dict[str, Any], section: str = "closed") -> list[str]:
     """Every round of the non-streaming closed-loop points: req/s, p50 ms."""
-    points = results.get("closed") or {}
+    points = results.get(section) or {}
     arms = list(results["meta"]["arms"])
     rows = []
     for c, point in sorted(points.items(), key=lambda kv: int(kv[0])):
         for arm in arms:
             runs = (point.get(arm) or {}).get("rounds")
             if runs:
-                cells = "; ".join(f"{_rps(r.get('rps'))} req/s, p50 {_f(r.get('p50_ms'))} ms"
-                                  for r in runs)
+                cells = "; ".join(f"{_rps(r.get('rps'))} req/s, p50 {_f(r.get('p50_ms'))} / "
+                                  f"p99 {_f(r.get('p99_ms'))} ms" for r in runs)
                 rows.append(f"| {ARM_LABELS.get(arm, arm)} | {c} | {cells} |")
     if not rows:
         return []
     return ["All rounds, in the order they ran (each round ran every arm in turn):", "",
-            "| arm | c | rounds: req/s, p50 |", "|---|---:|---|", *rows, ""]
+            "| arm | c | rounds: req/s, p50 / p99 |", "|---|---:|---|", *rows, ""]
+
+
+def _idle_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
+    """c=1 measured twice: idle CPUs polling (the main tables) and as the machine idles."""
+    idle = results["meta"]["machine"].get("cpu_idle") or {}
+    if not results.get("closed_default_idle"):
+        return [f"CPU idle while measuring: {idle.get('while_measuring', 'not recorded')}.", ""]
+    states = ", ".join(idle.get("states") or []) or "unknown"
+    halt_poll = idle.get("guest_halt_poll_ns")
+    return [
+        "### c=1 with idle CPUs halting (the machine's default)",
+        "",
+        "The tables above were measured with idle CPUs polling (a 0 µs request held on "
+        "`/dev/cpu_dma_latency`, as latency benchmarks do: tuned's latency-performance "
+        "profile, cyclictest). This machine is a VM whose cpuidle driver is "
+        f"`{idle.get('driver')}` (states: {states}"
+        + (f"; the guest polls {halt_poll} ns before halting" if halt_poll is not None else "")
+        + "): by default an idle vCPU halts into the hypervisor, and at one request at a time "
+        "every proxied request crosses cores four times (client → gateway → upstream → "
+        "gateway → client), each time waking a halted vCPU -- the host's scheduling of that "
+        "wake-up, not the gateway's code, then makes the p99 of every proxy alike. The same "
+        "c=1 point, same run, same rounds, without the request:",
+        "",
+        *_closed_table(results, derived, "closed_default_idle", None, "closed_default_idle"),
+        "",
+        *_rounds_table(results, "closed_default_idle"),
+    ]
 
 
 def _open_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
@@ -249,6 +276,17 @@ def _operator_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _closed_loadgen(plan: dict[str, Any]) -> str:
+    if not plan.get("wrk"):
+        return "the Python generator"
+    low = plan.get("wrk_min_concurrency", 1)
+    if low <= 1 or not any(c < low for c in plan["concurrency"]):
+        return "wrk"
+    if low == 2:
+        return "the Python generator at c=1, wrk above"
+    return f"the Python generator below c={low}, wrk from c={low}"
+
+
 def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], doc: Path,
            json_path: Path, notes: list[str]) -> str:
     meta = results["meta"]
@@ -303,6 +341,7 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
     out += _rounds_table(results)
     if "closed_loop_latency.png" in plot_names:
         out += [f"![latency vs concurrency]({plot_names['closed_loop_latency.png']})", ""]
+    out += _idle_section(results, derived)
     out += ["## Open loop (fixed request rates, non-streaming)", "",
             "Requests are sent at fixed times whatever the server does, on 64 keep-alive "
             "connections opened beforehand (like wrk2); latency counts from the time a request "
@@ -345,9 +384,12 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
             "(`bench/harness/loadgen.py`, raw asyncio protocols on uvloop).",
             f"- Pinning: every server arm on core {plan['server_core']} (`taskset`), the fake "
             f"upstream and the load generator on core {plan['client_core']}.",
+            f"- CPU idle: driver {(machine.get('cpu_idle') or {}).get('driver')}, governor "
+            f"{(machine.get('cpu_idle') or {}).get('governor')}; while measuring: "
+            f"{(machine.get('cpu_idle') or {}).get('while_measuring', 'not recorded')}.",
             f"- Load: {plan['duration']:g} s per point after {plan['warmup']:g} s of unrecorded "
             f"warm-up; closed loop at c = {plan['concurrency']} (non-streaming, "
-            f"{'wrk' if plan.get('wrk') else 'the Python generator'}) and "
+            f"{_closed_loadgen(plan)}) and "
             f"{plan['stream_concurrency']} (streaming, the Python generator: wrk cannot time "
             f"the first token); open loop at {plan['rates']} req/s (the Python generator).",
             "- Upstream: `echelon fake-provider` (OpenAI wire format, answers at once; model "
@@ -374,7 +416,12 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
         "",
         "- Load generator: `wrk` (Debian) instead of `hey`, which is built from the Go module "
         "proxy that these machines cannot reach; wrk cannot time a stream's first token nor "
-        "hold a fixed rate, so streams and the open loop use the harness's own generator.",
+        "hold a fixed rate, so streams and the open loop use the harness's own generator. At "
+        "c=1 the harness's generator times non-streaming requests too: captured on the "
+        "loopback (tcpdump) during c=1 runs through the sidecar, its p99 was within 0.07 ms "
+        "of the p99 on the wire (request packet in to response packet out), wrk's 0.3-0.5 ms "
+        "above it -- a tail of wrk's own when its answers come from the other core (its "
+        "direct-arm p99 is not affected). `--loadgen wrk` uses wrk at every concurrency.",
         f"- LiteLLM {versions.get('litellm') or '(not run)'}: the newest release whose "
         "dependencies all resolve from the package index reachable here (1.103 and later "
         "require a certifi release it does not have). One uvicorn worker, as LiteLLM's "
@@ -387,7 +434,8 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
         "tables show each arm's best round (lowest p50: noise only ever adds time), and the "
         "rounds table in the closed-loop section shows them all. This is a shared 2-core "
         "machine: the load averages above say how busy it was; p99 at c=1 in particular is "
-        "mostly other work's scheduling noise, in every arm alike.",
+        "mostly the host's scheduling of this VM's vCPUs, in every arm alike (see the idle "
+        "section).",
         "- The sidecar calls its upstreams with its lean HTTP client "
         "(`sidecar/echelon_sidecar/providers/lean.py`); `ECHELON_UPSTREAM_CLIENT=aiohttp` "
         "switches back to aiohttp's client for comparison.",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .arms import MASTER_KEY, Arm, Upstream, start_arm, start_upstream
-from .machine import describe, loadavg
+from .machine import IdlePoll, describe, loadavg
 from .procs import Proc, pinned
 from .wrk import run_wrk
 
@@ -39,6 +39,12 @@ class Plan:
     server_core: int | None = 0
     client_core: int | None = 1
     wrk: str | None = None
+    # wrk drives closed-loop non-streaming points from this concurrency up; below it the
+    # harness's generator does (at c=1 wrk's own timing adds a tail the wire does not show)
+    wrk_min_concurrency: int = 2
+    # idle CPUs poll rather than halt while arms are measured (machine.IdlePoll); c=1 is
+    # measured once more without it, for comparison
+    idle_poll: bool = True
     litellm_python: Path | None = None
     operator_groups: list[int] = field(default_factory=list)
     operator_modes: list[str] = field(default_factory=list)
@@ -93,7 +99,7 @@ class Driver:
                duration: float | None = None, server: Proc | None = None) -> dict[str, Any]:
         """A closed-loop point; with ``server``, also its CPU time per request."""
         duration = duration or self.plan.duration
-        if self.plan.wrk and not stream:
+        if self.plan.wrk and not stream and concurrency >= self.plan.wrk_min_concurrency:
             # warm-up (connections, caches) is a short unrecorded wrk run
             if self.plan.warmup > 0:
                 run_wrk(self.plan.wrk, url, body, concurrency=concurrency,
@@ -178,28 +184,37 @@ def _server(arm: Arm, upstream: Upstream) -> Proc:
     return arm.proc if arm.proc is not None else upstream.proc
 
 
-def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver,
-             upstream: Upstream) -> dict[str, Any]:
+def _closed_rounds(plan: Plan, arms: dict[str, Arm], driver: Driver, upstream: Upstream,
+                   levels: list[int], *, stream: bool, tag: str = "") -> dict[str, Any]:
+    """``plan.rounds`` passes over every closed-loop point and arm in turn; each arm's point
+    reports its best round (by p50, or TTFT p50)."""
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in range(plan.rounds):
+        for c in levels:
+            label = f"{'stream' if stream else 'non-stream'} c={c}{tag}" + (
+                f" (round {r + 1}/{plan.rounds})" if plan.rounds > 1 else "")
+            point = _each_arm(
+                arms, label,
+                lambda arm, c=c: driver.closed(arm.url, _body("bench", stream), c,
+                                               stream=stream, server=_server(arm, upstream)))
+            for name, result in point.items():
+                rounds.setdefault(str(c), {}).setdefault(name, []).append(result)
+    return {c: {name: _best_round(runs, stream) for name, runs in by_arm.items()}
+            for c, by_arm in rounds.items()}
+
+
+def run_load(plan: Plan, arms: dict[str, Arm], driver: Driver, upstream: Upstream,
+             idle: IdlePoll | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"closed": {}, "stream": {}, "slow": {}, "open": {}}
-    # closed-loop points, non-streaming then streaming: ``rounds`` passes over every point
-    # and arm in turn; each arm's point reports its best round (by p50, or TTFT p50)
-    for section, stream, levels in (("closed", False, plan.concurrency),
-                                    ("stream", True, plan.stream_concurrency)):
-        rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for r in range(plan.rounds):
-            for c in levels:
-                label = f"{'stream' if stream else 'non-stream'} c={c}" + (
-                    f" (round {r + 1}/{plan.rounds})" if plan.rounds > 1 else "")
-                point = _each_arm(
-                    arms, label,
-                    lambda arm, c=c, stream=stream: driver.closed(
-                        arm.url, _body("bench", stream), c, stream=stream,
-                        server=_server(arm, upstream)))
-                for name, result in point.items():
-                    rounds.setdefault(str(c), {}).setdefault(name, []).append(result)
-        for c, by_arm in rounds.items():
-            results[section][c] = {name: _best_round(runs, stream)
-                                   for name, runs in by_arm.items()}
+    results["closed"] = _closed_rounds(plan, arms, driver, upstream, plan.concurrency,
+                                       stream=False)
+    if idle is not None and idle.held and 1 in plan.concurrency:
+        # the same c=1 point on the machine as it idles by default (vCPUs halt)
+        with idle.paused():
+            results["closed_default_idle"] = _closed_rounds(
+                plan, arms, driver, upstream, [1], stream=False, tag=" (default idle)")
+    results["stream"] = _closed_rounds(plan, arms, driver, upstream, plan.stream_concurrency,
+                                       stream=True)
     for c in plan.slow_concurrency:
         results["slow"][str(c)] = _each_arm(
             arms, f"50 ms upstream c={c}",
@@ -294,8 +309,18 @@ def run_plan(plan: Plan) -> dict[str, Any]:
                                        litellm_python=plan.litellm_python)
             checks = {name: _check(arm.url, "bench") for name, arm in arms.items()}
             driver = Driver(plan, workdir)
-            load = run_load(plan, arms, driver, upstream)
-            failover = run_failover(plan, arms, driver)
+            idle = IdlePoll()
+            try:
+                if plan.idle_poll and not idle.hold():
+                    _log(f"idle CPUs keep halting (cannot hold {idle.error})")
+                machine["cpu_idle"]["while_measuring"] = (
+                    "poll (cpu_dma_latency held at 0)" if idle.held else
+                    "the machine's default" + (f" (not held: {idle.error})" if idle.error
+                                               else ""))
+                load = run_load(plan, arms, driver, upstream, idle)
+                failover = run_failover(plan, arms, driver)
+            finally:
+                idle.release()
             rss = {name: (arm.proc.peak_rss_mb() if arm.proc else None)
                    for name, arm in arms.items()}
             rss["upstream"] = upstream.proc.peak_rss_mb()
