@@ -15,7 +15,9 @@ import os
 import signal
 from collections.abc import Callable
 
-__all__ = ["WatcherFailures"]
+__all__ = ["WatcherFailures", "run_and_exit_code"]
+
+logger = logging.getLogger("echelon_operator")
 
 #: the logger of kopf's orchestration, whose task guard reports a failed watcher
 KOPF_ORCHESTRATION = "kopf._core.reactor.orchestration"
@@ -46,3 +48,24 @@ class WatcherFailures(logging.Handler):
     def install(self) -> WatcherFailures:
         logging.getLogger(KOPF_ORCHESTRATION).addHandler(self)
         return self
+
+
+def run_and_exit_code(run: Callable[[], None], failures: WatcherFailures) -> int:
+    """Runs the operator (``kopf.run``) and says how the process should exit: 0 when it was
+    stopped, 1 when a watch stream failed for good (to be restarted) or on any other error,
+    130 on Ctrl-C. As it stops, kopf re-raises the failed watcher's error (e.g. the API
+    server's 404): that is the expected end here, said in one line, not a traceback."""
+    try:
+        run()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if failures.failure is None:
+            logger.error("the operator stopped on an unexpected error: %s: %s",
+                         type(exc).__name__, exc, exc_info=exc)
+            return 1
+    if failures.failure is not None:
+        logger.error("exiting so that the operator is restarted: a watch stream failed for "
+                     "good (%s)", failures.failure)
+        return 1
+    return 0

@@ -9,6 +9,7 @@ has an ``ECHELON_*`` environment variable (``--help`` lists them); flags win.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -149,27 +150,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("echelon_operator").info(
             "peering %r as %s, priority %d", settings.peering, identity.id, identity.priority)
 
-    from .deafness import WatcherFailures
+    from .deafness import WatcherFailures, run_and_exit_code
 
     failures = WatcherFailures().install()
-    try:
-        kopf.run(
-            standalone=settings.peering is None,
-            peering_name=settings.peering,
-            identity=identity.id,  # type: ignore[arg-type]
-            priority=identity.priority,
-            clusterwide=settings.clusterwide,
-            namespaces=list(settings.namespaces),
-            liveness_endpoint=settings.liveness,
-        )
-    except KeyboardInterrupt:
-        return 130
-    if failures.failure is not None:
-        logging.getLogger("echelon_operator").error(
-            "exiting so that the operator is restarted: a watch stream failed for good (%s)",
-            failures.failure)
-        return 1
-    return 0
+    return run_and_exit_code(functools.partial(
+        kopf.run,
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        identity=identity.id,  # type: ignore[arg-type]
+        priority=identity.priority,
+        clusterwide=settings.clusterwide,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=settings.liveness,
+    ), failures)
 
 
 def _credentials_problem() -> str | None:

@@ -9,7 +9,7 @@ import threading
 import pytest
 from kopf._cogs.aiokits import aiotasks
 
-from echelon_operator.deafness import KOPF_ORCHESTRATION, WatcherFailures
+from echelon_operator.deafness import KOPF_ORCHESTRATION, WatcherFailures, run_and_exit_code
 
 
 async def test_a_failed_watcher_sets_the_stop_flag_once() -> None:
@@ -42,3 +42,46 @@ async def test_other_errors_and_cancellations_do_not_stop_the_operator() -> None
         assert not stop.is_set() and failures.failure is None
     finally:
         logger.removeHandler(failures)
+
+
+def _failed(failures: WatcherFailures) -> None:
+    failures.failure = "Watcher for taskgroups.v1alpha1.echelon.dev@ns has failed: 404"
+
+
+def test_kopfs_reraised_watcher_error_ends_in_one_line_and_exit_1(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """As it stops, kopf re-raises the failed watcher's error out of kopf.run (CI saw the
+    API server's 404 escape as a traceback): that is the expected end, exit 1, one line."""
+    failures = WatcherFailures(stop=lambda: None)
+
+    def run() -> None:
+        _failed(failures)
+        raise RuntimeError("404 page not found")
+
+    with caplog.at_level(logging.ERROR, logger="echelon_operator"):
+        assert run_and_exit_code(run, failures) == 1
+    [record] = [r for r in caplog.records if r.name == "echelon_operator"]
+    assert "a watch stream failed for good" in record.getMessage()
+    assert "@ns has failed: 404" in record.getMessage() and record.exc_info is None
+
+
+def test_a_stop_after_a_failed_watcher_exits_1_and_a_plain_stop_exits_0() -> None:
+    failures = WatcherFailures(stop=lambda: None)
+    assert run_and_exit_code(lambda: None, failures) == 0
+    assert run_and_exit_code(lambda: _failed(failures), failures) == 1
+
+
+def test_any_other_error_exits_1_with_what_it_was(caplog: pytest.LogCaptureFixture) -> None:
+    def run() -> None:
+        raise ValueError("something else")
+
+    with caplog.at_level(logging.ERROR, logger="echelon_operator"):
+        assert run_and_exit_code(run, WatcherFailures(stop=lambda: None)) == 1
+    assert "unexpected error: ValueError: something else" in caplog.text
+
+
+def test_ctrl_c_exits_130() -> None:
+    def run() -> None:
+        raise KeyboardInterrupt
+
+    assert run_and_exit_code(run, WatcherFailures(stop=lambda: None)) == 130
