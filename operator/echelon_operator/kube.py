@@ -64,6 +64,7 @@ class Kube:
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-kube")
+        self._closed = False
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
 
     @classmethod
@@ -80,6 +81,7 @@ class Kube:
         return cls(kubernetes.client.ApiClient(config), workers)
 
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.api_client.close()  # type: ignore[no-untyped-call]
 
@@ -88,6 +90,8 @@ class Kube:
         allow_404 = kwargs.pop("allow_404", False)
         kwargs.setdefault("_preload_content", False)
         kwargs.setdefault("_request_timeout", 30)
+        if self._closed:  # a handler still running while the operator stops
+            raise KubeError(0, "the operator is stopping: no more API calls")
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(self._pool, functools.partial(
