@@ -190,20 +190,32 @@ class StreamRelay:
 
 _BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
+# the end marker of a stream: its value, then the field names it may follow at a line start
 _END_MARKERS = {
-    "openai": re.compile(rb"(?:^|[\r\n])data: ?\[DONE\]"),
-    "anthropic": re.compile(rb"(?:^|[\r\n])event: ?message_stop"),
+    "openai": (b"[DONE]", (b"data: ", b"data:")),
+    "anthropic": (b"message_stop", (b"event: ", b"event:")),
 }
+_LINE_ENDS = (10, 13)  # b"\n", b"\r"
 
 
 def _end_marker_boundary(buf: bytes, upstream: str) -> int:
-    """The end of the event holding the stream's end marker in ``buf`` (0 if not found)."""
+    """The end of the event holding the stream's end marker in ``buf`` (0 if not found).
+    Found with ``bytes.find`` on the marker's value, then its field checked: a regex that
+    must try every position (the marker may open a line anywhere) cost ~30 µs a stream."""
     marker = _END_MARKERS.get(upstream)
-    found = marker.search(buf) if marker is not None else None
-    if found is None:
+    if marker is None:
         return 0
-    boundary = _BOUNDARY.search(buf, found.end())
-    return boundary.end() if boundary is not None else len(buf)
+    value, fields = marker
+    at = buf.find(value)
+    while at >= 0:
+        for field in fields:
+            start = at - len(field)
+            if start >= 0 and buf.startswith(field, start) and (
+                    start == 0 or buf[start - 1] in _LINE_ENDS):
+                boundary = _BOUNDARY.search(buf, at + len(value))
+                return boundary.end() if boundary is not None else len(buf)
+        at = buf.find(value, at + 1)
+    return 0
 
 
 def _last_boundary(buf: bytes, searched: int) -> int:
