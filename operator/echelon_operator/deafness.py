@@ -10,12 +10,15 @@ the operator stops instead, exits 1, and Kubernetes (restartPolicy Always) start
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable
 
-__all__ = ["WatcherFailures", "run_and_exit_code"]
+__all__ = ["WatcherFailures", "exit_now", "run_and_exit_code"]
 
 logger = logging.getLogger("echelon_operator")
 
@@ -29,20 +32,45 @@ def _terminate() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def exit_now(code: int = 1) -> None:
+    """End the process at once: no interpreter shutdown, which would wait for every executor
+    thread (one may be blocked on the API server)."""
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):  # exiting anyway
+            handler.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _force() -> None:
+    logger.error("exiting now: the operator did not stop after a watch stream failed for good")
+    exit_now(1)
+
+
 class WatcherFailures(logging.Handler):
     """Calls ``stop`` (default: SIGTERM to this process) at the first failed watcher;
-    ``failure`` says which."""
+    ``failure`` says which. With ``grace`` (seconds), ``force`` (default: exit 1 at once)
+    follows if the process is still there by then: CI saw kopf's graceful stop hang after
+    a failed watcher, an operator alive, deaf and never restarted."""
 
-    def __init__(self, stop: Callable[[], None] = _terminate) -> None:
+    def __init__(self, stop: Callable[[], None] = _terminate, *, grace: float | None = None,
+                 force: Callable[[], None] = _force) -> None:
         super().__init__(level=logging.ERROR)
         self.stop = stop
+        self.grace = grace
+        self.force = force
         self.failure: str | None = None
+        self.watchdog: threading.Timer | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Watcher for ") and " has failed" in message \
                 and self.failure is None:
             self.failure = message
+            if self.grace is not None:
+                self.watchdog = threading.Timer(self.grace, self.force)
+                self.watchdog.daemon = True
+                self.watchdog.start()
             self.stop()
 
     def install(self) -> WatcherFailures:

@@ -110,6 +110,10 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
     return settings
 
 
+#: seconds kopf gets to stop after a watch stream failed for good, before the process exits
+STOP_GRACE_AFTER_DEAFNESS = 20.0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -150,10 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("echelon_operator").info(
             "peering %r as %s, priority %d", settings.peering, identity.id, identity.priority)
 
-    from .deafness import WatcherFailures, run_and_exit_code
+    from .deafness import WatcherFailures, exit_now, run_and_exit_code
 
-    failures = WatcherFailures().install()
-    return run_and_exit_code(functools.partial(
+    failures = WatcherFailures(grace=STOP_GRACE_AFTER_DEAFNESS).install()
+    code = run_and_exit_code(functools.partial(
         kopf.run,
         standalone=settings.peering is None,
         peering_name=settings.peering,
@@ -163,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         namespaces=list(settings.namespaces),
         liveness_endpoint=settings.liveness,
     ), failures)
+    if failures.failure is not None:
+        exit_now(code)  # to be restarted: waiting for executor threads helps nobody
+    return code
 
 
 def _credentials_problem() -> str | None:

@@ -346,3 +346,45 @@ def test_an_api_server_restart_under_a_running_operator_is_survived_and_converge
         kubelet()
     finally:
         op.stop()
+
+
+# -- a watched resource gone under a running operator ------------------------------------------
+
+def test_an_operator_deaf_to_a_resource_exits_to_be_restarted(
+    own_cluster: OwnCluster, tmp_path: Path
+) -> None:
+    """The TaskGroup CRD deleted under a namespaced operator (which does not watch CRDs):
+    kopf's watch gets a 404 it does not retry and its watcher fails for good -- the state a
+    restarted API server can leave for a moment (CI saw it). The operator must not run on
+    deaf: it exits 1, saying why, promptly (a restart re-lists everything)."""
+    k8s = own_cluster.cluster
+    namespace = "deaf"
+    k8s.kubectl("create", "namespace", namespace)
+    k8s.kubectl("apply", "-f", str(CRD_DIR))
+    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    k8s.kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace,
+                "--timeout=60s")
+    port = free_port()
+    env = {**k8s.env, "PYTHONUNBUFFERED": "1"}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    op = OperatorProcess(k8s, ["--namespace", namespace, "--liveness",
+                               f"http://127.0.0.1:{port}/healthz", "--log-level", "INFO",
+                               "--poll-interval", "1", "--poll-timeout", "1"],
+                         tmp_path / "operator", env, port)
+    op.start()
+    try:
+        apply(k8s, namespace, global_config(), task_group("g"), polling_pool("p", ["g"]),
+              deployment("app", pool="p"))
+        wait_converged(k8s, namespace)
+        k8s.kubectl("delete", "crd", "taskgroups.echelon.dev", "--timeout=60s")
+        assert op.proc is not None
+        deadline = time.monotonic() + 90
+        while op.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log = op.log_tail(200)
+        assert op.proc.returncode == 1, f"the operator ran on deaf:\n{log}"
+        assert "a watch stream failed for good" in log, log
+        assert "Watcher for taskgroups.v1alpha1.echelon.dev@deaf has failed" in log, log
+    finally:
+        op.stop()

@@ -85,3 +85,21 @@ def test_ctrl_c_exits_130() -> None:
         raise KeyboardInterrupt
 
     assert run_and_exit_code(run, WatcherFailures(stop=lambda: None)) == 130
+
+
+def test_with_a_grace_the_watchdog_forces_the_exit_if_the_stop_hangs() -> None:
+    """kopf's graceful stop once hung after a failed watcher (CI): the process must go."""
+    forced = threading.Event()
+    failures = WatcherFailures(stop=lambda: None, grace=0.01, force=forced.set)
+    failures.emit(logging.LogRecord(KOPF_ORCHESTRATION, logging.ERROR, __file__, 0,
+                                    "Watcher for pollingpools.v1alpha1.echelon.dev@ns has "
+                                    "failed: 404", None, None))
+    assert forced.wait(5)
+    assert failures.watchdog is not None and failures.watchdog.daemon
+
+
+def test_without_a_grace_no_watchdog_is_armed() -> None:
+    failures = WatcherFailures(stop=lambda: None)
+    failures.emit(logging.LogRecord(KOPF_ORCHESTRATION, logging.ERROR, __file__, 0,
+                                    "Watcher for x has failed: 404", None, None))
+    assert failures.failure is not None and failures.watchdog is None
