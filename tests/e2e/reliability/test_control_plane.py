@@ -289,11 +289,9 @@ def test_a_pool_deleted_while_its_deployment_is_patched_leaves_no_sidecar_and_ke
 
 # -- the API server restarted under a running operator ----------------------------------------
 
-def test_an_api_server_restart_under_a_running_operator_is_survived_and_converges(
-    own_cluster: OwnCluster, tmp_path: Path
-) -> None:
-    k8s = own_cluster.cluster
-    namespace = "restart"
+def _namespaced_operator(k8s: Cluster, namespace: str, tmp_path: Path) -> OperatorProcess:
+    """On a control plane of the test's own: the CRDs, a namespace, and a started operator
+    watching that namespace only (so kopf watches no CRDs), polling every second."""
     k8s.kubectl("create", "namespace", namespace)
     k8s.kubectl("apply", "-f", str(CRD_DIR))
     for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
@@ -308,6 +306,15 @@ def test_an_api_server_restart_under_a_running_operator_is_survived_and_converge
                                "--poll-interval", "1", "--poll-timeout", "1"],
                          tmp_path / "operator", env, port)
     op.start()
+    return op
+
+
+def test_an_api_server_restart_under_a_running_operator_is_survived_and_converges(
+    own_cluster: OwnCluster, tmp_path: Path
+) -> None:
+    k8s = own_cluster.cluster
+    namespace = "restart"
+    op = _namespaced_operator(k8s, namespace, tmp_path)
     try:
         apply(k8s, namespace, global_config(), task_group("g"), polling_pool("p", ["g"]),
               deployment("app", pool="p"), deployment("later"))
@@ -359,20 +366,7 @@ def test_an_operator_deaf_to_a_resource_exits_to_be_restarted(
     deaf: it exits 1, saying why, promptly (a restart re-lists everything)."""
     k8s = own_cluster.cluster
     namespace = "deaf"
-    k8s.kubectl("create", "namespace", namespace)
-    k8s.kubectl("apply", "-f", str(CRD_DIR))
-    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    k8s.kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace,
-                "--timeout=60s")
-    port = free_port()
-    env = {**k8s.env, "PYTHONUNBUFFERED": "1"}
-    env.pop("KUBERNETES_SERVICE_HOST", None)
-    op = OperatorProcess(k8s, ["--namespace", namespace, "--liveness",
-                               f"http://127.0.0.1:{port}/healthz", "--log-level", "INFO",
-                               "--poll-interval", "1", "--poll-timeout", "1"],
-                         tmp_path / "operator", env, port)
-    op.start()
+    op = _namespaced_operator(k8s, namespace, tmp_path)
     try:
         apply(k8s, namespace, global_config(), task_group("g"), polling_pool("p", ["g"]),
               deployment("app", pool="p"))
