@@ -82,6 +82,19 @@ class Kubectl:
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json").stdout)
 
+    def established(self, crd: str, timeout: float = 60) -> None:
+        """kubectl 1.20's ``wait`` fails at once on a CRD without ``status.conditions`` yet
+        ("accessor error"): asked again until the CRD is Established or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self("wait", "--for=condition=Established", f"crd/{crd}",
+                        f"--timeout={max(1, round(deadline - time.monotonic()))}s", check=False)
+            if proc.returncode == 0:
+                return
+            if "accessor error" not in proc.stderr or time.monotonic() > deadline:
+                raise RuntimeError(f"kubectl wait crd/{crd}: {proc.stderr.strip()}")
+            time.sleep(0.2)
+
 
 @contextmanager
 def cluster(kubeconfig: str | None) -> Iterator[Path]:
@@ -309,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kubectl = Kubectl(kubeconfig)
         kubectl("apply", "-f", str(REPO / "crds"))
         for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-            kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+            kubectl.established(crd)
         for n in counts:
             for mode in modes:
                 results.append(run_case(kubectl, n, mode, args.timeout, Path(tmp)))

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,6 +110,22 @@ class Cluster:
         if check and proc.returncode != 0:
             raise KubectlError(proc.returncode, cmd, proc.stdout, proc.stderr)
         return proc
+
+    def wait_established(self, *crds: str, timeout: float = 60) -> None:
+        """Until every CRD named is Established. Right after it is created a CRD may have no
+        ``status.conditions`` yet, and kubectl 1.20's ``wait`` fails at once on that
+        ("accessor error: <nil>") instead of waiting: asked again until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        for crd in crds:
+            while True:
+                left = max(1, round(deadline - time.monotonic()))
+                proc = self.kubectl("wait", "--for=condition=Established", f"crd/{crd}",
+                                    f"--timeout={left}s", check=False, timeout=left + 30)
+                if proc.returncode == 0:
+                    break
+                if "accessor error" not in proc.stderr or time.monotonic() > deadline:
+                    raise KubectlError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+                time.sleep(0.2)
 
     def kubectl_json(self, *args: str, timeout: float = 60) -> Any:
         """``kubectl ARGS -o json``, parsed."""

@@ -150,8 +150,7 @@ def apply_crds(k8s: Cluster, folder: Path, names: tuple[str, ...]) -> None:
         if "AlreadyExists" not in proc.stderr or attempt == 4:
             pytest.fail(f"kubectl apply -f {folder}: {proc.stderr}", pytrace=False)
         time.sleep(0.2)
-    for crd in names:
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    k8s.wait_established(*names)
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def smoke_crd(k8s: Cluster) -> Iterator[dict[str, str]]:
         },
     }
     k8s.kubectl("apply", "-f", "-", input=crd)
-    k8s.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    k8s.wait_established(name)
     yield {"name": name, "plural": plural, "kind": kind, "short": short}
     k8s.kubectl("delete", "crd", name, "--wait=false", "--ignore-not-found")
 

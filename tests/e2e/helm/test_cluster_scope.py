@@ -42,8 +42,7 @@ def test_default_install_watches_every_namespace_with_a_least_privilege_cluster_
             "--values", str(EXAMPLE_CATALOG)]
     chart.helm(*args)
     try:
-        for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-            k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+        k8s.wait_established("taskgroups.echelon.dev", "pollingpools.echelon.dev")
         dep = get(k8s, SYSTEM, "deployment", "echelon")
         assert dep is not None
         op_args, rendered_env, account = operator_command(dep)

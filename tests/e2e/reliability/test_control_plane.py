@@ -294,8 +294,7 @@ def _namespaced_operator(k8s: Cluster, namespace: str, tmp_path: Path) -> Operat
     watching that namespace only (so kopf watches no CRDs), polling every second."""
     k8s.kubectl("create", "namespace", namespace)
     k8s.kubectl("apply", "-f", str(CRD_DIR))
-    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    k8s.wait_established("taskgroups.echelon.dev", "pollingpools.echelon.dev")
     k8s.kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace,
                 "--timeout=60s")
     port = free_port()
