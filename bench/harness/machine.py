@@ -65,13 +65,12 @@ class IdlePoll:
         if self._fd is None:
             try:
                 fd = os.open(self.path, os.O_WRONLY)
+                try:
+                    os.write(fd, struct.pack("i", 0))
+                except OSError:
+                    os.close(fd)
+                    raise
             except OSError as exc:
-                self.error = f"{self.path}: {exc.strerror or exc}"
-                return False
-            try:
-                os.write(fd, struct.pack("i", 0))
-            except OSError as exc:
-                os.close(fd)
                 self.error = f"{self.path}: {exc.strerror or exc}"
                 return False
             self._fd = fd

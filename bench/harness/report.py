@@ -293,6 +293,7 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
     machine = meta["machine"]
     plan = meta["plan"]
     versions = machine["versions"]
+    idle = machine.get("cpu_idle") or {}
     rel = lambda p: os.path.relpath(p, doc.parent)  # noqa: E731
     out: list[str] = [
         "# Benchmarks: the sidecar against direct calls, a bare Python proxy and LiteLLM",
@@ -384,9 +385,8 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
             "(`bench/harness/loadgen.py`, raw asyncio protocols on uvloop).",
             f"- Pinning: every server arm on core {plan['server_core']} (`taskset`), the fake "
             f"upstream and the load generator on core {plan['client_core']}.",
-            f"- CPU idle: driver {(machine.get('cpu_idle') or {}).get('driver')}, governor "
-            f"{(machine.get('cpu_idle') or {}).get('governor')}; while measuring: "
-            f"{(machine.get('cpu_idle') or {}).get('while_measuring', 'not recorded')}.",
+            f"- CPU idle: driver {idle.get('driver')}, governor {idle.get('governor')}; while "
+            f"measuring: {idle.get('while_measuring', 'not recorded')}.",
             f"- Load: {plan['duration']:g} s per point after {plan['warmup']:g} s of unrecorded "
             f"warm-up; closed loop at c = {plan['concurrency']} (non-streaming, "
             f"{_closed_loadgen(plan)}) and "

@@ -87,11 +87,11 @@ class Kube:
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one client call in the pool; raw JSON back (None for 404 when ``allow_404``)."""
+        if self._closed:  # a handler still running while the operator stops
+            raise KubeError(0, "the operator is stopping: no more API calls")
         allow_404 = kwargs.pop("allow_404", False)
         kwargs.setdefault("_preload_content", False)
         kwargs.setdefault("_request_timeout", 30)
-        if self._closed:  # a handler still running while the operator stops
-            raise KubeError(0, "the operator is stopping: no more API calls")
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(self._pool, functools.partial(
