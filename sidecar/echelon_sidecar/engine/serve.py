@@ -87,6 +87,11 @@ class Serving:
             raise
         return run.outcome
 
+    def pin_as(self, key: str) -> None:
+        """Pin the serving instance under the session ``key`` when the block exits cleanly
+        (the server learns a first turn's conversation key only from the reply)."""
+        self._session = key
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
