@@ -217,6 +217,9 @@ class Matrix:
     async def _idle(self) -> bool:
         return self.sc.in_flight(await self.sc.status()) == 0
 
+    async def _no_retry_after(self) -> bool:
+        return not (await self.sc.status()).get("retry_after")
+
     async def reconfigure(self, primary_url: str) -> None:
         self.sc.rewrite(matrix_config(self.fake, self.strategy, primary_url))
         assert await self.sc.sidecar.reload_now()
@@ -258,6 +261,9 @@ class Matrix:
             fake.configure(**defaults)
             if fault.spec is None:
                 await self.reconfigure(fake.openai_base_url)
+        # an upstream's Retry-After is honoured by every later request (the primary is skipped
+        # until it passes): let it pass, so that each case starts from the same state
+        await eventually(self._no_retry_after, what="the primary's Retry-After to pass")
         clean = await self.send()  # nothing left behind: the next request is served at once
         if clean.kind != "served" or clean.attempts != 1:
             return [f"{fault.name}: the request after it was not served cleanly: "

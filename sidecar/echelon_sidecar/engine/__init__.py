@@ -20,18 +20,21 @@ from .errors import (
     LimitRefused,
     ProviderError,
     RequestRejected,
+    RequestUnservable,
     UnknownTarget,
     UpstreamError,
 )
 from .events import EngineListener, NullListener
 from .health import InstanceHealth
+from .instance import AttemptSettings, Instance
 from .limiters import RateLimiter, SlidingWindow, TokenBucket
 from .outcome import Attempt, Outcome
-from .provider import AttemptSettings, Instance, Provider
-from .request import EngineRequest, Target
+from .provider import Provider
+from .request import EngineRequest
 from .rotation import LeastRecentlyUsed, RoundRobin, SmoothWeighted
 from .serve import Serving
 from .sessions import SessionPins
+from .targets import Target
 
 __all__ = [
     "Admission",
@@ -60,6 +63,7 @@ __all__ = [
     "ProviderError",
     "RateLimiter",
     "RequestRejected",
+    "RequestUnservable",
     "RoundRobin",
     "RoutingError",
     "Serving",

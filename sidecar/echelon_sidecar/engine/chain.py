@@ -6,12 +6,13 @@ straight to the fallback groups; fallback groups given by the caller or the work
 replace the group's own list).
 
 The entry group's fallback governs the whole request: ``max_attempts`` caps the upstream calls
-over every step; ``retry_delay`` spaces them (see ``run``). Each step makes at most its tier's
-attempt budget of calls (``Echelon.attempt_budget()``: each model once, or ``1 + max_retries``
-cycling through the models, each distinct model before any repeats; a node's
-``task_config.max_retries`` overrides it). Fallback first, retries last: a first pass calls
-each distinct model of each step once; only if calls remain does a second pass spend the
-rest of each step's budget. Skips (open circuit, cannot serve, limit refusals) do not count. Within a step the model order follows the strategy of the group the step belongs
+over every step; ``retry_delay`` spaces them (see ``attempt``). Each step makes at most its
+tier's attempt budget of calls (``Echelon.attempt_budget()``: each model once plus
+``max_retries`` retries, the retries cycling through the models; a node's
+``task_config.max_retries`` replaces the tier's). Fallback first, retries last: a first pass
+calls each distinct model of each step once; only if calls remain does a second pass spend
+the retries of each step. Skips (open circuit, cannot serve, limit refusals, Retry-After) do
+not count. Within a step the model order follows the strategy of the group the step belongs
 to:
 
 - ``echelon_down`` / ``task_group_switch``: the declared order;
@@ -32,15 +33,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .run import FAILED, OK, SKIP_MODEL, SKIP_TIER, STOP, Run
+from .attempt import attempt
+from .steps import Step
 
 if TYPE_CHECKING:
     from .plans import TierPlan
+    from .run import Run
 
-__all__ = ["NEXT", "try_pinned", "walk_chain"]
-
-NEXT = 5
-"""The chain (or a step) ended without serving; the caller decides what comes next."""
+__all__ = ["try_pinned", "walk_chain"]
 
 
 class _Step:
@@ -48,88 +48,96 @@ class _Step:
 
     __slots__ = ("counts", "excluded", "finished", "made", "start")
 
-    def __init__(self, start: int, n: int) -> None:
+    def __init__(self, start: int) -> None:
         self.start = start
         self.counts: list[int] | None = None
         self.excluded: list[bool] | None = None
         self.made = 0
         self.finished = False
-        del n
 
     def tables(self, n: int) -> tuple[list[int], list[bool]]:
         if self.counts is None or self.excluded is None:
             self.counts, self.excluded = [0] * n, [False] * n
         return self.counts, self.excluded
 
+    def seeded(self, n: int, model: int, step: Step) -> None:
+        """Count a pinned attempt already made on this step's ``model``."""
+        counts, excluded = self.tables(n)
+        if step is Step.FAILED:
+            counts[model] = 1
+            self.made = 1
+        else:
+            excluded[model] = True
+
+    def open(self, budget: int, limit: int) -> bool:
+        """May this step make another call within ``limit``?"""
+        return not self.finished and self.made < budget and self.made < limit
+
 
 async def walk_chain(
     run: Run,
     chain: tuple[TierPlan, ...],
     phase: str,
-    seed: tuple[int, int, int] | None = None,
+    seed: tuple[int, int, Step] | None = None,
     bypass: bool = False,
-) -> int:
-    """Walk ``chain``; returns OK, STOP (deadline, max_attempts, rejected) or NEXT.
+) -> Step:
+    """Walk ``chain``; returns SERVED, STOP (deadline, max_attempts, rejected) or NEXT.
 
     Fallback first, retries last: the first pass gives every step one call per distinct
     model (within its budget), so a failing tier never uses up ``max_attempts`` while a later
     tier could serve; a second pass spends what is left of each step's budget (its
     ``max_retries``), step by step, while calls remain.
 
-    ``seed`` is (step, model index, result code) of a pinned attempt already made: it counts
+    ``seed`` is (step, model index, step result) of a pinned attempt already made: it counts
     in that step (a failure uses one call of its budget; a skip excludes the model).
     """
-    seed_step, seed_model, seed_code = seed if seed is not None else (-1, -1, OK)
     steps: list[_Step | None] = [None] * len(chain)
     for second in (False, True):
         for position, tier in enumerate(chain):
-            if run.calls >= run.max_attempts:
-                run.stop_reason = "max_attempts"
-                return STOP
-            n = len(tier.models)
+            if run.capped():
+                return Step.STOP
             step = steps[position]
-            if step is None:
-                start = tier.rotor.next() % n if tier.rotor is not None else 0
-                step = steps[position] = _Step(start, n)
-                if position == seed_step:
-                    counts, excluded = step.tables(n)
-                    if seed_code == FAILED:
-                        counts[seed_model] = 1
-                        step.made = 1
-                    else:
-                        excluded[seed_model] = True
-            if step.finished or step.made >= tier.budget:
-                continue
-            limit = tier.budget if second else min(tier.budget, n)
-            if step.made >= limit:
+            if step is None:  # created when the request first reaches the tier (model_rotate)
+                step = steps[position] = _new_step(tier, position, seed)
+            limit = tier.budget if second else min(tier.budget, len(tier.models))
+            if not step.open(tier.budget, limit):
                 continue
             run.enter(tier)
-            code = await _walk_tier(run, tier, phase, bypass, step, limit)
-            if code != NEXT:
-                return code
-        if all(s is None or s.finished or s.made >= t.budget for s, t in zip(steps, chain, strict=True)):
+            result = await _walk_tier(run, tier, phase, bypass, step, limit)
+            if result is not Step.NEXT:
+                return result
+        if not any(s is not None and s.open(t.budget, t.budget)
+                   for s, t in zip(steps, chain, strict=True)):
             break
-    return NEXT
+    return Step.NEXT
 
 
-async def try_pinned(run: Run, chain: tuple[TierPlan, ...], pinned: tuple[int, int]) -> int:
-    """Try a session's pinned chain instance first; returns the attempt's result code."""
+def _new_step(tier: TierPlan, position: int, seed: tuple[int, int, Step] | None) -> _Step:
+    n = len(tier.models)
+    rotor = tier.rotor
+    step = _Step(rotor.next() % n if rotor is not None else 0)
+    if seed is not None and seed[0] == position:
+        step.seeded(n, seed[1], seed[2])
+    return step
+
+
+async def try_pinned(run: Run, chain: tuple[TierPlan, ...], pinned: tuple[int, int]) -> Step:
+    """Try a session's pinned chain instance first; returns the attempt's result."""
     step, index = pinned
     tier = chain[step]
     run.enter(tier)
-    return await run.attempt(tier.models[index], "pinned")
+    return await attempt(run, tier.models[index], "pinned")
 
 
 async def _walk_tier(
     run: Run, tier: TierPlan, phase: str, bypass: bool, step: _Step, limit: int
-) -> int:
+) -> Step:
     models = tier.models
     n = len(models)
     failover = tier.strategy == "provider_failover"
     while step.made < limit:
-        if run.calls >= run.max_attempts:
-            run.stop_reason = "max_attempts"
-            return STOP
+        if run.capped():
+            return Step.STOP
         if step.counts is None and not (failover and run.failed_providers):
             index = step.start
         else:
@@ -138,20 +146,20 @@ async def _walk_tier(
                           run.failed_providers if failover else None)
             if index < 0:
                 step.finished = True
-                return NEXT
-        code = await run.attempt(models[index], phase, None, bypass)
-        if code in (OK, STOP):
-            return code
-        if code == SKIP_TIER:
+                return Step.NEXT
+        result = await attempt(run, models[index], phase, None, bypass)
+        if result is Step.SERVED or result is Step.STOP:
+            return result
+        if result is Step.SKIP_TIER:
             step.finished = True
-            return NEXT
+            return Step.NEXT
         counts, excluded = step.tables(n)
-        if code == SKIP_MODEL:
+        if result is Step.SKIP_MODEL:
             excluded[index] = True
             continue
         counts[index] += 1
         step.made += 1
-    return NEXT
+    return Step.NEXT
 
 
 def _pick(

@@ -27,14 +27,15 @@ from typing import Any
 from ..config import EchelonConfig, LoadedConfig
 from .clock import Clock, SystemClock
 from .events import EngineListener, Listeners
-from .health import check_pool
 from .outcome import Outcome
 from .planner import PlanSet
+from .probes import check_pool
 from .provider import Provider
-from .request import EngineRequest, Target
+from .request import EngineRequest
 from .run import Env
 from .serve import Serving
 from .status import build_status
+from .targets import RouteTable, Target
 
 __all__ = ["Engine"]
 
@@ -59,6 +60,7 @@ class Engine:
         self.listeners = Listeners(tuple(listeners))
         self._env = Env(self.clock, self.rng, provider, self.listeners)
         self._plans = _build(config, self.clock, self.listeners, None)
+        self._routes = RouteTable(self._plans)
         self._wake: asyncio.Future[None] | None = None
 
     # -- config ----------------------------------------------------------------------------------
@@ -74,7 +76,7 @@ class Engine:
     def reload(self, config: LoadedConfig | EchelonConfig) -> None:
         """Serve ``config`` from now on (see the module docstring for what is kept)."""
         plans = _build(config, self.clock, self.listeners, self._plans)
-        self._plans = plans
+        self._plans, self._routes = plans, RouteTable(plans)
         _log.info("routing engine: config %s loaded", plans.version)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
@@ -93,7 +95,7 @@ class Engine:
         Raises UnknownTarget (with a few close names) when it names nothing, or when ``node``
         names no workflow node.
         """
-        return self._plans.resolve(model, node)
+        return self._routes.resolve(model, node)
 
     def serve(self, request: EngineRequest) -> Serving:
         """``async with engine.serve(request) as outcome:`` (see ``serve``)."""

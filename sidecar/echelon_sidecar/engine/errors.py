@@ -6,23 +6,30 @@
     ├── RoutingError                  a request could not be served; carries ``outcome`` (trail)
     │   ├── UnknownTarget             the model (or node / fallback group) names nothing declared
     │   ├── ChainExhausted            every attempt of the chain failed, or the deadline / the
-    │   │                             max_attempts cap ended it
+    │   │                             max_attempts cap ended it, or every instance left asked
+    │   │                             to wait (Retry-After) past the deadline
     │   ├── AllCircuitsOpen           every instance of the chain is open and nothing was called
     │   ├── LimitRefused              a rate limit or concurrency queue refused and nothing is
     │   │                             left to try; ``retry_after`` is a hint in seconds
-    │   └── RequestRejected           the upstream said the request itself is wrong (400/404/422);
-    │                                 ``status`` and ``body`` are the upstream's
+    │   ├── RequestRejected           the upstream said the request itself is wrong (400/404/422);
+    │   │                             ``status`` and ``body`` are the upstream's
+    │   └── RequestUnservable         no instance of the route can ever serve this request: each
+    │                                 said it cannot (``feature`` names the first one's reason)
     └── ProviderError                 raised by a Provider into the engine
         ├── UpstreamError             the upstream failed or refused (status, error class,
         │                             Retry-After); see ``classify`` for what each one does
         └── InstanceCannotServe       this instance cannot serve this request (e.g. a feature its
                                       provider lacks); skipped without penalty
 
-Messages are short, say what happened and where, and never carry a credential.
+Every ``RoutingError`` the engine raises carries ``outcome`` (the trail) and ``retry_after``:
+seconds until trying again may help (the soonest Retry-After, circuit to half-open or limit
+to refill the request met), or None. Messages are short, say what happened and where, and
+never carry a credential.
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING
 
 from ..errors import EchelonError, RoutingError
@@ -38,8 +45,10 @@ __all__ = [
     "LimitRefused",
     "ProviderError",
     "RequestRejected",
+    "RequestUnservable",
     "UnknownTarget",
     "UpstreamError",
+    "close_names",
 ]
 
 
@@ -75,18 +84,24 @@ class UpstreamError(ProviderError):
 
 
 class InstanceCannotServe(ProviderError):
-    """This instance cannot serve this request (``reason`` goes into the attempt trail)."""
+    """This instance cannot serve this request (``reason`` goes into the attempt trail;
+    ``feature`` names what it cannot do, e.g. ``logprobs``, ``n`` or ``tools``)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, feature: str | None = None) -> None:
         self.reason = reason
+        self.feature = feature
         super().__init__(reason)
 
 
 class _WithOutcome(RoutingError):
     outcome: Outcome | None
+    retry_after: float | None
 
-    def __init__(self, message: str, outcome: Outcome | None = None) -> None:
+    def __init__(
+        self, message: str, outcome: Outcome | None = None, retry_after: float | None = None
+    ) -> None:
         self.outcome = outcome
+        self.retry_after = retry_after
         super().__init__(message)
 
 
@@ -134,8 +149,7 @@ class LimitRefused(_WithOutcome):
     ) -> None:
         self.level = level
         self.key = key
-        self.retry_after = retry_after
-        super().__init__(message, outcome)
+        super().__init__(message, outcome, retry_after)
 
 
 class RequestRejected(_WithOutcome):
@@ -147,3 +161,17 @@ class RequestRejected(_WithOutcome):
         self.status = status
         self.body = body
         super().__init__(message, outcome)
+
+
+class RequestUnservable(_WithOutcome):
+    """Every instance of the route said it cannot serve this request (nothing was called):
+    retrying cannot help. ``feature`` names what the first one could not do."""
+
+    def __init__(self, message: str, feature: str, outcome: Outcome | None = None) -> None:
+        self.feature = feature
+        super().__init__(message, outcome)
+
+
+def close_names(name: str, names: list[str]) -> list[str]:
+    """A few declared names close to ``name`` (for ``UnknownTarget``'s hint)."""
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.5)

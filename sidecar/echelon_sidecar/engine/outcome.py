@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .provider import AttemptSettings, Instance
+from .instance import AttemptSettings, Instance
 
 __all__ = ["Attempt", "AttemptResult", "Outcome"]
 

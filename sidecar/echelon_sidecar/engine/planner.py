@@ -33,16 +33,14 @@ from ..config import (
 )
 from .breaker import Breaker
 from .concurrency import ConcurrencyLimit
-from .errors import UnknownTarget
+from .errors import UnknownTarget, close_names
 from .health import InstanceHealth
+from .instance import Instance, build_settings, provider_key
 from .limiters import SlidingWindow, TokenBucket, rpm_window, shared_rate
 from .plans import InstancePlan, PoolPlan, RetryAfterMemo, RotateCounter, Route, TierPlan
-from .provider import Instance, build_settings, provider_key
 from .registry import StateRegistry
-from .request import Target
 from .rotation import make_rotation
 from .sessions import DEFAULT_IDLE_TTL, DEFAULT_MAX_SESSIONS, InstanceKey, SessionPins
-from .targets import TargetIndex, close_names
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -94,14 +92,7 @@ class PlanSet:
                 self.group_routes[str(ref)] = self.group_route(ref)
         self.pool_routes = {name: self._pool_route(name) for name in config.polling_pools}
         self.node_routes = {name: self.node_route(name) for name in config.workflow_nodes}
-        self.targets = TargetIndex(self)
         self.registry.seal()
-
-    def resolve(self, model: str, node: str | None = None) -> Target:
-        return self.targets.resolve(model, node)
-
-    def with_fallback_groups(self, route: Route, groups: Sequence[str]) -> Route:
-        return self.targets.with_fallback_groups(route, groups)
 
     def group_refs(self) -> list[str]:
         """Every group reference: each group and each ``group.tier``."""
@@ -122,7 +113,7 @@ class PlanSet:
             max_retry_delay=fallback.max_retry_delay, node_slots=None,
             group_slots=self._level_slots("group", ref.group), group_name=ref.group,
             sessions=self._sessions(("group", str(ref)), None),
-            chain_index=Route.index_chain(chain), plans=self,
+            chain_index=Route.index_chain(chain), global_rate=self.global_rate,
         )
 
     def _pool_route(self, name: str) -> Route:
@@ -136,7 +127,7 @@ class PlanSet:
             max_retry_delay=fallback.max_retry_delay if fallback else 30.0,
             node_slots=None, group_slots=None, group_name=None,
             sessions=self._sessions(("pool", name), pool),
-            chain_index={}, plans=self,
+            chain_index={}, global_rate=self.global_rate,
         )
 
     def node_route(
@@ -174,7 +165,7 @@ class PlanSet:
             node_slots=self._node_slots(node_name, node), group_slots=self._level_slots(
                 "group", entry.group), group_name=entry.group,
             sessions=self._sessions(("node", node_name, route_name), pool),
-            chain_index=Route.index_chain(chain), plans=self,
+            chain_index=Route.index_chain(chain), global_rate=self.global_rate,
         )
 
     def _last_resort(self, fallback: EffectiveFallback, node: str | None) -> tuple[TierPlan, ...]:

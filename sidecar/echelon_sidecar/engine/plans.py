@@ -18,19 +18,15 @@ where their parameters did not change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..config import GroupRef, PollingPool, WorkflowNode
 from .breaker import Breaker
 from .concurrency import ConcurrencyLimit
 from .health import InstanceHealth
-from .limiters import RateLimiter, SlidingWindow
-from .provider import AttemptSettings, Instance
+from .instance import AttemptSettings, Instance
+from .limiters import RateLimiter, SlidingWindow, TokenBucket
 from .rotation import Rotation
 from .sessions import InstanceKey, SessionPins
-
-if TYPE_CHECKING:
-    from .planner import PlanSet
 
 __all__ = ["InstancePlan", "PoolPlan", "RetryAfterMemo", "RotateCounter", "Route", "TierPlan"]
 
@@ -129,8 +125,8 @@ class Route:
     group_name: str | None
     sessions: SessionPins
     chain_index: dict[InstanceKey, tuple[int, int]]
-    plans: PlanSet = field(repr=False)
-    overrides: dict[tuple[str, ...], Route] = field(default_factory=dict, repr=False)
+    global_rate: TokenBucket | SlidingWindow | None
+    """The config's global ``rate_limiting`` (one token per request)."""
 
     @staticmethod
     def index_chain(chain: tuple[TierPlan, ...]) -> dict[InstanceKey, tuple[int, int]]:

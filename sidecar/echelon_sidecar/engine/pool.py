@@ -12,7 +12,8 @@ checked once per request at the entry (see ``serve``).
   ``simple_retry`` calls the same instance again (the rotation is used only when it has left
   the rotation or its circuit opened).
 - An instance skipped for this request (open circuit, limit refusal, cannot serve, Retry-After)
-  is not picked again by it; a tier-level limit refusal skips every instance of that tier.
+  is not picked again by it (one waiting out a Retry-After may be called by ``waits`` later);
+  a tier-level limit refusal skips every instance of that tier.
 - Both strategies stop after ``max_instance_attempts`` calls (and the route's overall cap).
 
 Each attempt uses the tier of its triple: its timeout, limits and request settings, and the
@@ -24,85 +25,96 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .chain import NEXT
-from .run import _OPEN, FAILED, OK, SKIP_MODEL, SKIP_TIER, STOP, Run
+from .attempt import attempt
+from .steps import SkipKind, Step
 
 if TYPE_CHECKING:
     from .plans import PoolPlan
+    from .run import Run
 
 __all__ = ["walk_pool"]
 
 
-async def walk_pool(run: Run, pool: PoolPlan, first: int = -1) -> int:
-    """Serve from ``pool``; returns OK, STOP (deadline, cap, rejected) or NEXT (exhausted)."""
+class _PoolWalk:
+    """What one request has done in one pool."""
+
+    __slots__ = ("excluded", "last", "made", "tried")
+
+    def __init__(self, n: int) -> None:
+        self.excluded = [False] * n
+        self.tried = [False] * n
+        self.made = 0
+        self.last = -1
+
+
+async def walk_pool(run: Run, pool: PoolPlan, first: int = -1) -> Step:
+    """Serve from ``pool``; returns SERVED, STOP (deadline, cap, rejected) or NEXT (exhausted).
+
+    ``first`` is a session's pinned instance (tried first, without rotation), or -1."""
     instances = pool.instances
     health = pool.health
-    n = len(instances)
     clock = run.env.clock
-    excluded = [False] * n
-    tried = [False] * n
-    cap = pool.max_instance_attempts
+    walk = _PoolWalk(len(instances))
     retry_same = pool.fallback_strategy == "simple_retry"
-    made = 0
-    last = -1
     current = first
     phase = "pinned" if first >= 0 else "pool"
-    while made < cap:
-        if run.calls >= run.max_attempts:
-            run.stop_reason = "max_attempts"
-            return STOP
+    while walk.made < pool.max_instance_attempts:
+        if run.capped():
+            return Step.STOP
         now = clock.now()
         if current >= 0 and not health[current].in_rotation(now):
-            run.skip(instances[current], phase, now, "out_of_rotation", _OPEN)
-            excluded[current] = True
+            run.skip(instances[current], phase, now, "out_of_rotation", SkipKind.OPEN)
+            walk.excluded[current] = True
             current = -1
         if current < 0:
-            current = _next(pool, now, excluded, tried, last)
+            current = _next(pool, now, walk)
             if current < 0:
-                return NEXT
+                return Step.NEXT
             phase = "pool"
         inst = instances[current]
         run.enter(inst)
-        code = await run.attempt(inst, phase, health[current])
-        if code in (OK, STOP):
-            return code
-        if code == SKIP_TIER:
-            tier = inst.tier_plan
-            for index in range(n):
-                if instances[index].tier_plan is tier:
-                    excluded[index] = True
-            current = -1
-            continue
-        if code == SKIP_MODEL:
-            excluded[current] = True
-            current = -1
-            continue
-        assert code == FAILED
-        made += 1
-        tried[current] = True
-        last = current
-        if not retry_same:
-            current = -1
-    return NEXT
+        result = await attempt(run, inst, phase, health[current])
+        if result is Step.SERVED or result is Step.STOP:
+            return result
+        if result is Step.FAILED:
+            walk.made += 1
+            walk.tried[current] = True
+            walk.last = current
+            if retry_same:
+                continue
+        elif result is Step.SKIP_TIER:
+            _exclude_tier(pool, walk, current)
+        else:
+            walk.excluded[current] = True
+        current = -1
+    return Step.NEXT
 
 
-def _next(pool: PoolPlan, now: float, excluded: list[bool], tried: list[bool], last: int) -> int:
+def _exclude_tier(pool: PoolPlan, walk: _PoolWalk, index: int) -> None:
+    tier = pool.instances[index].tier_plan
+    for other, inst in enumerate(pool.instances):
+        if inst.tier_plan is tier:
+            walk.excluded[other] = True
+
+
+def _next(pool: PoolPlan, now: float, walk: _PoolWalk) -> int:
     health = pool.health
-    breakers = [inst.breaker for inst in pool.instances]
+    instances = pool.instances
+    excluded, tried, last = walk.excluded, walk.tried, walk.last
 
     def untried(index: int) -> bool:
         return (
             not excluded[index]
             and not tried[index]
             and health[index].in_rotation(now)
-            and breakers[index].available(now)
+            and instances[index].breaker.available(now)
         )
 
     index = pool.rotation.pick(untried)
-    if index >= 0 or last < 0:
-        if index < 0:
-            return _any_in_rotation(pool, now, excluded)
+    if index >= 0:
         return index
+    if last < 0:
+        return _any_in_rotation(pool, now, excluded)
 
     def not_last(index: int) -> bool:
         return index != last and not excluded[index] and health[index].in_rotation(now)

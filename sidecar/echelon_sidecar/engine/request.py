@@ -1,42 +1,19 @@
-"""What the engine is asked to serve: a resolved :class:`Target` and an :class:`EngineRequest`.
+"""What the engine is asked to serve: an :class:`EngineRequest` on a resolved ``Target``.
 
-``engine.resolve(model, node=None)`` turns a request's ``model`` into a target: a workflow
-node, a polling pool, or a group reference (``group`` / ``group.tier``; ``_`` == ``-``),
-checked in that order. A ``node`` (the ``X-Echelon-Node`` header) applies that node's routing
-and limits to a request whose model is a group reference.
-
-A target holds the plan that was current when it was resolved; a request started on it
-finishes on those objects even if the config is reloaded meanwhile.
+``engine.resolve(model, node=None)`` gives the target (see ``targets``); the request adds what
+varies per call: the payload for the provider, the caller's fallback groups, the session, the
+deadline.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .plans import Route
+    from .targets import Target
 
-__all__ = ["EngineRequest", "Target", "TargetKind"]
-
-TargetKind = Literal["group", "pool", "node"]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Target:
-    """A resolved request target and its precomputed route."""
-
-    kind: TargetKind
-    name: str
-    """The group reference, pool or node name as declared."""
-    node: str | None
-    """The workflow node whose routing and limits apply (None for plain groups and pools)."""
-    route: Route
-
-    def __str__(self) -> str:
-        return self.name if self.node is None or self.node == self.name else (
-            f"{self.name} (node {self.node})"
-        )
+__all__ = ["EngineRequest"]
 
 
 @dataclass(slots=True)

@@ -17,7 +17,9 @@ Shape::
       "limits": [{"level", "key", "kind": "concurrency", "limit", "queue_size",
                   "in_flight", "queued"}
                  | {"level", "key", "kind": "rate", "algorithm", ...}, ...],
-      "sessions": {"<kind>:<target>": pinned sessions, ...}
+      "sessions": {"<kind>:<target>": pinned sessions, ...},
+      "retry_after": [{"model", "retry_in"}, ...]  # instances waiting out an upstream's
+                                                    # Retry-After (skipped until then)
     }
 
 Model entries are reported by id and provider kind only; credentials, URLs and headers never
@@ -71,6 +73,8 @@ def build_status(plans: PlanSet, now: float) -> dict[str, Any]:
     sessions = {
         ":".join(key[1:]): len(pins) for key, pins in registry.items("sessions") if len(pins)
     }
+    waits = [{"model": key[1], "retry_in": round(memo.until - now, 3)}
+             for key, memo in registry.items("memo") if memo.until > now]
     return {
         "config_version": plans.version,
         "time": now,
@@ -79,4 +83,5 @@ def build_status(plans: PlanSet, now: float) -> dict[str, Any]:
         "pools": pools,
         "limits": limits,
         "sessions": sessions,
+        "retry_after": waits,
     }

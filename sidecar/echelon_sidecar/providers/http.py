@@ -13,8 +13,9 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +53,6 @@ class HttpProvider:
         self.connect_timeout = connect_timeout
         self._sessions: dict[str, aiohttp.ClientSession] = {}  # one pool per upstream origin
         self._by_url: dict[str, aiohttp.ClientSession] = {}  # call URL -> its origin's session
-        self._retry_after: dict[str, float] = {}  # model id -> monotonic time it asked to wait to
         # calls go over the lean client (a third of aiohttp's CPU per call); probes stay on
         # aiohttp; ECHELON_UPSTREAM_CLIENT=aiohttp sends everything through aiohttp
         # (and when an egress proxy is configured: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are
@@ -62,14 +62,6 @@ class HttpProvider:
                 os.environ.get(var) for var in _PROXY_VARS)
         self._lean = LeanClient(connect_timeout=connect_timeout,
                                 max_response_bytes=max_response_bytes) if lean else None
-
-    def retry_after(self, model_ids: Iterable[str]) -> float | None:
-        """Seconds until the soonest of ``model_ids`` may be called again, as its upstream
-        asked with Retry-After (None when none of them asked, or the wait is over)."""
-        now = time.monotonic()
-        waits = [until - now for mid in model_ids
-                 if (until := self._retry_after.get(mid)) is not None and until > now]
-        return min(waits) if waits else None
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -135,12 +127,7 @@ class HttpProvider:
             raise UpstreamError(None, "connection_error", type(exc).__name__) from None
         try:
             if response.status != 200:
-                try:
-                    await _raise_for_status(response, call.format)
-                except UpstreamError as exc:
-                    if exc.retry_after:
-                        self._retry_after[instance.model_id] = time.monotonic() + exc.retry_after
-                    raise
+                await _raise_for_status(response, call.format)
             ctype = response.content_type
             if inbound.stream:
                 if ctype != "text/event-stream":
@@ -241,6 +228,44 @@ async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(out)
 
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?"
+                       r"(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?")
+
+
+def upstream_retry_after(headers: Mapping[str, str], status: int) -> float | None:
+    """When the upstream says it may be called again, in seconds, as the providers document
+    it: ``retry-after-ms`` (OpenAI's precise form, read first as its SDK does), then
+    ``Retry-After`` (seconds or an HTTP date); for a 429 without either, OpenAI's
+    ``x-ratelimit-reset-requests`` / ``-tokens`` (a Go-style duration such as ``1s``, ``6m0s``,
+    ``20ms``) of whichever budget has ``x-ratelimit-remaining-*: 0``."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    seconds = retry_after_seconds(headers.get("Retry-After"))
+    if seconds is not None or status != 429:
+        return seconds
+    for budget in ("requests", "tokens"):
+        if headers.get(f"x-ratelimit-remaining-{budget}") == "0":
+            reset = duration_seconds(headers.get(f"x-ratelimit-reset-{budget}"))
+            if reset is not None:
+                return reset
+    return None
+
+
+def duration_seconds(value: str | None) -> float | None:
+    """``1h2m3.5s`` / ``6m0s`` / ``20ms`` / ``1s`` as seconds (None when it is none of these)."""
+    if not value:
+        return None
+    match = _DURATION.fullmatch(value.strip())
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, secs, millis = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + secs + millis / 1000
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After as seconds: a number, or an HTTP date."""
     if not value:
@@ -264,12 +289,7 @@ async def _raise_for_status(response: aiohttp.ClientResponse, fmt: str) -> None:
         raw = b""
     body = upstream_error_to_openai(fmt, status, raw)  # type: ignore[arg-type]
     message = str(body.get("error", {}).get("message", ""))[:300]
-    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-    if retry_after is None and response.headers.get("retry-after-ms"):
-        try:
-            retry_after = float(response.headers["retry-after-ms"]) / 1000
-        except ValueError:
-            retry_after = None
+    retry_after = upstream_retry_after(response.headers, status)
     if retry_after is None and fmt == "gemini" and b"RetryInfo" in raw:
         retry_after = _gemini_retry_delay(raw)
     if fmt == "gemini" and status == 400 and b"API_KEY_INVALID" in raw:

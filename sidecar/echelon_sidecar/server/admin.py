@@ -33,6 +33,7 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
         "pools": {},
         "limits": [],
         "sessions": {},
+        "retry_after": [],
     }
     if engine is None:
         return doc
@@ -61,7 +62,8 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
         name: [
             {
                 "group": i["group"], "tier": i["tier"], "model": i["model"],
-                "healthy": i["in_rotation"], "consecutive_failures": i["consecutive_failures"],
+                "healthy": i["in_rotation"], "on_probation": i.get("on_probation", False),
+                "consecutive_failures": i["consecutive_failures"],
                 "last_error": i.get("last_error_class"), "circuit": i.get("circuit"),
             }
             for i in pool.get("instances", [])
@@ -70,6 +72,10 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
     }
     doc["limits"] = raw.get("limits", [])
     doc["sessions"] = raw.get("sessions", {})
+    doc["retry_after"] = [
+        {"model": w["model"], "provider": providers.get(w["model"]), "retry_in": w["retry_in"]}
+        for w in raw.get("retry_after", [])
+    ]
     return doc
 
 

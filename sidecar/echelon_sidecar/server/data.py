@@ -20,9 +20,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from ..engine import AllCircuitsOpen, ChainExhausted, EngineRequest, Outcome, UnknownTarget
+from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
-from ..providers import CallerFormat, HttpProvider, UpstreamReply
+from ..providers import CallerFormat, UpstreamReply
 from ..translate import TranslationError
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import parse_request, request_id
@@ -126,24 +126,6 @@ class DataAPI:
                                                "owned_by": "echelon"}),
                             content_type="application/json")
 
-    def _retry_hint(self, exc: RoutingError) -> float | None:
-        """When trying again may help: the soonest circuit of the trail to turn half-open
-        (every circuit open), or the soonest upstream Retry-After (all rate limited)."""
-        outcome: Outcome | None = getattr(exc, "outcome", None)
-        engine = self.sidecar.engine
-        if outcome is None or engine is None:
-            return None
-        if isinstance(exc, AllCircuitsOpen):
-            opened = {(a.group, a.model) for a in outcome.attempts if a.reason == "circuit_open"}
-            waits = [float(b["retry_in"]) for b in engine.status().get("breakers", [])
-                     if (b["group"], b["model"]) in opened and b.get("retry_in") is not None]
-            return min(waits) if waits else None
-        provider = engine.provider
-        if isinstance(exc, ChainExhausted) and isinstance(provider, HttpProvider):
-            return provider.retry_after(
-                {a.model for a in outcome.attempts if a.status == 429 or a.reason == "retry_after"})
-        return None
-
     # -- serving ---------------------------------------------------------------------------------
 
     async def _serve(self, request: web.Request, fmt: CallerFormat) -> web.StreamResponse:
@@ -206,7 +188,7 @@ class DataAPI:
                                     time.perf_counter() - started)
             _log.warning("request failed: %s", exc,
                          extra=_log_fields(parsed.inbound.request_id, target_label, failed))
-            return routing_error_response(fmt, exc, headers, self._retry_hint(exc))
+            return routing_error_response(fmt, exc, headers)
         finally:
             metrics.in_flight.dec()
 
@@ -241,7 +223,7 @@ class DataAPI:
                                                  time.perf_counter() - started)
             _log.warning("request failed: %s", exc, extra=_log_fields(
                 ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
-            return routing_error_response(fmt, exc, headers, self._retry_hint(exc))
+            return routing_error_response(fmt, exc, headers)
 
 
 async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: CallerFormat,

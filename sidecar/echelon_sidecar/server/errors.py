@@ -8,6 +8,7 @@ carries ``attempts``: every attempt and why it failed (no secrets, no prompt tex
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from ..engine import (
     LimitRefused,
     Outcome,
     RequestRejected,
+    RequestUnservable,
     UnknownTarget,
 )
 from ..errors import RoutingError
@@ -71,12 +73,14 @@ def _seconds(wait: float) -> str:
     return str(max(1, math.ceil(wait)))
 
 
-def routing_error_response(fmt: CallerFormat, exc: RoutingError, headers: dict[str, str],
-                           retry_after: float | None = None) -> web.Response:
-    """The caller's error for ``exc``. ``retry_after`` is the server's own estimate of when
-    trying again may help (soonest circuit to half-open, soonest upstream Retry-After); every
-    429 carries a Retry-After."""
+def routing_error_response(fmt: CallerFormat, exc: RoutingError,
+                           headers: dict[str, str]) -> web.Response:
+    """The caller's error for ``exc``. The engine's ``retry_after`` (soonest circuit to turn
+    half-open, soonest upstream Retry-After, limit refill) becomes the ``Retry-After`` header;
+    every 429 carries one. Errors that retrying cannot fix carry ``x-should-retry: false``,
+    which the official SDKs obey."""
     outcome: Outcome | None = getattr(exc, "outcome", None)
+    retry_after: float | None = getattr(exc, "retry_after", None)
     trail = _trail(outcome)
     if outcome is not None:
         headers["X-Echelon-Attempts"] = str(outcome.attempt_count)
@@ -105,9 +109,14 @@ def routing_error_response(fmt: CallerFormat, exc: RoutingError, headers: dict[s
             body = converted
         return web.Response(status=status, body=orjson.dumps(body),
                             content_type="application/json", headers=headers)
+    if isinstance(exc, RequestUnservable):
+        headers["x-should-retry"] = "false"
+        param = exc.feature if _FIELD.fullmatch(exc.feature) else None
+        return error_response(fmt, 400, str(exc), param=param,
+                              code=f"unsupported_{_slug(exc.feature)}", extra=extra,
+                              headers=headers)
     if isinstance(exc, LimitRefused):
-        wait = exc.retry_after if exc.retry_after is not None else retry_after
-        headers["Retry-After"] = _seconds(wait if wait is not None else 1.0)
+        headers["Retry-After"] = _seconds(retry_after if retry_after is not None else 1.0)
         return error_response(fmt, 429, str(exc), code=f"{exc.level}_limit", extra=extra,
                               headers=headers)
     if isinstance(exc, AllCircuitsOpen):
@@ -123,7 +132,16 @@ def routing_error_response(fmt: CallerFormat, exc: RoutingError, headers: dict[s
     return error_response(fmt, 502, str(exc), code="routing_error", extra=extra, headers=headers)
 
 
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _slug(feature: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", feature.lower()).strip("_") or "feature"
+
+
 def _exhausted_status(outcome: Outcome | None) -> tuple[int, str]:
+    if outcome is not None and outcome.stop_reason == "rate_limited":
+        return 429, "upstream_rate_limited"
     calls = [a for a in (outcome.attempts if outcome else []) if a.call is not None]
     if calls and all(a.status == 429 for a in calls):
         return 429, "upstream_rate_limited"

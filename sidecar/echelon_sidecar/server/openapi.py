@@ -359,6 +359,7 @@ _STATUS = {
             "properties": {
                 "group": {"type": "string"}, "tier": {"type": "string"},
                 "model": {"type": "string"}, "healthy": {"type": "boolean"},
+                "on_probation": {"type": "boolean"},
                 "consecutive_failures": {"type": "integer", "minimum": 0},
                 "last_error": _NULLABLE_STRING, "circuit": _NULLABLE_STRING,
             }}}},
@@ -367,6 +368,10 @@ _STATUS = {
             "properties": {"level": {"type": "string"}, "key": {"type": "string"},
                            "kind": {"type": "string", "enum": ["concurrency", "rate"]}}}},
         "sessions": {"type": "object"},
+        "retry_after": {"type": "array", "items": {
+            "type": "object", "required": ["model", "retry_in"],
+            "properties": {"model": {"type": "string"}, "provider": _NULLABLE_STRING,
+                           "retry_in": {"type": "number", "minimum": 0}}}},
     },
 }
 

@@ -152,8 +152,33 @@ async def test_health_check_once_probes_every_instance() -> None:
     assert result == {"g.echelon1/oa-1": True, "g.echelon1/an-1": False,
                       "g.echelon2/gm-1": True}
     assert await served(h, 2) == ["oa-1", "gm-1"]  # an-1 left the rotation
-    await h.clock.drive(h.engine.health_check_once("p"))  # a good probe puts it back
-    assert await served(h, 2) == ["oa-1", "an-1"]
+
+
+async def test_a_good_probe_never_shortens_recovery_time() -> None:
+    h = pool_harness(failure_threshold=1, recovery_time=100, rotation_strategy="round_robin")
+    h.provider.on_probe("an-1", fail(None))
+    await h.clock.drive(h.engine.health_check_once("p"))  # an-1 out until t=100
+    result = await h.clock.drive(h.engine.health_check_once("p"))
+    assert result["g.echelon1/an-1"] is False  # the model listing answers: still out
+    assert "an-1" not in await served(h, 3)
+    await h.clock.advance(100)
+    assert h.engine.status()["pools"]["p"]["instances"][1]["on_probation"] is True
+
+
+async def test_an_instance_back_after_recovery_time_is_on_probation() -> None:
+    h = pool_harness(failure_threshold=3, recovery_time=50, rotation_strategy="round_robin")
+    h.provider.always("an-1", fail(503))
+    await served(h, 9)  # an-1 fails three times (each time the next instance serves): out
+    h.provider.calls.clear()
+    await served(h, 3)
+    assert "an-1" not in h.provider.models_called
+    await h.clock.advance(50)
+    h.provider.calls.clear()
+    await served(h, 3)  # back on probation: its first real request fails...
+    assert h.provider.models_called.count("an-1") == 1
+    h.provider.calls.clear()
+    await served(h, 6)  # ...and takes it out again at once
+    assert "an-1" not in h.provider.models_called
 
 
 async def test_run_health_checks_probes_each_interval_on_the_clock() -> None:
