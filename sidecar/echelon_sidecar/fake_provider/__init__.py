@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .app import create_app
 from .content import (
+    PARALLEL_TOOL_TRIGGER,
     TOOL_TRIGGER,
     Prompt,
     Reply,
@@ -28,6 +29,7 @@ from .state import STATE, FakeState
 from .stats import RecordedRequest, RequestLog, Stats
 
 __all__ = [
+    "PARALLEL_TOOL_TRIGGER",
     "STATE",
     "TOOL_TRIGGER",
     "FakeProvider",

@@ -3,6 +3,12 @@
 Each wire module reduces its request to a `Prompt`; `build_reply` turns that into a `Reply`
 (text, optional thinking, optional tool call, token counts). Tokens are words: the same request
 always yields the same reply and the same usage, so tests can assert on them.
+
+A tool call happens when the request forces one or its last user text holds `TOOL_TRIGGER`.
+`PARALLEL_TOOL_TRIGGER` asks for parallel calls too: after the first call, one more per other
+declared tool (the only tool twice when there is one), in `Reply.parallel_calls`. Only the
+Gemini wire sends them (more ``functionCall`` parts in the same turn, as Gemini does; Gemini
+has no way to forbid it); the OpenAI and Anthropic wires answer with the first call alone.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "PARALLEL_TOOL_TRIGGER",
     "TOOL_TRIGGER",
     "Prompt",
     "Reply",
@@ -27,6 +34,7 @@ __all__ = [
 ]
 
 TOOL_TRIGGER = "CALL_TOOL"
+PARALLEL_TOOL_TRIGGER = "CALL_PARALLEL_TOOLS"
 _OVERSIZE_FILLER = b"lorem ipsum dolor sit amet "
 
 
@@ -68,6 +76,8 @@ class Reply:
     reasoning_tokens: int = 0
     tool_call: ToolCall | None = None
     truncated: bool = False
+    parallel_calls: list[ToolCall] = field(default_factory=list)
+    """Calls made in the same turn after `tool_call` (see `PARALLEL_TOOL_TRIGGER`)."""
 
     @property
     def output_tokens(self) -> int:
@@ -158,13 +168,19 @@ def build_reply(prompt: Prompt, *, fixed_reply: str | None, echo_words: int) -> 
         if not isinstance(args, dict):
             args = {}
         call = ToolCall(tool.name, args)
+        parallel: list[ToolCall] = []
+        if PARALLEL_TOOL_TRIGGER in prompt.last_user_text:
+            for other in [t for t in prompt.tools if t is not tool] or [tool]:
+                more = example_for_schema(other.parameters or {"type": "object"})
+                parallel.append(ToolCall(other.name, more if isinstance(more, dict) else {}))
         return Reply(
             text="",
-            completion_tokens=max(1, 1 + len(args)),
+            completion_tokens=sum(max(1, 1 + len(c.arguments)) for c in (call, *parallel)),
             prompt_tokens=prompt.prompt_tokens,
             thinking=thinking,
             reasoning_tokens=reasoning,
             tool_call=call,
+            parallel_calls=parallel,
         )
 
     if prompt.json_output:
@@ -203,7 +219,8 @@ def oversized_text(megabytes: float) -> str:
 def _chosen_tool(prompt: Prompt) -> ToolSpec | None:
     if not prompt.tools:
         return None
-    if not (prompt.force_tool or TOOL_TRIGGER in prompt.last_user_text):
+    text = prompt.last_user_text
+    if not (prompt.force_tool or TOOL_TRIGGER in text or PARALLEL_TOOL_TRIGGER in text):
         return None
     if prompt.forced_tool_name:
         for tool in prompt.tools:

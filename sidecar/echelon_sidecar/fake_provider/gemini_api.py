@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .content import Prompt, Reply, ToolSpec, split_text, texts_tokens
+from .content import Prompt, Reply, ToolCall, ToolSpec, split_text, texts_tokens
 from .pipeline import serve
 from .state import STATE
 from .wire import (
@@ -59,6 +59,10 @@ def _text_of(content: Any) -> str:
     if not isinstance(parts, list):
         return ""
     return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _function_call(call: ToolCall) -> dict[str, Any]:
+    return {"functionCall": {"name": call.name, "args": call.arguments}}
 
 
 class GeminiWire(Wire):
@@ -194,8 +198,7 @@ class GeminiWire(Wire):
         if reply.thinking is not None and exchange.extra.get("include_thoughts"):
             parts.append({"text": reply.thinking, "thought": True})
         if reply.tool_call is not None:
-            parts.append({"functionCall": {"name": reply.tool_call.name,
-                                           "args": reply.tool_call.arguments}})
+            parts.extend(_function_call(c) for c in (reply.tool_call, *reply.parallel_calls))
         else:
             parts.append({"text": reply.text})
         return parts
@@ -209,9 +212,9 @@ class GeminiWire(Wire):
         parts_per_chunk: list[list[dict[str, Any]]] = []
         if reply.thinking is not None and exchange.extra.get("include_thoughts"):
             parts_per_chunk.append([{"text": reply.thinking, "thought": True}])
-        if reply.tool_call is not None:
-            parts_per_chunk.append([{"functionCall": {"name": reply.tool_call.name,
-                                                      "args": reply.tool_call.arguments}}])
+        if reply.tool_call is not None:  # each (parallel) call whole, in a chunk of its own
+            parts_per_chunk.extend([_function_call(c)]
+                                   for c in (reply.tool_call, *reply.parallel_calls))
         else:
             parts_per_chunk.extend([{"text": p}] for p in split_text(reply.text, chunks))
         last = len(parts_per_chunk) - 1

@@ -112,6 +112,7 @@ async def _answer(
     if kind is FaultKind.OVERSIZE and fault is not None:
         reply.text = oversized_text(fault.megabytes or 1.0)
         reply.tool_call = None
+        reply.parallel_calls = []
         reply.truncated = False
     cut = fault.after_chunks if kind is FaultKind.CUT and fault is not None else None
     if exchange.stream:

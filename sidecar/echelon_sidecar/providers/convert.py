@@ -27,7 +27,8 @@ def convert_body(reply: UpstreamReply, caller: CallerFormat) -> bytes:
     if reply.format == "anthropic":
         canonical = anthropic_to_openai_response(body, model=reply.model)
     elif reply.format == "gemini":
-        canonical = gemini_to_openai_response(body, model=reply.model)
+        canonical = gemini_to_openai_response(
+            body, model=reply.model, parallel_tool_calls=not reply.first_tool_call_only)
     else:
         canonical = body
     if caller == "openai":

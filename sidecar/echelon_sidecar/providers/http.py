@@ -133,7 +133,8 @@ class HttpProvider:
                 if ctype != "text/event-stream":
                     raise UpstreamError(None, "wrong_content_type",
                                         f"expected text/event-stream, got {ctype}")
-                reply = await self._first_event(response, call.format, settings.upstream_model)
+                reply = await self._first_event(response, call.format, settings.upstream_model,
+                                                call.first_tool_call_only)
                 return reply
             if ctype != "application/json":
                 raise UpstreamError(None, "wrong_content_type",
@@ -147,7 +148,8 @@ class HttpProvider:
             if not isinstance(body, (dict, list)):
                 raise UpstreamError(None, "malformed_response", "the upstream sent no object")
             response.release()
-            reply = UpstreamReply(call.format, settings.upstream_model, raw=raw, body=body)
+            reply = UpstreamReply(call.format, settings.upstream_model, raw=raw, body=body,
+                                  first_tool_call_only=call.first_tool_call_only)
             try:
                 reply.raw = convert_body(reply, inbound.format)
             except TranslationError as exc:
@@ -158,7 +160,7 @@ class HttpProvider:
             raise
 
     async def _first_event(self, response: aiohttp.ClientResponse, fmt: Any,
-                           model: str) -> UpstreamReply:
+                           model: str, first_tool_call_only: bool) -> UpstreamReply:
         decoder = SSEDecoder()
         received = bytearray()
         chunks = response.content.iter_any()
@@ -182,7 +184,8 @@ class HttpProvider:
         check_first_events(fmt, events, bytes(received))
         return UpstreamReply(fmt, model, first=events, first_raw=bytes(received),
                              decoder=decoder, chunks=chunks, response=response,
-                             max_event_bytes=self.max_response_bytes)
+                             max_event_bytes=self.max_response_bytes,
+                             first_tool_call_only=first_tool_call_only)
 
     async def probe(self, instance: Instance) -> None:
         key = self.credentials.key_for(instance.model_id, instance.entry)

@@ -52,6 +52,9 @@ class UpstreamReply:
     max_event_bytes: int = 0
     """Largest single SSE event the relay buffers (0: unbounded); beyond it the stream is
     broken off."""
+    first_tool_call_only: bool = False
+    """Keep only the first tool call of each choice when translating (the caller sent
+    ``parallel_tool_calls: false`` and the upstream, Gemini, cannot be told)."""
 
     def close(self, ok: bool = False) -> None:
         """Release the upstream connection: back to the pool when the stream ended cleanly."""

@@ -3,6 +3,10 @@
 The caller's canonical (OpenAI chat) body gets the tier's settings, then is translated to the
 upstream's format. When no translation and no setting applies, the caller's own body is sent
 with only ``model`` changed (Anthropic callers to Anthropic upstreams, OpenAI to OpenAI).
+
+``parallel_tool_calls: false`` reaches OpenAI-format upstreams as it is and Anthropic ones as
+``tool_choice.disable_parallel_tool_use``; Gemini has no such setting, so its call is marked
+``first_tool_call_only`` and the answer keeps only its first function call.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class UpstreamCall:
     url: str
     headers: dict[str, str]
     body: bytes
+    first_tool_call_only: bool = False
+    """The caller forbade parallel tool calls and this upstream cannot be told (Gemini): the
+    answer's later tool calls are to be dropped (``UpstreamReply.first_tool_call_only``)."""
 
 
 _SETTINGS_CACHE: dict[int, tuple[AttemptSettings, RequestSettings | None]] = {}
@@ -106,7 +113,8 @@ def build_call(
         if key:
             headers["x-goog-api-key"] = key
         url = f"{entry.endpoint}/v1beta/models/{settings.upstream_model}:{action}"
-        return UpstreamCall("gemini", url, headers, orjson.dumps(out))
+        return UpstreamCall("gemini", url, headers, orjson.dumps(out),
+                            body.get("parallel_tool_calls") is False)
     except UnsupportedFeature as exc:
         raise InstanceCannotServe(str(exc)) from None
     except InvalidRequest as exc:

@@ -52,7 +52,9 @@ class StreamRelay:
         if reply.format == "anthropic" and caller != "anthropic":
             self.to_openai = AnthropicStreamToOpenAI(model=reply.model, include_usage=usage)
         elif reply.format == "gemini":
-            self.to_openai = GeminiStreamToOpenAI(model=reply.model, include_usage=usage)
+            self.to_openai = GeminiStreamToOpenAI(
+                model=reply.model, include_usage=usage,
+                parallel_tool_calls=not reply.first_tool_call_only)
         if caller == "anthropic" and reply.format != "anthropic":
             self.to_anthropic = OpenAIStreamToAnthropic(model=reply.model)
 

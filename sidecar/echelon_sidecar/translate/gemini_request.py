@@ -18,6 +18,11 @@ tools (function)               ``tools[{functionDeclarations[{name, description,
                                (JSON schema → Gemini schema, gemini_schema)
 tool_choice none/auto/         ``toolConfig.functionCallingConfig.mode`` NONE / AUTO / ANY;
 required/named/allowed_tools   named and allowed_tools(required) → ANY + allowedFunctionNames
+parallel_tool_calls: false     nothing is sent: Gemini has no such setting and may answer
+                               with several functionCall parts. The response translators keep
+                               only the first (gemini_response, ``parallel_tool_calls=False``,
+                               set by the provider), so the caller gets at most one tool call;
+                               the first is the one Gemini 3 puts the thought signature on
 temperature, top_p, top_k, n,  ``generationConfig`` temperature, topP, topK, candidateCount,
 max tokens, stop, seed,        maxOutputTokens, stopSequences, seed, presencePenalty,
 penalties                      frequencyPenalty
@@ -33,12 +38,11 @@ signature they produced; calls that came from another provider (a fallback) carr
 Google documents `DUMMY_THOUGHT_SIGNATURE` for exactly that case.
 
 Raised as UnsupportedFeature: logprobs, logit_bias, audio output, legacy functions,
-``parallel_tool_calls: false`` (Gemini cannot forbid parallel calls), allowed_tools in auto
-mode, custom tools, OpenAI file ids, images whose MIME type cannot be told, schemas Gemini
-cannot express, verbosity, web search. Dropped because they do not change the answer:
-user/safety_identifier, store, metadata, service_tier, prompt cache hints, prediction,
-message ``name``, image ``detail``, ``reasoning_content``/``thinking_blocks`` in history
-(Gemini reads only the thought signatures), a function's ``strict`` flag.
+allowed_tools in auto mode, custom tools, OpenAI file ids, images whose MIME type cannot be
+told, schemas Gemini cannot express, verbosity, web search. Dropped because they do not
+change the answer: user/safety_identifier, store, metadata, service_tier, prompt cache hints,
+prediction, message ``name``, image ``detail``, ``reasoning_content``/``thinking_blocks`` in
+history (Gemini reads only the thought signatures), a function's ``strict`` flag.
 """
 
 from __future__ import annotations
@@ -80,8 +84,6 @@ def openai_to_gemini_request(body: dict[str, Any]) -> dict[str, Any]:
     ``stream`` is not part of the body: the provider picks ``streamGenerateContent?alt=sse``.
     """
     reject_common(body, _P)
-    if body.get("parallel_tool_calls") is False and body.get("tools"):
-        raise UnsupportedFeature("parallel_tool_calls", _P, "Gemini cannot forbid parallel calls")
     system, contents = _contents(messages_of(body))
     if not contents:
         raise UnsupportedFeature(

@@ -9,7 +9,11 @@ text parts                     ``content`` (joined)
 functionCall parts             ``tool_calls``; the id is Gemini's own ``functionCall.id`` when
                                given, else ``call_<responseId>_<k>`` (the same in a stream and
                                in a full response), else random. ``thoughtSignature`` →
-                               ``extra_content.google.thought_signature``
+                               ``extra_content.google.thought_signature``.
+                               With ``parallel_tool_calls=False`` (the caller's request said
+                               so, and Gemini cannot be told): only the candidate's first
+                               functionCall part; later ones are dropped, in a stream too
+                               (the kept call is ``tool_calls[0]``, index 0)
 finishReason STOP              ``stop`` (``tool_calls`` when the candidate called functions)
 MAX_TOKENS                     ``length``
 SAFETY, RECITATION, BLOCKLIST, ``content_filter``
@@ -103,9 +107,13 @@ def _completion_id(resp: dict[str, Any]) -> str:
 
 @upstream("gemini")
 def gemini_to_openai_response(
-    resp: dict[str, Any], *, model: str, created: int | None = None
+    resp: dict[str, Any], *, model: str, created: int | None = None,
+    parallel_tool_calls: bool = True,
 ) -> dict[str, Any]:
-    """A full ``GenerateContentResponse`` → a full OpenAI ``chat.completion``."""
+    """A full ``GenerateContentResponse`` → a full OpenAI ``chat.completion``.
+
+    ``parallel_tool_calls=False`` keeps only each candidate's first function call.
+    """
     candidates = resp.get("candidates")
     ids = _Ids(resp.get("responseId"))
     choices: list[dict[str, Any]] = []
@@ -121,6 +129,8 @@ def gemini_to_openai_response(
         calls: list[dict[str, Any]] = []
         for part in (cand.get("content") or {}).get("parts") or ():
             if "functionCall" in part:
+                if calls and not parallel_tool_calls:
+                    continue
                 call = ids.tool_call(part["functionCall"], index, len(calls))
                 calls.append(_with_signature(call, part))
             elif "text" in part:
@@ -144,10 +154,16 @@ def gemini_to_openai_response(
 
 
 class GeminiStreamToOpenAI:
-    """``streamGenerateContent?alt=sse`` chunks → OpenAI chat.completion.chunk dicts."""
+    """``streamGenerateContent?alt=sse`` chunks → OpenAI chat.completion.chunk dicts.
 
-    def __init__(self, *, model: str, include_usage: bool = False, created: int | None = None) -> None:
+    ``parallel_tool_calls=False`` keeps only each candidate's first function call: a later
+    functionCall part, in the same chunk or a later one, is dropped.
+    """
+
+    def __init__(self, *, model: str, include_usage: bool = False, created: int | None = None,
+                 parallel_tool_calls: bool = True) -> None:
         self._model = model
+        self._parallel = parallel_tool_calls
         self._include_usage = include_usage
         self._created = created if created is not None else now()
         self._id: str | None = None
@@ -194,6 +210,8 @@ class GeminiStreamToOpenAI:
             for part in (cand.get("content") or {}).get("parts") or ():
                 if "functionCall" in part:
                     k = self._calls.get(index, 0)
+                    if k and not self._parallel:
+                        continue
                     self._calls[index] = k + 1
                     call = _with_signature(self._ids.tool_call(part["functionCall"], index, k), part)
                     out.append(self._chunk(index, {"tool_calls": [{"index": k, **call}]}))

@@ -75,6 +75,18 @@ def test_forced_named_tool_is_the_one_called() -> None:
     assert reply.tool_call.arguments == {"q": "fake-q"}
 
 
+def test_the_parallel_trigger_calls_every_other_declared_tool_in_the_same_turn() -> None:
+    reply = reply_for(Prompt(model="m", last_user_text="CALL_PARALLEL_TOOLS",
+                             tools=[WEATHER, SEARCH]))
+    assert reply.tool_call is not None and reply.tool_call.name == "get_weather"
+    assert [(c.name, c.arguments) for c in reply.parallel_calls] == [("search", {"q": "fake-q"})]
+    assert reply.completion_tokens == (1 + 5) + (1 + 1)
+    alone = reply_for(Prompt(model="m", last_user_text="CALL_PARALLEL_TOOLS", tools=[SEARCH]))
+    assert [c.name for c in alone.parallel_calls] == ["search"]  # the only tool, twice
+    assert reply_for(Prompt(model="m", last_user_text="CALL_TOOL",
+                            tools=[WEATHER, SEARCH])).parallel_calls == []
+
+
 def test_no_tool_call_without_tools_or_without_a_reason() -> None:
     assert reply_for(Prompt(model="m", last_user_text="CALL_TOOL")).tool_call is None
     assert reply_for(Prompt(model="m", last_user_text="hi", tools=[WEATHER])).tool_call is None

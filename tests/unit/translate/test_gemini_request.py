@@ -157,8 +157,18 @@ def test_audio_input_and_tool_errors() -> None:
         {"functionResponse": {"name": "get_weather", "response": {"error": "timeout"}}}]
 
 
+@pytest.mark.parametrize("choice", [None, "auto", "required",
+                                    {"type": "function", "function": {"name": "get_weather"}}])
+def test_parallel_tool_calls_false_is_translated_not_refused_and_sends_gemini_nothing(
+    choice: Any,
+) -> None:
+    # Gemini has no setting for it: the request is the one without it (the answer is trimmed)
+    extra = {} if choice is None else {"tool_choice": choice}
+    assert translate(req(tools=[TOOL], parallel_tool_calls=False, **extra)) == translate(
+        req(tools=[TOOL], **extra))
+
+
 @pytest.mark.parametrize(("extra", "feature"), [
-    ({"tools": [TOOL], "parallel_tool_calls": False}, "parallel_tool_calls"),
     ({"logprobs": True}, "logprobs"),
     ({"audio": {"voice": "alloy", "format": "wav"}}, "audio output"),
     ({"tools": [TOOL], "tool_choice": {"type": "allowed_tools", "allowed_tools": {

@@ -142,3 +142,102 @@ def test_truncated_stream_is_not_completed_by_finish() -> None:
     translator.feed(load_sse("gemini_stream_text.sse")[0].json())
     assert translator.complete is False
     assert translator.finish() == []
+
+
+# --------------------------------------------------------------------------- parallel_tool_calls: false
+# Gemini cannot be told not to call functions in parallel: it answers with several functionCall
+# parts in one turn (candidates[].content.parts[].functionCall {name, args}; Gemini 3 puts the
+# thought signature on the first one only). A caller that sent parallel_tool_calls: false gets
+# the first call alone.
+
+PARIS = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+         "thoughtSignature": "CiQBcsjafE8rQ1wV2Y3eZgkL0n5x1Qm0Zx8K7h3P4s2vYk9a"}
+LYON = {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}}
+CLOCK = {"functionCall": {"name": "get_time", "args": {"zone": "Europe/Paris"}}}
+PARALLEL_USAGE = {"promptTokenCount": 40, "candidatesTokenCount": 30, "totalTokenCount": 70}
+
+
+def parallel_answer() -> dict[str, Any]:
+    return {"candidates": [candidate([{"text": "Let me check."}, PARIS, LYON, CLOCK])],
+            "usageMetadata": PARALLEL_USAGE, "modelVersion": "gemini-2.5-flash",
+            "responseId": "pAr4lLeLcAlLs9x"}
+
+
+def one_call(**kwargs: Any) -> dict[str, Any]:
+    resp = parallel_answer()
+    gt.GenerateContentResponse.model_validate(resp)
+    out = gemini_to_openai_response(resp, model="m", created=1700000000, **kwargs)
+    assert_no_extras(ChatCompletion.model_validate(out))
+    return out
+
+
+def test_parallel_tool_calls_false_keeps_only_the_first_function_call_of_a_gemini_answer() -> None:
+    assert len(one_call()["choices"][0]["message"]["tool_calls"]) == 3  # Gemini called three
+    choice = one_call(parallel_tool_calls=False)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "Let me check."
+    assert choice["message"]["tool_calls"] == [{
+        "id": "call_pAr4lLeLcAlLs9x_0", "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        "extra_content": {"google": {"thought_signature": PARIS["thoughtSignature"]}},
+    }]
+
+
+def test_parallel_tool_calls_false_keeps_the_first_function_call_of_each_candidate() -> None:
+    resp = {"responseId": "r2", "candidates": [candidate([PARIS, LYON]),
+                                                candidate([CLOCK, PARIS], index=1)]}
+    out = gemini_to_openai_response(resp, model="m", parallel_tool_calls=False)
+    calls = [[c["function"]["name"] for c in ch["message"]["tool_calls"]] for ch in out["choices"]]
+    assert calls == [["get_weather"], ["get_time"]]
+    assert [ch["finish_reason"] for ch in out["choices"]] == ["tool_calls", "tool_calls"]
+
+
+def _stream_of(bodies: list[dict[str, Any]], **kwargs: Any) -> list[dict[str, Any]]:
+    translator = GeminiStreamToOpenAI(model="m", include_usage=True, created=1700000000, **kwargs)
+    chunks: list[dict[str, Any]] = []
+    for body in bodies:
+        gt.GenerateContentResponse.model_validate(body)
+        chunks += translator.feed(body)
+    chunks += translator.finish()
+    assert translator.complete
+    for chunk in chunks:
+        assert_no_extras(ChatCompletionChunk.model_validate(chunk))
+    return chunks
+
+
+def _chunk(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"candidates": [candidate(parts, finish)], "responseId": "pAr4lLeLcAlLs9x",
+                            "modelVersion": "gemini-2.5-flash"}
+    if finish:
+        body["usageMetadata"] = PARALLEL_USAGE
+    return body
+
+
+STREAMS = {
+    # every call in the last chunk, with the finish reason
+    "calls in one chunk": [_chunk([{"text": "Let me check."}], None),
+                           _chunk([PARIS, LYON, CLOCK], "STOP")],
+    # one call per chunk: the dropped ones come after the kept one was sent
+    "a call per chunk": [_chunk([{"text": "Let me check."}], None), _chunk([PARIS], None),
+                         _chunk([LYON], None), _chunk([CLOCK], "STOP")],
+    # the finish reason alone, after the last call
+    "finish chunk after the calls": [_chunk([{"text": "Let me check."}, PARIS], None),
+                                     _chunk([LYON, CLOCK], None), _chunk([], "STOP")],
+}
+
+
+@pytest.mark.parametrize("bodies", STREAMS.values(), ids=STREAMS.keys())
+def test_parallel_tool_calls_false_streams_only_the_first_function_call_as_tool_call_index_0(
+    bodies: list[dict[str, Any]],
+) -> None:
+    assert len(reassemble_openai(_stream_of(bodies))["choices"][0]["tool_calls"]) == 3
+    chunks = _stream_of(bodies, parallel_tool_calls=False)
+    deltas = [call for c in chunks for ch in c["choices"] for call in ch["delta"].get("tool_calls") or ()]
+    assert [(d["index"], d["function"]["name"]) for d in deltas] == [(0, "get_weather")]
+    finishes = [ch["finish_reason"] for c in chunks for ch in c["choices"] if ch["finish_reason"]]
+    assert finishes == ["tool_calls"]
+    whole = reassemble_openai(chunks)
+    full = one_call(parallel_tool_calls=False)
+    expected = {**full["choices"][0]["message"], "finish_reason": full["choices"][0]["finish_reason"]}
+    assert normalize_message(whole["choices"][0]) == normalize_message(expected)
+    assert whole["usage"] == full["usage"]
