@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError
 from .base import canonical_name
 from .catalog import ModelEntry
+from .deprecation import log_deprecated
 from .fallback import GlobalFallback
 from .groups import TaskGroup, TaskGroupSpec
 from .limits import ConcurrencyControl, RateLimiting
@@ -176,8 +177,15 @@ def config_files(path: Path) -> list[Path]:
     return found
 
 
-def load_config(paths: Path | str | Sequence[Path | str]) -> LoadedConfig:
-    """Load and validate one config made of every given file and directory."""
+def load_config(paths: Path | str | Sequence[Path | str], *,
+                log_deprecations: bool = True) -> LoadedConfig:
+    """Load and validate one config made of every given file and directory.
+
+    A config that loads with a deprecated section (``global_fallback``) is also logged at
+    WARNING on the ``echelon.config`` logger, once per load -- what a sidecar's operator sees
+    in its logs. A caller that reports ``warnings`` itself (``echelon validate``) passes
+    ``log_deprecations=False``.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     collector = _Collector()
@@ -189,14 +197,16 @@ def load_config(paths: Path | str | Sequence[Path | str]) -> LoadedConfig:
                 collector.problems.append(Problem(f"cannot read file: {exc}", source=str(file)))
                 continue
             _collect_text(collector, text, str(file), file)
-    return _finish(collector)
+    return _finish(collector, log_deprecations)
 
 
-def load_config_text(text: str, source: str = "<text>") -> LoadedConfig:
-    """Load and validate a config from YAML text (one combined document stream)."""
+def load_config_text(text: str, source: str = "<text>", *,
+                     log_deprecations: bool = True) -> LoadedConfig:
+    """Load and validate a config from YAML text (one combined document stream); see
+    :func:`load_config` for ``log_deprecations``."""
     collector = _Collector()
     _collect_text(collector, text, source, None)
-    return _finish(collector)
+    return _finish(collector, log_deprecations)
 
 
 # -- collecting ------------------------------------------------------------------------------
@@ -336,7 +346,7 @@ def _shift(lines: LineMap, *prefix: str | int) -> LineMap:
 
 # -- validating ------------------------------------------------------------------------------
 
-def _finish(c: _Collector) -> LoadedConfig:
+def _finish(c: _Collector, log_deprecations: bool = True) -> LoadedConfig:
     from .validate import cross_check
 
     problems = list(c.problems)
@@ -390,6 +400,8 @@ def _finish(c: _Collector) -> LoadedConfig:
     problems.extend(cross_check(config, c.origins, c.manifest, broken, salvaged))
     if any(p.is_error for p in problems):
         raise ConfigError(_sorted(problems), _summary(problems))
+    if log_deprecations:
+        log_deprecated(config, c.origins)
     return LoadedConfig(config, _sorted(problems), c.origins, c.sources, c.ignored)
 
 

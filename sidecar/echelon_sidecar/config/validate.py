@@ -10,6 +10,7 @@ from .naming import camel_path
 from .problems import Problem
 from .resolve import Resolver
 from .root import EchelonConfig
+from .route_checks import Finding, mixed_node_settings, mixed_pool_settings, unweighted_pool
 
 __all__ = ["cross_check"]
 
@@ -90,6 +91,7 @@ class _Checker:
         self.check_cycles()
         self.check_pools()
         self.check_nodes()
+        self.check_routes()
         self.check_globals()
         return self.problems
 
@@ -302,6 +304,19 @@ class _Checker:
                                 f"polling pool {pool_name!r} ({', '.join(sorted(pool_types))})",
                                 ("task_type",))
                 del group
+
+    def check_routes(self) -> None:
+        """Pools and nodes whose behaviour depends on the request (see :mod:`.route_checks`)."""
+        findings: list[tuple[str, str, Finding | None]] = []
+        for pname, pool in self.config.polling_pools.items():
+            findings.append(("polling_pools", pname, mixed_pool_settings(self.resolver, pool)))
+            findings.append(("polling_pools", pname, unweighted_pool(self.resolver, pool)))
+        for nname, node in self.config.workflow_nodes.items():
+            findings.append(("workflow_nodes", nname, mixed_node_settings(self.resolver, node)))
+        for section, name, finding in findings:
+            if finding is not None:
+                self.report(section, name, finding.message, finding.rel, severity="warning",
+                            hint=finding.hint)
 
     def check_globals(self) -> None:
         if self.config.global_fallback is not None:

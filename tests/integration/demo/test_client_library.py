@@ -67,10 +67,25 @@ async def test_exhausted_chain_raises_llm_error_with_the_attempts(sidecar) -> No
 async def test_node_config_from_the_source_documents_usage(sidecar) -> None:
     sc, _ = sidecar
     node = load_node_config({"type": "llm", "llm_group": "plan_group.echelon1",
-                             "fallback_groups": ["plan_group.echelon2"],
-                             "task_config": {"timeout": 30}})
+                             "fallback_groups": ["plan_group.echelon2"]})
     async with EchelonClient(sc.data_url) as llm:
         result = await llm.call_node(node, "plan it")
         named = await llm.call_node("planning_node", "by name")
     assert result.served_by == "good" and result.tier == "plan_group.echelon2"
     assert named.served_by == "other"
+
+
+async def test_node_config_with_a_per_attempt_timeout_is_called_by_its_name(sidecar) -> None:
+    """The sidecar's declaration of the node applies (its fallback group, fast_group)."""
+    sc, _ = sidecar
+    node = load_node_config({"type": "llm", "llm_group": "plan_group.echelon1",
+                             "fallback_groups": ["fast_group.echelon1"],
+                             "task_config": {"timeout": 30}}, name="planning_node")
+    async with EchelonClient(sc.data_url) as llm:
+        result = await llm.call_node(node, "plan it")
+        with pytest.raises(ValueError, match=r"task_config\.timeout"):
+            await llm.call_node(node.model_copy(update={"name": None}), "plan it")
+        with pytest.raises(LLMError) as unknown:
+            await llm.call_node(node.model_copy(update={"name": "no_such_node"}), "plan it")
+    assert result.served_by == "other"
+    assert unknown.value.status == 404 and "no_such_node" in unknown.value.message

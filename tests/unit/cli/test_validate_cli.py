@@ -71,3 +71,18 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
 def test_missing_path_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
     assert "no such file or directory" in capsys.readouterr().out
+
+
+def test_quiet_counts_the_route_warnings_without_listing_them_and_exits_0(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    combined = str(REPO / "configs/_task_groups.yaml")
+    assert main(["validate", combined]) == 0
+    listed = capsys.readouterr().out
+    assert "polling_pools.single_turn_pool.task_groups: pool mixes tiers" in listed
+    assert "polling_pools.execute_pool.task_groups: pool mixes tiers" in listed
+    assert "polling_pools.high_concurrency_pool.rotation_strategy" in listed
+    count = listed.splitlines()[0].rsplit("(", 1)[1]
+    assert main(["validate", "--quiet", str(REPO / "configs")]) == 0
+    quiet = capsys.readouterr().out
+    assert f"OK {combined}: " in quiet and count in quiet
+    assert "pool mixes tiers" not in quiet and "warning:" not in quiet
