@@ -4,8 +4,8 @@
   tiers whose request settings differ in ``function_calling: required``, ``response_format``
   or thinking (``thinking_config`` enabled or not). What a request gets then depends on which
   tier's instance serves it: a request that cannot meet a tier's setting cannot be served by
-  that tier's instances (a request without tools, on a ``function_calling: required`` tier, is
-  answered 400 when such an instance is tried), so a pool's effective rotation depends on the
+  that tier's instances (the engine skips them for a request without tools on a
+  ``function_calling: required`` tier), so a pool's effective rotation depends on the
   request. A node's own ``thinking_config`` (or ``task_config.thinking_config``) applies to
   every tier of its route, so thinking never differs there.
 - **A weighted pool without weights.** ``rotation_strategy: weighted`` with no pool
@@ -53,8 +53,8 @@ _SETTINGS = (
     _Setting(
         "function_calling: required",
         lambda t: t.function_calling == "required",
-        "a request without tools cannot be served by a function_calling: required tier "
-        "(it is answered 400 when one of that tier's instances is tried)",
+        "a request without tools skips the function_calling: required tier's instances "
+        "(and is answered 400 only when no other instance can serve it)",
     ),
     _Setting(
         "response_format: json",

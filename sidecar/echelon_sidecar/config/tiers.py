@@ -72,8 +72,9 @@ class Echelon(ConfigModel):
         None,
         ge=0,
         le=20,
-        description="Attempts this tier may make after its first failure (cycling through its "
-        "models, each distinct model first). Default: each model once.",
+        description="Retries this tier may make once each of its models was tried once (the "
+        "retries cycle through its models). Budget: each model once plus max_retries; "
+        "0 or unset: each model once.",
     )
     thinking_config: ThinkingConfig | None = Field(
         None, description="Extended thinking for this tier's requests."
@@ -105,8 +106,8 @@ class Echelon(ConfigModel):
             seen.add(m)
         return models
 
-    def attempt_budget(self) -> int:
-        """How many calls this tier may make for one request."""
-        if self.max_retries is None:
-            return len(self.models)
-        return 1 + self.max_retries
+    def attempt_budget(self, max_retries: int | None = None) -> int:
+        """How many calls this tier may make for one request: each model once, plus
+        ``max_retries`` retries (the tier's own, or ``max_retries`` given, e.g. a node's)."""
+        retries = self.max_retries if max_retries is None else max_retries
+        return len(self.models) + (retries or 0)

@@ -87,9 +87,9 @@ def _nothing_served(run: Run, where: str, tail: str, now: float) -> RoutingError
     if run.calls == 0 and not skipped[SkipKind.OTHER]:
         if skipped[SkipKind.UNSERVABLE] and not skipped[SkipKind.OPEN]:
             outcome.stop_reason = "unservable"
-            feature = run.unservable or "unsupported"
-            return RequestUnservable(f"{where}no instance can serve this request "
-                                     f"({feature}){tail}", feature, outcome)
+            feature, reason = run.unservable or ("unsupported", "")
+            return RequestUnservable(f"{where}no instance can serve this request: {reason}"
+                                     f"{tail}", feature, outcome)
         if skipped[SkipKind.OPEN]:
             outcome.stop_reason = "all_circuits_open"
             return AllCircuitsOpen(f"{where}every instance's circuit is open; nothing was "

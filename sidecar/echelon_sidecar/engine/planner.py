@@ -78,7 +78,7 @@ class PlanSet:
             model_id: Instance(model_id, entry) for model_id, entry in config.models.items()
         }
         self._tiers: dict[tuple[str, str, str | None], TierPlan] = {}
-        self._pools: dict[tuple[str, str | None], PoolPlan] = {}
+        self._pools: dict[tuple[str, str | None, str | None], PoolPlan] = {}
         self.global_rate: TokenBucket | SlidingWindow | None = None
         rate = config.rate_limiting
         if rate is not None and rate.enabled:
@@ -147,7 +147,9 @@ class PlanSet:
         if node.polling_pool is not None and own is not None and entry.group == own.group:
             pool_name = self.resolver.pool_name(node.polling_pool)
             if pool_name is not None:
-                pool = self.pool(pool_name, node_name)
+                pool = self.pool(pool_name, node_name, entry)
+                if not pool.instances:
+                    pool = None
         groups = override if override is not None else node.fallback_groups
         steps = self.resolver.plan_chain(entry, groups)
         if pool is not None:
@@ -194,9 +196,7 @@ class PlanSet:
             self._instance(group_name, tier_name, model, fallback, node) for model in tier.models
         )
         task = node.task_config if node is not None else None
-        budget = tier.attempt_budget()
-        if task is not None and task.max_retries is not None:
-            budget = 1 + task.max_retries
+        budget = tier.attempt_budget(task.max_retries if task is not None else None)
         timeout = task.timeout if task is not None and task.timeout is not None else tier.timeout
         registry = self.registry
         rpm = None
@@ -267,8 +267,13 @@ class PlanSet:
 
     # -- pools -----------------------------------------------------------------------------------
 
-    def pool(self, name: str, node_name: str | None = None) -> PoolPlan:
-        key = (name, node_name)
+    def pool(
+        self, name: str, node_name: str | None = None, narrow: GroupRef | None = None
+    ) -> PoolPlan:
+        """The plan of pool ``name`` (with a node's task config applied to its tiers); with
+        ``narrow``, only its instances of that group reference (a tier, or a whole group):
+        a node's tier choice holds inside its pool, never widened to other tiers."""
+        key = (name, node_name, str(narrow) if narrow is not None else None)
         found = self._pools.get(key)
         if found is not None:
             return found
@@ -279,6 +284,11 @@ class PlanSet:
             ref = self.resolver.parse_ref(ref_text)
             if ref is None:
                 continue
+            if narrow is not None:
+                if ref.group != narrow.group or (ref.tier and narrow.tier and
+                                                 ref.tier != narrow.tier):
+                    continue
+                ref = GroupRef(ref.group, ref.tier or narrow.tier)
             group = self.config.task_groups[ref.group]
             tiers = [ref.tier] if ref.tier else [t for t, _ in group.ordered_tiers()]
             for tier_name in tiers:
@@ -302,8 +312,9 @@ class PlanSet:
                 weight = entry.weight if entry is not None and entry.weight else 1.0
             weights.append(weight / counts[model_id])
         registry = self.registry
+        rotation_key = ("rotation", name) if narrow is None else ("rotation", name, str(narrow))
         rotation = registry.get(
-            ("rotation", name), (spec.rotation_strategy, tuple(keys), tuple(weights)),
+            rotation_key, (spec.rotation_strategy, tuple(keys), tuple(weights)),
             lambda: make_rotation(spec.rotation_strategy, weights),
         )
         health = tuple(

@@ -94,8 +94,8 @@ class Run:
         """The soonest time an instance this request met asked (Retry-After) to be called."""
         self.rejection: Exception | None = None
         """The upstream's ``UpstreamError`` that rejected the request itself (400/404/422)."""
-        self.unservable: str | None = None
-        """The first feature an instance said it cannot serve (``InstanceCannotServe``)."""
+        self.unservable: tuple[str, str] | None = None
+        """(feature, reason) of the first ``InstanceCannotServe`` of this request."""
         self.waiting: list[Waiting] = []
 
     # -- the trail -------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class Run:
         self, inst: InstancePlan, phase: str, now: float, message: str, feature: str | None
     ) -> Step:
         if self.unservable is None:
-            self.unservable = feature or "unsupported"
+            self.unservable = (feature or "unsupported", message)
         return self.skip(inst, phase, now, "cannot_serve", SkipKind.UNSERVABLE, message)
 
     def wait_on(

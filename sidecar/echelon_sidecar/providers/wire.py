@@ -116,7 +116,7 @@ def build_call(
         return UpstreamCall("gemini", url, headers, orjson.dumps(out),
                             body.get("parallel_tool_calls") is False)
     except UnsupportedFeature as exc:
-        raise InstanceCannotServe(str(exc)) from None
+        raise InstanceCannotServe(str(exc), exc.feature) from None
     except InvalidRequest as exc:
         message = str(exc)
         body_err = upstream_error_to_openai("openai", 400, orjson.dumps(

@@ -8,9 +8,11 @@ for any upstream:
 setting                 effect on the canonical request
 ======================  =====================================================================
 temperature             used when the caller gave none
-function_calling        ``required``: ``tool_choice: "required"`` (the request must have tools;
-                        a caller's named or allowed-tools choice already requires a call and is
-                        kept; a caller's ``"none"`` contradicts the tier → InvalidRequest).
+function_calling        ``required``: ``tool_choice: "required"`` (a caller's named or
+                        allowed-tools choice already requires a call and is kept). A request
+                        without tools, or with ``tool_choice: "none"``, cannot meet the tier:
+                        UnsupportedFeature (``tools`` / ``tool_choice``), so the engine skips
+                        the tier's instances for that request instead of failing it.
                         ``auto``: ``tool_choice: "auto"`` only if the caller gave none.
 response_format         ``json``: ``{"type": "json_object"}`` when the caller gave none
 thinking_enabled/budget canonical ``thinking`` key (Anthropic's shape), unless the caller asked
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._common import obj
-from .errors import InvalidRequest
+from .errors import UnsupportedFeature
 
 __all__ = ["DEFAULT_THINKING_BUDGET", "RequestSettings", "apply_settings"]
 
@@ -88,18 +90,16 @@ def _apply_function_calling(out: dict[str, Any], mode: str) -> None:
             out["tool_choice"] = "auto"
         return
     if not has_tools:
-        raise InvalidRequest(
-            "tools",
-            "this tier requires a tool call (function_calling: required) but the request "
-            "has no tools; send 'tools' or use a tier without function_calling: required",
+        raise UnsupportedFeature(
+            "tools", "a function_calling: required tier",
+            "it requires a tool call but the request has no tools",
         )
     if choice is None or choice == "auto":
         out["tool_choice"] = "required"
     elif choice == "none":
-        raise InvalidRequest(
-            "tool_choice",
-            "this tier requires a tool call (function_calling: required) but the request "
-            "set tool_choice 'none'",
+        raise UnsupportedFeature(
+            "tool_choice", "a function_calling: required tier",
+            "it requires a tool call but the request set tool_choice 'none'",
         )
     # "required", a named function or allowed_tools in mode required already force a call;
     # allowed_tools in mode auto is tightened to required.

@@ -55,13 +55,13 @@ polling_pools:
     assert "effective rotation therefore depends on the request" in warning
 
 
-def test_mixed_function_calling_warning_says_a_request_without_tools_cannot_be_served() -> None:
+def test_mixed_function_calling_warning_says_a_request_without_tools_skips_that_tier() -> None:
     warnings = warnings_of(GROUPS + """
 polling_pools:
   execute_pool: {task_groups: [execute_group]}
 """)
     (warning,) = about(warnings, "polling_pools.execute_pool", "pool mixes tiers")
-    assert "a request without tools cannot be served by a function_calling: required tier" \
+    assert "a request without tools skips the function_calling: required tier's instances" \
         in warning.lower()
 
 

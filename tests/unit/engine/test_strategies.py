@@ -144,13 +144,15 @@ async def test_retry_pass_spends_each_tiers_max_retries_cycling_distinct_models_
               "echelon2": tier("gm-1", priority=2),
               "fallback_config": fallback(max_attempts=10)},
     }))
-    h.provider.on("oa-1", fail(503), fail(503)).on("an-1", fail(503)).on("gm-1", fail(503))
+    h.provider.on("oa-1", fail(503), fail(503)).on("an-1", fail(503), fail(503))
+    h.provider.on("gm-1", fail(503))
     await h.fails("g")
-    # pass 1: every distinct model once; pass 2: echelon1's third call (budget 1 + 2)
-    assert h.provider.models_called == ["oa-1", "an-1", "gm-1", "oa-1"]
+    # pass 1: every distinct model once; pass 2: echelon1's two retries (budget 2 models + 2)
+    assert h.provider.models_called == ["oa-1", "an-1", "gm-1", "oa-1", "an-1"]
 
 
-async def test_tier_budget_defaults_to_each_model_once_and_max_retries_zero_means_one() -> None:
+async def test_tier_budget_defaults_to_each_model_once_and_max_retries_zero_means_no_retry(
+) -> None:
     h = Harness(make_config({
         "g": {"echelon1": tier("oa-1", "an-1", priority=1),
               "echelon2": tier("oa-2", "gm-1", priority=2, max_retries=0),
@@ -160,7 +162,8 @@ async def test_tier_budget_defaults_to_each_model_once_and_max_retries_zero_mean
     h.provider.default = fail(503)
     h.provider.on("oa-3", ok())
     await h.call("g")
-    assert h.provider.models_called == ["oa-1", "an-1", "oa-2", "oa-3"]
+    # max_retries: 0 on a two-model tier tries each model once, with no retry
+    assert h.provider.models_called == ["oa-1", "an-1", "oa-2", "gm-1", "oa-3"]
 
 
 async def test_retry_delay_backs_off_exponentially_with_jitter_on_the_clock() -> None:
@@ -227,12 +230,12 @@ async def test_a_retry_after_beyond_the_deadline_skips_that_instance() -> None:
         "g": {"echelon1": tier("oa-1", "an-1", max_retries=2),
               "fallback_config": fallback(max_attempts=5)},
     }))
-    h.provider.on("oa-1", fail(429, retry_after=60.0)).on("an-1", fail(503), fail(503))
+    h.provider.on("oa-1", fail(429, retry_after=60.0)).on("an-1", *[fail(503)] * 3)
     outcome_err = await h.fails("g", timeout=10.0)
     trail = [(a.model, a.result, a.reason) for a in outcome_err.outcome.attempts]
     assert trail[:3] == [("oa-1", "error", "fallback"), ("an-1", "error", "fallback"),
                          ("oa-1", "skipped", "retry_after")]
-    assert h.provider.models_called == ["oa-1", "an-1", "an-1"]
+    assert h.provider.models_called == ["oa-1", "an-1", "an-1", "an-1"]
 
 
 async def test_retry_after_is_remembered_for_later_requests() -> None:

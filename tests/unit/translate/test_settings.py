@@ -6,8 +6,8 @@ import pytest
 
 from echelon_sidecar.translate import (
     DEFAULT_THINKING_BUDGET,
-    InvalidRequest,
     RequestSettings,
+    UnsupportedFeature,
     apply_settings,
 )
 
@@ -35,15 +35,15 @@ def test_function_calling_required_forces_a_tool_call() -> None:
     assert apply_settings(req(tools=TOOLS, tool_choice=named), s)["tool_choice"] == named
 
 
-def test_function_calling_required_without_tools_is_an_invalid_request() -> None:
-    with pytest.raises(InvalidRequest) as exc:
+def test_a_tool_less_request_cannot_meet_a_function_calling_required_tier() -> None:
+    with pytest.raises(UnsupportedFeature) as exc:  # the engine skips the tier's instances
         apply_settings(req(), RequestSettings(function_calling="required"))
-    assert exc.value.field_path == "tools"
+    assert exc.value.feature == "tools"
     assert "requires a tool call" in str(exc.value)
 
 
-def test_function_calling_required_refuses_a_caller_tool_choice_none() -> None:
-    with pytest.raises(InvalidRequest, match="tool_choice"):
+def test_a_caller_tool_choice_none_cannot_meet_a_function_calling_required_tier() -> None:
+    with pytest.raises(UnsupportedFeature, match="tool_choice"):
         apply_settings(req(tools=TOOLS, tool_choice="none"), RequestSettings(function_calling="required"))
 
 
