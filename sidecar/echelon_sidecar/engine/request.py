@@ -26,10 +26,15 @@ class EngineRequest:
     """The caller's fallback groups: replace the entry group's (and the node's) own list."""
     session_id: str | None = None
     user_turns: int = 1
-    """How many user messages the conversation holds; more than one means multi-turn."""
+    """Which turn of its conversation the request is: 1 + the assistant replies in its
+    history (each followed by the caller's next message: a user message or a tool result).
+    More than one means multi-turn."""
     conversation_key: str | None = None
-    """Session key when there is no session id but the conversation is multi-turn (the
-    server passes a hash of the system prompt and the first user message)."""
+    """Session key when there is no session id but the request is multi-turn. The server
+    passes a hash of the conversation's opening (system prompt(s), first user message) and
+    its first assistant reply; it pins a first turn under the same key once the reply is
+    known (``Serving.pin_as``), so that two conversations that opened alike but got
+    different replies keep apart."""
     deadline: float | None = None
     """Absolute clock time by which the request must end (None: no deadline)."""
     stream: bool = False

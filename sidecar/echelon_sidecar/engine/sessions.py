@@ -1,10 +1,13 @@
 """Session affinity: multi-turn conversations stay on the instance that served them.
 
-A request is multi-turn when it carries a session id, or has more than one user turn and a
-conversation key (the server hashes the system prompt and the first user message). Its
-session's pinned instance is tried first (pool rotation is not applied to it); if that fails,
-the request falls back as usual and the session is re-pinned to whichever instance served it.
-Single-turn requests rotate.
+A request is multi-turn when it carries a session id, or is past its first turn and has a
+conversation key (the server hashes the conversation's opening -- system prompt(s), first
+user message -- and its first assistant reply). Its session's pinned instance is tried first
+(pool rotation is not applied to it); if that fails, the request falls back as usual and the
+session is re-pinned to whichever instance served it. Single-turn requests rotate; a first
+turn without a session id is never routed by a pin, but once its reply is known the server
+pins the instance that served it under the key its second turn will have
+(``Serving.pin_as``), so every such first turn takes one entry here, within ``max_sessions``.
 
 Pins live per target. A pin expires after ``idle_ttl`` seconds without use; at most
 ``max_sessions`` are kept, the least recently used going first. Pools take these settings

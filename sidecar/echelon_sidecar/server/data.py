@@ -24,12 +24,14 @@ from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
 from ..providers import CallerFormat, UpstreamReply
 from ..translate import TranslationError
+from .conversation import ReplyText, reply_of_body
 from .errors import ClientError, error_response, routing_error_response
-from .inbound import parse_request, request_id
+from .inbound import Parsed, parse_request, request_id
 from .openapi import data_spec
 from .relay import StreamBroken, StreamRelay
 
 if TYPE_CHECKING:
+    from ..engine import Serving
     from .runtime import Sidecar
 
 __all__ = ["DataAPI"]
@@ -171,10 +173,14 @@ class DataAPI:
         metrics.in_flight.inc()
         try:
             if parsed.inbound.stream:
-                return await self._stream(request, fmt, ereq, headers, target_label, started)
-            async with engine.serve(ereq) as outcome:
+                return await self._stream(request, fmt, ereq, parsed, headers, target_label,
+                                          started)
+            serving = engine.serve(ereq)
+            async with serving as outcome:
                 reply: UpstreamReply = outcome.result
                 body = reply.raw
+                if parsed.first_turn:
+                    _pin_first_turn(serving, parsed, fmt, reply)
             _served_headers(outcome, headers)
             metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
             if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
@@ -193,14 +199,15 @@ class DataAPI:
             metrics.in_flight.dec()
 
     async def _stream(self, request: web.Request, fmt: CallerFormat, ereq: EngineRequest,
-                      headers: dict[str, str], target_label: str,
+                      parsed: Parsed, headers: dict[str, str], target_label: str,
                       started: float) -> web.StreamResponse:
         engine = self.sidecar.engine
         assert engine is not None
         response: web.StreamResponse | None = None
         outcome: Outcome | None = None
         try:
-            async with engine.serve(ereq) as outcome:
+            serving = engine.serve(ereq)
+            async with serving as outcome:
                 reply: UpstreamReply = outcome.result
                 _served_headers(outcome, headers)
                 response = web.StreamResponse(headers={
@@ -209,7 +216,12 @@ class DataAPI:
                 await response.prepare(request)
                 self.sidecar.metrics.observe_request(target_label, outcome, "ok",
                                                      time.perf_counter() - started)
-                await _relay(response, reply, fmt, ereq, outcome)
+                collected = ReplyText() if parsed.first_turn else None
+                await _relay(response, reply, fmt, ereq, outcome, collected)
+                if collected is not None:  # the whole reply went out
+                    streamed = collected.reply()
+                    if streamed is not None:
+                        serving.pin_as(parsed.conversation.pin_key(streamed))
             return response
         except StreamBroken as exc:
             _log.warning("stream broke after its first byte: %s", exc,
@@ -226,9 +238,19 @@ class DataAPI:
             return routing_error_response(fmt, exc, headers)
 
 
+def _pin_first_turn(serving: Serving, parsed: Parsed, fmt: CallerFormat,
+                    reply: UpstreamReply) -> None:
+    """Pin a first turn's instance under the key of its opening and reply (what its second
+    turn will look the pin up by). The reply is read from the body as the caller gets it:
+    parsed already when it passes through, parsed again when it was translated."""
+    body = reply.body if reply.format == fmt else orjson.loads(reply.raw)
+    serving.pin_as(parsed.conversation.pin_key(reply_of_body(fmt == "anthropic", body)))
+
+
 async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: CallerFormat,
-                 ereq: EngineRequest, outcome: Outcome) -> None:
-    relay = StreamRelay(reply, fmt, ereq.payload.include_usage)  # type: ignore[attr-defined]
+                 ereq: EngineRequest, outcome: Outcome, collected: ReplyText | None) -> None:
+    relay = StreamRelay(reply, fmt, ereq.payload.include_usage,  # type: ignore[attr-defined]
+                        collected)
     idle = outcome.settings.timeout if outcome.settings is not None else 60.0
     decoder, chunks = reply.decoder, reply.chunks
     assert decoder is not None and chunks is not None

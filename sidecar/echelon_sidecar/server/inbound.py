@@ -7,7 +7,6 @@ the size limit.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 import uuid
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from ..providers import CallerFormat, InboundRequest
 from ..translate import InvalidRequest, TranslationError, anthropic_to_openai_request
+from .conversation import Conversation, read_conversation
 from .errors import ClientError
 
 __all__ = ["Parsed", "parse_request"]
@@ -34,9 +34,22 @@ class Parsed:
     node: str | None
     fallback_groups: list[str] | None
     session_id: str | None
-    user_turns: int
-    conversation_key: str | None
+    conversation: Conversation
     timeout: float | None
+
+    @property
+    def user_turns(self) -> int:
+        return self.conversation.turns
+
+    @property
+    def conversation_key(self) -> str | None:
+        return self.conversation.key
+
+    @property
+    def first_turn(self) -> bool:
+        """A first turn without a session id: pinned, once its reply is known, under the
+        key its second turn will have."""
+        return self.session_id is None and self.conversation.turns == 1
 
 
 async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
@@ -126,25 +139,6 @@ def request_id(request: web.Request) -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
-def _conversation(messages: list[Any]) -> tuple[int, str | None]:
-    turns = 0
-    system = first = None
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        if role == "user":
-            turns += 1
-            if first is None:
-                first = message.get("content")
-        elif role in ("system", "developer") and system is None:
-            system = message.get("content")
-    if turns <= 1:
-        return turns, None
-    digest = hashlib.blake2b(orjson.dumps([system, first]), digest_size=12).hexdigest()
-    return turns, f"conv:{digest}"
-
-
 def _json_type(value: object) -> str:
     return {str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
             list: "list"}.get(type(value), "null" if value is None else type(value).__name__)
@@ -186,16 +180,22 @@ async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> 
         canonical = body
         options = body.get("stream_options")
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    turns, conversation = _conversation(canonical.get("messages") or messages)
+    node = _header_name(request, "X-Echelon-Node")
+    fallback_groups = _header_names(request, "X-Echelon-Fallback-Groups")
+    session_id = _header_token(request, "X-Echelon-Session")
+    if fmt == "anthropic":
+        conversation = read_conversation(messages, body.get("system"), anthropic=True,
+                                         keyed=session_id is None)
+    else:
+        conversation = read_conversation(messages, keyed=session_id is None)
     inbound = InboundRequest(fmt, canonical, stream, original, include_usage,
                              request_id(request))
     return Parsed(
         inbound=inbound,
         model=model or None,
-        node=_header_name(request, "X-Echelon-Node"),
-        fallback_groups=_header_names(request, "X-Echelon-Fallback-Groups"),
-        session_id=_header_token(request, "X-Echelon-Session"),
-        user_turns=turns,
-        conversation_key=conversation,
+        node=node,
+        fallback_groups=fallback_groups,
+        session_id=session_id,
+        conversation=conversation,
         timeout=_timeout(request),
     )

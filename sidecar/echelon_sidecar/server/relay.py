@@ -26,6 +26,7 @@ from ..translate import (
     encode_openai_chunk,
     openai_error_to_anthropic,
 )
+from .conversation import ReplyText
 
 __all__ = ["StreamBroken", "StreamRelay"]
 
@@ -37,11 +38,15 @@ class StreamBroken(Exception):
 class StreamRelay:
     """Converts upstream SSE events to the caller's; ``done`` once the stream ended cleanly."""
 
-    __slots__ = ("_held", "caller", "done", "passthrough", "to_anthropic", "to_openai",
-                 "upstream")
+    __slots__ = ("_held", "caller", "collected", "done", "passthrough", "to_anthropic",
+                 "to_openai", "upstream")
 
-    def __init__(self, reply: UpstreamReply, caller: CallerFormat, include_usage: bool) -> None:
+    def __init__(self, reply: UpstreamReply, caller: CallerFormat, include_usage: bool,
+                 collected: ReplyText | None = None) -> None:
         self.caller = caller
+        # a first turn's reply, collected as it goes by (to pin its conversation): from the
+        # events a passthrough parses anyway, else from the canonical chunks
+        self.collected = collected
         self.upstream = reply.format
         self.passthrough = reply.format == caller
         self.done = False
@@ -84,10 +89,13 @@ class StreamRelay:
             whole.decode("utf-8")  # UnicodeDecodeError (a ValueError): SDKs decode strictly
             return whole
         out = bytearray()
+        collected = self.collected
         for event in events:
             if self.done:
                 break
             for chunk in self._canonical(event):
+                if collected is not None and chunk is not self._END:
+                    collected.openai_chunk(chunk)
                 out += self._emit(chunk)
         return bytes(out)
 
@@ -143,6 +151,12 @@ class StreamRelay:
         if self.upstream == "anthropic" and data.get("type") != event.event:
             raise StreamBroken(f"the upstream sent an event {event.event!r} whose type is "
                                f"{str(data.get('type'))[:40]!r}")
+        collected = self.collected
+        if collected is not None:
+            if self.upstream == "openai":
+                collected.openai_chunk(data)
+            else:
+                collected.anthropic_event(event.event, data)
 
     def _canonical(self, event: SSEEvent) -> list[dict[str, Any]]:
         if not event.data:
