@@ -249,6 +249,55 @@ async def test_retry_after_is_remembered_for_later_requests() -> None:
     assert outcome.attempts[0].reason == "retry_after"
 
 
+async def test_a_running_retry_after_skips_the_instance_at_once_when_another_tier_serves(
+) -> None:
+    h = Harness(make_config({
+        "g": {"echelon1": tier("oa-1", priority=1), "echelon2": tier("an-1", priority=2),
+              "fallback_config": fallback(max_attempts=4)},
+    }))
+    h.provider.always("oa-1", fail(429, retry_after=30.0))
+    start = h.clock.now()
+    await h.call("g", timeout=120.0)
+    for _ in range(3):  # a deadline far enough for the Retry-After: still no waiting
+        outcome = await h.call("g", timeout=120.0)
+        assert outcome.model == "an-1" and outcome.attempt_count == 1
+        assert outcome.attempts[0].reason == "retry_after"
+    assert h.clock.now() == start
+    assert h.provider.models_called == ["oa-1", "an-1", "an-1", "an-1", "an-1"]
+    await h.clock.advance(30.0)
+    await h.call("g", timeout=120.0)
+    assert h.provider.models_called[-2:] == ["oa-1", "an-1"]  # called again once it passed
+
+
+async def test_the_retry_after_is_waited_for_only_when_nothing_else_can_serve() -> None:
+    h = Harness(make_config({
+        "g": {"echelon1": tier("oa-1", "an-1", max_retries=1),
+              "fallback_config": fallback(max_attempts=4)},
+    }))
+    h.provider.on("oa-1", fail(429, retry_after=8.0)).on("an-1", fail(503), fail(503))
+    start = h.clock.now()
+    outcome = await h.call("g", timeout=60.0)
+    assert outcome.model == "oa-1"
+    assert [c.at - start for c in h.provider.calls] == [0.0, 0.0, 0.0, 8.0]
+
+
+async def test_a_retry_after_past_the_deadline_ends_at_once_with_the_soonest_hint() -> None:
+    h = Harness(make_config({
+        "g": {"echelon1": tier("oa-1", priority=1), "echelon2": tier("an-1", priority=2),
+              "fallback_config": fallback(max_attempts=4)},
+    }))
+    h.provider.always("oa-1", fail(429, retry_after=50.0))
+    h.provider.always("an-1", fail(429, retry_after=20.0))
+    await h.fails("g", timeout=10.0)
+    start = h.clock.now()
+    err = await h.fails("g", timeout=10.0)
+    assert h.clock.now() == start  # nothing waited: no instance could serve in time
+    assert isinstance(err, ChainExhausted)
+    assert err.outcome.stop_reason == "rate_limited"
+    assert err.retry_after == pytest.approx(20.0)
+    assert h.provider.models_called == ["oa-1", "an-1"]
+
+
 async def test_the_tier_timeout_bounds_one_attempt_on_the_fake_clock() -> None:
     h = Harness(make_config({
         "g": {"echelon1": tier("oa-1", priority=1, timeout=5),
