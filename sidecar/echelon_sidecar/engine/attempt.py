@@ -18,8 +18,10 @@
 5. **the verdict** (see ``classify``): the breaker and pool health are fed, the Retry-After
    remembered, the attempt recorded.
 
-The lease gives back whatever the attempt did not settle -- ticket, slots, rpm token -- on one
-path, its ``__aexit__``, whatever happened (a skip, a failure, a cancellation). A served
+The lease gives back whatever the attempt did not settle (ticket, slots, rpm token) on one
+path, :meth:`Lease.release` in the attempt's ``finally``, whatever happened (a skip, a
+failure, a cancellation). (It is not a context manager: a ``with`` cost one more call per
+attempt on the hot path, and releasing needs no ``await``.) A served
 attempt hands its slots over to the run, which holds them until the ``serve`` block exits.
 """
 
@@ -33,11 +35,9 @@ from .classify import Disposition, disposition_of, short_message
 from .clock import AttemptTimedOut, attempt_timeout
 from .concurrency import Admission
 from .errors import InstanceCannotServe, UpstreamError
-from .steps import SkipKind, Step
+from .steps import FAILED, NEXT, SERVED, SKIP_TIER, STOP, SkipKind, Step
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from .breaker import Breaker
     from .concurrency import ConcurrencyLimit
     from .health import InstanceHealth
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["Lease", "attempt", "backoff_delay"]
 
 _QUEUE_REASONS = {Admission.QUEUE_FULL: "queue_full", Admission.TIMED_OUT: "queue_timeout"}
+_QUEUE = NEXT
+"""``_admit_now``: a concurrency slot is taken; wait for it in its queue."""
 
 
 class Lease:
@@ -63,15 +65,8 @@ class Lease:
         self.rpm: SlidingWindow | None = None
         self.rpm_at = 0.0
 
-    async def __aenter__(self) -> Lease:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def release(self) -> None:
+        """Give back whatever is still held (idempotent): the one release path."""
         ticket = self.ticket
         if ticket is not None:
             self.ticket = None
@@ -89,8 +84,7 @@ class Lease:
 
     def verdict(self) -> int:
         """The ticket, consumed by the breaker's verdict (nothing to give back)."""
-        ticket = self.ticket
-        self.ticket = None
+        ticket, self.ticket = self.ticket, None
         return ticket if ticket is not None else BYPASS
 
 
@@ -104,33 +98,81 @@ async def attempt(
 ) -> Step:
     """Attempt ``inst`` once (see the module docstring). ``bypass``: ignore its circuit (the
     last resort); ``waited``: the caller already waited (its Retry-After and the backoff)."""
-    now = run.env.clock.now()
-    skipped = _check(run, inst, phase, health, bypass, now)
-    if skipped is not None:
-        return skipped
-    if not waited:
+    env = run.env
+    now = env.clock.now()
+    if inst.cannot_serve is not None or inst.memo.until > now or (
+        not bypass and not inst.breaker.available(now)
+    ):
+        return _skip_at_once(run, inst, phase, health, bypass, now)
+    if not waited and run.calls and run.retry_delay > 0.0:
         stopped = await _backoff(run, inst, phase, now)
         if stopped is not None:
             return stopped
-    async with Lease(inst.breaker) as lease:
-        refused = await _admit(run, inst, phase, lease, bypass)
+    elif run.deadline is not None and now >= run.deadline:
+        return run.deadline_passed(inst, phase, now)
+    lease = Lease(inst.breaker)
+    try:
+        refused = _admit_now(run, inst, phase, lease, bypass, now)
+        if refused is _QUEUE:
+            refused = await _admit_queued(run, inst, phase, lease)
         if refused is not None:
             return refused
-        return await _call(run, inst, phase, health, lease)
+        start = env.clock.now()
+        timeout = inst.settings.timeout  # type: ignore[union-attr]
+        if run.deadline is not None and run.deadline - start < timeout:
+            timeout = run.deadline - start  # cut short by the deadline
+            if timeout <= 0.0:
+                return run.deadline_passed(inst, phase, start)
+        run.calls = call = run.calls + 1
+        rpm, lease.rpm = lease.rpm, None  # the call is made: its rpm token is spent
+        assert inst.instance is not None and inst.settings is not None  # (not cannot_serve)
+        try:
+            result = await attempt_timeout(
+                env.clock, timeout, env.provider.call(inst.instance, run.request, inst.settings))
+        except asyncio.CancelledError:
+            run.record(inst, phase, start, env.clock.now(), "error", "cancelled", call,
+                       "cancelled")
+            raise
+        except AttemptTimedOut:
+            return _timed_out(run, inst, phase, health, lease, start, call, timeout)
+        except UpstreamError as exc:
+            return _failed(run, inst, phase, health, lease, start, call, exc)
+        except InstanceCannotServe as exc:
+            run.calls = call - 1  # not a call after all: nothing was sent
+            lease.rpm = rpm
+            return run.cannot_serve(inst, phase, env.clock.now(), short_message(exc.reason),
+                                    exc.feature)
+        except Exception as exc:
+            failure = UpstreamError(None, "unexpected", f"{type(exc).__name__}: {exc}")
+            return _failed(run, inst, phase, health, lease, start, call, failure)
+        return _served(run, inst, phase, health, lease, start, call, result)
+    finally:
+        lease.release()
 
 
-def _check(
+def _timed_out(
+    run: Run, inst: InstancePlan, phase: str, health: InstanceHealth | None, lease: Lease,
+    start: float, call: int, timeout: float,
+) -> Step:
+    deadline = run.deadline
+    if deadline is not None and start + timeout >= deadline:  # cut short by the deadline
+        run.stop_reason = "deadline"
+        run.record(inst, phase, start, run.env.clock.now(), "error", "deadline", call, "timeout",
+                   message="the request's deadline passed during the call")
+        return STOP
+    failure = UpstreamError(None, "timeout", f"no answer within {timeout:g}s")
+    return _failed(run, inst, phase, health, lease, start, call, failure)
+
+
+def _skip_at_once(
     run: Run, inst: InstancePlan, phase: str, health: InstanceHealth | None, bypass: bool,
     now: float,
-) -> Step | None:
+) -> Step:
     if inst.cannot_serve is not None:
         return run.skip(inst, phase, now, "cannot_serve", SkipKind.OTHER, inst.cannot_serve)
     if not bypass and not inst.breaker.available(now):
         return run.circuit_open(inst, phase, now)
-    pause = inst.memo.until - now
-    if pause > 0.0:
-        return run.wait_on(inst, phase, health, bypass, pause, now)
-    return None
+    return run.wait_on(inst, phase, health, bypass, inst.memo.until - now, now)
 
 
 def backoff_delay(run: Run) -> float:
@@ -145,39 +187,54 @@ def backoff_delay(run: Run) -> float:
 async def _backoff(run: Run, inst: InstancePlan, phase: str, now: float) -> Step | None:
     deadline = run.deadline
     wait = backoff_delay(run)
-    if wait > 0.0:
-        if deadline is not None and now + wait >= deadline:
-            return run.deadline_passed(inst, phase, now)
-        clock = run.env.clock
-        await clock.sleep(wait)
-        now = clock.now()
+    if deadline is not None and now + wait >= deadline:
+        return run.deadline_passed(inst, phase, now)
+    clock = run.env.clock
+    await clock.sleep(wait)
+    now = clock.now()
     if deadline is not None and now >= deadline:
         return run.deadline_passed(inst, phase, now)
     return None
 
 
-async def _admit(
-    run: Run, inst: InstancePlan, phase: str, lease: Lease, bypass: bool
+def _admit_now(
+    run: Run, inst: InstancePlan, phase: str, lease: Lease, bypass: bool, now: float
 ) -> Step | None:
-    """Take the ticket, the slots and the rpm token into ``lease``; a refusal is a skip."""
-    clock = run.env.clock
-    ticket = BYPASS if bypass else inst.breaker.admit(clock.now())
+    """Take the ticket, the free slots and the rpm token into ``lease`` without waiting (at
+    ``now``); a refusal is a skip; ``_QUEUE`` when a slot must be waited for."""
+    ticket = BYPASS if bypass else inst.breaker.admit(now)
     if ticket == REFUSED:
-        return run.circuit_open(inst, phase, clock.now())
+        return run.circuit_open(inst, phase, now)
     lease.ticket = ticket
+    slots = inst.tier_plan.slots
+    if slots is not None:
+        if not slots.try_acquire():
+            return _QUEUE
+        lease.tier_slots = slots
+    slots = inst.model_slots
+    if slots is not None:
+        if not slots.try_acquire():
+            return _QUEUE
+        lease.model_slots = slots
+    return _take_rpm(run, inst, phase, lease, now)
+
+
+async def _admit_queued(run: Run, inst: InstancePlan, phase: str, lease: Lease) -> Step | None:
+    """Wait in the tier's, then the model's concurrency queue (until the deadline at most),
+    for the slots ``_admit_now`` could not take; then the rpm token."""
+    clock = run.env.clock
     tier = inst.tier_plan
     slots = tier.slots
-    if slots is not None:
-        admission = Admission.GRANTED if slots.try_acquire() else await slots.acquire(
-            run.deadline)
+    if slots is not None and lease.tier_slots is None:
+        admission = await slots.acquire(run.deadline)
         if admission:
             run.refused("echelon", tier.label, None)
             return run.skip(inst, phase, clock.now(), _QUEUE_REASONS[admission], SkipKind.LIMIT,
                             f"tier {tier.label} concurrency limit {slots.limit}",
-                            Step.SKIP_TIER)
+                            SKIP_TIER)
         lease.tier_slots = slots
     slots = inst.model_slots
-    if slots is not None:
+    if slots is not None and lease.model_slots is None:
         admission = Admission.GRANTED if slots.try_acquire() else await slots.acquire(
             run.deadline)
         if admission:
@@ -185,60 +242,20 @@ async def _admit(
             return run.skip(inst, phase, clock.now(), _QUEUE_REASONS[admission], SkipKind.LIMIT,
                             f"model {inst.model} concurrency limit {slots.limit}")
         lease.model_slots = slots
+    return _take_rpm(run, inst, phase, lease, clock.now())
+
+
+def _take_rpm(run: Run, inst: InstancePlan, phase: str, lease: Lease, now: float) -> Step | None:
+    tier = inst.tier_plan
     rpm = tier.rpm
-    if rpm is not None:
-        now = clock.now()
-        if not rpm.try_acquire(now):
-            run.refused("echelon", tier.label, rpm.retry_after(now))
-            return run.skip(inst, phase, now, "rate_limited", SkipKind.LIMIT,
-                            f"tier {tier.label} rpm_limit {rpm.max_requests}/min",
-                            Step.SKIP_TIER)
-        lease.rpm, lease.rpm_at = rpm, now
+    if rpm is None:
+        return None
+    if not rpm.try_acquire(now):
+        run.refused("echelon", tier.label, rpm.retry_after(now))
+        return run.skip(inst, phase, now, "rate_limited", SkipKind.LIMIT,
+                        f"tier {tier.label} rpm_limit {rpm.max_requests}/min", SKIP_TIER)
+    lease.rpm, lease.rpm_at = rpm, now
     return None
-
-
-async def _call(
-    run: Run, inst: InstancePlan, phase: str, health: InstanceHealth | None, lease: Lease
-) -> Step:
-    env = run.env
-    clock = env.clock
-    settings = inst.settings
-    assert settings is not None and inst.instance is not None
-    start = clock.now()
-    timeout = settings.timeout
-    deadline = run.deadline
-    by_deadline = deadline is not None and deadline - start < timeout
-    if by_deadline:
-        assert deadline is not None
-        timeout = deadline - start
-        if timeout <= 0.0:
-            return run.deadline_passed(inst, phase, start)
-    run.calls = call = run.calls + 1
-    rpm, lease.rpm = lease.rpm, None  # the call is made: its rpm token is spent
-    try:
-        result = await attempt_timeout(
-            clock, timeout, env.provider.call(inst.instance, run.request, settings))
-    except asyncio.CancelledError:
-        run.record(inst, phase, start, clock.now(), "error", "cancelled", call, "cancelled")
-        raise
-    except AttemptTimedOut:
-        if by_deadline:
-            run.stop_reason = "deadline"
-            run.record(inst, phase, start, clock.now(), "error", "deadline", call, "timeout",
-                       message="the request's deadline passed during the call")
-            return Step.STOP
-        failure = UpstreamError(None, "timeout", f"no answer within {timeout:g}s")
-    except UpstreamError as exc:
-        failure = exc
-    except InstanceCannotServe as exc:
-        run.calls = call - 1  # not a call after all: nothing was sent
-        lease.rpm = rpm
-        return run.cannot_serve(inst, phase, clock.now(), short_message(exc.reason), exc.feature)
-    except Exception as exc:
-        failure = UpstreamError(None, "unexpected", f"{type(exc).__name__}: {exc}")
-    else:
-        return _served(run, inst, phase, health, lease, start, call, result)
-    return _failed(run, inst, phase, health, lease, start, call, failure)
 
 
 def _served(
@@ -246,7 +263,8 @@ def _served(
     start: float, call: int, result: object,
 ) -> Step:
     end = run.env.clock.now()
-    inst.breaker.success(lease.verdict(), end)
+    ticket, lease.ticket = lease.ticket, None  # consumed by the verdict
+    inst.breaker.success(ticket if ticket is not None else BYPASS, end)
     if health is not None:
         health.success()
     run.serving_slots = (lease.tier_slots, lease.model_slots)
@@ -258,7 +276,7 @@ def _served(
     outcome.attempt_count = call
     outcome.stop_reason = "served"
     run.record(inst, phase, start, end, "ok", "served", call)
-    return Step.SERVED
+    return SERVED
 
 
 def _failed(
@@ -290,9 +308,9 @@ def _failed(
     if disposition is Disposition.REJECT:
         run.rejection = exc
         run.stop_reason = "rejected"
-        return Step.STOP
+        return STOP
     failed = run.failed_providers
     if failed is None:
         run.failed_providers = failed = set()
     failed.add(inst.provider_key)
-    return Step.FAILED
+    return FAILED

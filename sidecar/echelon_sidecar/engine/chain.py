@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .attempt import attempt
-from .steps import Step
+from .steps import FAILED, NEXT, SERVED, SKIP_MODEL, SKIP_TIER, STOP, Step
 
 if TYPE_CHECKING:
     from .plans import TierPlan
@@ -63,15 +63,15 @@ class _Step:
     def seeded(self, n: int, model: int, step: Step) -> None:
         """Count a pinned attempt already made on this step's ``model``."""
         counts, excluded = self.tables(n)
-        if step is Step.FAILED:
+        if step is FAILED:
             counts[model] = 1
             self.made = 1
         else:
             excluded[model] = True
 
-    def open(self, budget: int, limit: int) -> bool:
-        """May this step make another call within ``limit``?"""
-        return not self.finished and self.made < budget and self.made < limit
+    def open(self, budget: int) -> bool:
+        """May this step make another call?"""
+        return not self.finished and self.made < budget
 
 
 async def walk_chain(
@@ -94,31 +94,27 @@ async def walk_chain(
     steps: list[_Step | None] = [None] * len(chain)
     for second in (False, True):
         for position, tier in enumerate(chain):
-            if run.capped():
-                return Step.STOP
+            if run.calls >= run.max_attempts:
+                run.stop_reason = "max_attempts"
+                return STOP
             step = steps[position]
             if step is None:  # created when the request first reaches the tier (model_rotate)
-                step = steps[position] = _new_step(tier, position, seed)
-            limit = tier.budget if second else min(tier.budget, len(tier.models))
-            if not step.open(tier.budget, limit):
+                rotor = tier.rotor
+                step = steps[position] = _Step(
+                    rotor.next() % len(tier.models) if rotor is not None else 0)
+                if seed is not None and seed[0] == position:
+                    step.seeded(len(tier.models), seed[1], seed[2])
+            limit = tier.budget if second else tier.first_pass
+            if step.finished or step.made >= limit:
                 continue
             run.enter(tier)
             result = await _walk_tier(run, tier, phase, bypass, step, limit)
-            if result is not Step.NEXT:
+            if result is not NEXT:
                 return result
-        if not any(s is not None and s.open(t.budget, t.budget)
+        if not any(s is not None and s.open(t.budget)
                    for s, t in zip(steps, chain, strict=True)):
             break
-    return Step.NEXT
-
-
-def _new_step(tier: TierPlan, position: int, seed: tuple[int, int, Step] | None) -> _Step:
-    n = len(tier.models)
-    rotor = tier.rotor
-    step = _Step(rotor.next() % n if rotor is not None else 0)
-    if seed is not None and seed[0] == position:
-        step.seeded(n, seed[1], seed[2])
-    return step
+    return NEXT
 
 
 async def try_pinned(run: Run, chain: tuple[TierPlan, ...], pinned: tuple[int, int]) -> Step:
@@ -136,8 +132,9 @@ async def _walk_tier(
     n = len(models)
     failover = tier.strategy == "provider_failover"
     while step.made < limit:
-        if run.capped():
-            return Step.STOP
+        if run.calls >= run.max_attempts:
+            run.stop_reason = "max_attempts"
+            return STOP
         if step.counts is None and not (failover and run.failed_providers):
             index = step.start
         else:
@@ -146,20 +143,20 @@ async def _walk_tier(
                           run.failed_providers if failover else None)
             if index < 0:
                 step.finished = True
-                return Step.NEXT
+                return NEXT
         result = await attempt(run, models[index], phase, None, bypass)
-        if result is Step.SERVED or result is Step.STOP:
+        if result is SERVED or result is STOP:
             return result
-        if result is Step.SKIP_TIER:
+        if result is SKIP_TIER:
             step.finished = True
-            return Step.NEXT
+            return NEXT
         counts, excluded = step.tables(n)
-        if result is Step.SKIP_MODEL:
+        if result is SKIP_MODEL:
             excluded[index] = True
             continue
         counts[index] += 1
         step.made += 1
-    return Step.NEXT
+    return NEXT
 
 
 def _pick(

@@ -88,8 +88,11 @@ class TierPlan:
     slots: ConcurrencyLimit | None
     rotor: RotateCounter | None
     index: dict[str, int]
+    first_pass: int = field(init=False)
+    """Calls of the first pass over a chain: each distinct model once (within the budget)."""
 
     def __post_init__(self) -> None:
+        self.first_pass = min(self.budget, len(self.models))
         for inst in self.models:
             inst.tier_plan = self
 

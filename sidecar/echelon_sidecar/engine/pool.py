@@ -26,25 +26,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .attempt import attempt
-from .steps import SkipKind, Step
+from .steps import FAILED, NEXT, SERVED, SKIP_TIER, STOP, SkipKind, Step
 
 if TYPE_CHECKING:
     from .plans import PoolPlan
     from .run import Run
 
 __all__ = ["walk_pool"]
-
-
-class _PoolWalk:
-    """What one request has done in one pool."""
-
-    __slots__ = ("excluded", "last", "made", "tried")
-
-    def __init__(self, n: int) -> None:
-        self.excluded = [False] * n
-        self.tried = [False] * n
-        self.made = 0
-        self.last = -1
 
 
 async def walk_pool(run: Run, pool: PoolPlan, first: int = -1) -> Step:
@@ -54,53 +42,55 @@ async def walk_pool(run: Run, pool: PoolPlan, first: int = -1) -> Step:
     instances = pool.instances
     health = pool.health
     clock = run.env.clock
-    walk = _PoolWalk(len(instances))
+    excluded = [False] * len(instances)
+    tried = [False] * len(instances)
+    made, last = 0, -1
     retry_same = pool.fallback_strategy == "simple_retry"
     current = first
     phase = "pinned" if first >= 0 else "pool"
-    while walk.made < pool.max_instance_attempts:
-        if run.capped():
-            return Step.STOP
+    while made < pool.max_instance_attempts:
+        if run.calls >= run.max_attempts:
+            run.stop_reason = "max_attempts"
+            return STOP
         now = clock.now()
         if current >= 0 and not health[current].in_rotation(now):
             run.skip(instances[current], phase, now, "out_of_rotation", SkipKind.OPEN)
-            walk.excluded[current] = True
+            excluded[current] = True
             current = -1
         if current < 0:
-            current = _next(pool, now, walk)
+            current = _next(pool, now, excluded, tried, last)
             if current < 0:
-                return Step.NEXT
+                return NEXT
             phase = "pool"
         inst = instances[current]
         run.enter(inst)
         result = await attempt(run, inst, phase, health[current])
-        if result is Step.SERVED or result is Step.STOP:
+        if result is SERVED or result is STOP:
             return result
-        if result is Step.FAILED:
-            walk.made += 1
-            walk.tried[current] = True
-            walk.last = current
+        if result is FAILED:
+            made += 1
+            tried[current] = True
+            last = current
             if retry_same:
                 continue
-        elif result is Step.SKIP_TIER:
-            _exclude_tier(pool, walk, current)
+        elif result is SKIP_TIER:
+            _exclude_tier(pool, excluded, current)
         else:
-            walk.excluded[current] = True
+            excluded[current] = True
         current = -1
-    return Step.NEXT
+    return NEXT
 
 
-def _exclude_tier(pool: PoolPlan, walk: _PoolWalk, index: int) -> None:
+def _exclude_tier(pool: PoolPlan, excluded: list[bool], index: int) -> None:
     tier = pool.instances[index].tier_plan
     for other, inst in enumerate(pool.instances):
         if inst.tier_plan is tier:
-            walk.excluded[other] = True
+            excluded[other] = True
 
 
-def _next(pool: PoolPlan, now: float, walk: _PoolWalk) -> int:
+def _next(pool: PoolPlan, now: float, excluded: list[bool], tried: list[bool], last: int) -> int:
     health = pool.health
     instances = pool.instances
-    excluded, tried, last = walk.excluded, walk.tried, walk.last
 
     def untried(index: int) -> bool:
         return (

@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from .outcome import Attempt, AttemptResult, Outcome
-from .steps import SkipKind, Step
+from .steps import SKIP_MODEL, STOP, SkipKind, Step
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -84,7 +84,7 @@ class Run:
         self.serving: InstancePlan | None = None
         self.serving_health: InstanceHealth | None = None
         self.last_place: object = None
-        self.skipped = [0] * len(SkipKind)
+        self.skipped = [0, 0, 0, 0, 0]  # by SkipKind
         self.limit_level: str | None = None
         self.limit_key: str | None = None
         self.limit_hint: float | None = None
@@ -125,7 +125,7 @@ class Run:
 
     def skip(
         self, inst: InstancePlan, phase: str, now: float, reason: str, kind: SkipKind,
-        message: str | None = None, step: Step = Step.SKIP_MODEL,
+        message: str | None = None, step: Step = SKIP_MODEL,
     ) -> Step:
         """Record a skip (no call) and return ``step``."""
         self.skipped[kind] += 1
@@ -166,7 +166,7 @@ class Run:
         self.stop_reason = "deadline"
         self.record(inst, phase, now, now, "skipped", "deadline",
                     message="no time left before the request's deadline")
-        return Step.STOP
+        return STOP
 
     def refused(self, level: str, key: str, hint: float | None) -> None:
         """A limit refused: remember it for the final error, tell the listeners."""

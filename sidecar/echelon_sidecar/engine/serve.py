@@ -43,7 +43,7 @@ from .failure import failure
 from .outcome import Outcome
 from .pool import walk_pool
 from .run import Env, Run
-from .steps import Step
+from .steps import NEXT, SERVED, STOP, Step
 from .waits import wait_for_retry_after
 
 if TYPE_CHECKING:
@@ -76,8 +76,9 @@ class Serving:
         self._run = run
         self._session = request.session_key()
         try:
-            await _admit(run, route)
-            if await _walk(run, route, self._session) is not Step.SERVED:
+            if _admit(run, route):
+                await _admit_queued(run, route)
+            if await _walk(run, route, self._session) is not SERVED:
                 raise failure(run)
         except BaseException as exc:
             self._run = None
@@ -116,8 +117,9 @@ class Serving:
                 env.listeners.outcome(run.outcome)
 
 
-async def _admit(run: Run, route: Route) -> None:
-    """The request-level checks: deadline, global rate, node and group slots."""
+def _admit(run: Run, route: Route) -> bool:
+    """The request-level checks without waiting: deadline, global rate, free node and group
+    slots. True when a slot must be waited for in its queue (``_admit_queued``)."""
     now = run.outcome.started
     deadline = run.deadline
     if deadline is not None and now >= deadline:
@@ -126,12 +128,24 @@ async def _admit(run: Run, route: Route) -> None:
     rate = route.global_rate
     if rate is not None and not rate.try_acquire(now):
         _refuse(run, "global", "global", rate.retry_after(now), "the global rate limit")
+    for slots in (route.node_slots, route.group_slots):
+        if slots is not None:
+            if not slots.try_acquire():
+                return True
+            run.held.append(slots)
+    return False
+
+
+async def _admit_queued(run: Run, route: Route) -> None:
+    """Wait for the node and group slots not taken yet; a refusal gives the rate token back."""
     try:
-        await _hold(run, route.node_slots, "node", route.node_name or "")
-        await _hold(run, route.group_slots, "group", route.group_name or "")
+        if route.node_slots is not None and route.node_slots not in run.held:
+            await _hold(run, route.node_slots, "node", route.node_name or "")
+        if route.group_slots is not None and route.group_slots not in run.held:
+            await _hold(run, route.group_slots, "group", route.group_name or "")
     except LimitRefused:
-        if rate is not None:
-            rate.refund(run.env.clock.now())
+        if route.global_rate is not None:
+            route.global_rate.refund(run.env.clock.now())
         raise
 
 
@@ -145,40 +159,41 @@ async def _walk(run: Run, route: Route, session: str | None) -> Step:
             first = pool.index[pin]
         elif (pinned := route.chain_index.get(pin)) is not None:
             result = await try_pinned(run, route.chain, pinned)
-            if result is Step.SERVED or result is Step.STOP:
+            if result is SERVED or result is STOP:
                 return result
             seed = (pinned[0], pinned[1], result)
-    if pool is not None:
-        result = await _pool_phase(run, route, pool, first)
-        if result is not Step.NEXT:
+    if pool is not None and (pool.rate is None or _pool_admits(run, route, pool)):
+        result = await walk_pool(run, pool, first)
+        if result is not NEXT:
             return result
     if route.chain:
         result = await walk_chain(run, route.chain, "chain", seed)
-        if result is not Step.NEXT:
+        if result is not NEXT:
             return result
     if route.last_resort and run.calls < run.max_attempts:
         result = await walk_chain(run, route.last_resort, "last_resort", None, True)
-        if result is not Step.NEXT:
+        if result is not NEXT:
             return result
     return await wait_for_retry_after(run)
 
 
-async def _pool_phase(run: Run, route: Route, pool: PoolPlan, first: int) -> Step:
+def _pool_admits(run: Run, route: Route, pool: PoolPlan) -> bool:
+    """The pool's ``rate_limiting``, once per request: a refusal ends a pool target, and
+    moves a node on to its fallback groups."""
     rate = pool.rate
-    if rate is not None:
-        now = run.env.clock.now()
-        if not rate.try_acquire(now):
-            hint = rate.retry_after(now)
-            if route.kind == "pool":
-                _refuse(run, "pool", pool.name, hint, f"pool {pool.name}'s rate limit")
-            run.refused("pool", pool.name, hint)  # a node goes on to its fallback groups
-            return Step.NEXT
-    return await walk_pool(run, pool, first)
+    if rate is None:
+        return True
+    now = run.env.clock.now()
+    if rate.try_acquire(now):
+        return True
+    hint = rate.retry_after(now)
+    if route.kind == "pool":
+        _refuse(run, "pool", pool.name, hint, f"pool {pool.name}'s rate limit")
+    run.refused("pool", pool.name, hint)
+    return False
 
 
-async def _hold(run: Run, slots: ConcurrencyLimit | None, level: str, key: str) -> None:
-    if slots is None:
-        return
+async def _hold(run: Run, slots: ConcurrencyLimit, level: str, key: str) -> None:
     if not slots.try_acquire():
         admission = await slots.acquire(run.deadline)
         if admission:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["SkipKind", "Step"]
+__all__ = ["FAILED", "NEXT", "SERVED", "SKIP_MODEL", "SKIP_TIER", "STOP", "SkipKind", "Step"]
 
 
 class Step(IntEnum):
@@ -26,6 +26,11 @@ class Step(IntEnum):
     SKIP_TIER = 3
     STOP = 4
     NEXT = 5
+
+
+SERVED, FAILED, SKIP_MODEL, SKIP_TIER, STOP, NEXT = Step
+"""The members as module constants: the hot path compares against these (reading
+``Step.SERVED`` goes through the enum class, ~60 ns on CPython 3.11; a global, ~5 ns)."""
 
 
 class SkipKind(IntEnum):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .attempt import attempt, backoff_delay
-from .steps import Step
+from .steps import NEXT, SERVED, STOP, Step
 
 if TYPE_CHECKING:
     from .run import Run, Waiting
@@ -43,7 +43,7 @@ async def wait_for_retry_after(run: Run) -> Step:
         if soonest is None:
             break
         if run.capped():
-            return Step.STOP
+            return STOP
         now = clock.now()
         until = soonest.inst.memo.until
         if run.deadline is not None:
@@ -59,6 +59,6 @@ async def wait_for_retry_after(run: Run) -> Step:
             await clock.sleep(wait)
         result = await attempt(run, soonest.inst, soonest.phase, soonest.health,
                                soonest.bypass, waited=True)
-        if result is Step.SERVED or result is Step.STOP:
+        if result is SERVED or result is STOP:
             return result
-    return Step.NEXT
+    return NEXT
