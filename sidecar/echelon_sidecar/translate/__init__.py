@@ -51,6 +51,7 @@ from .sse import (
     encode_openai_chunk,
     encode_sse,
 )
+from .tokens import estimate_input_tokens, estimate_request_tokens, estimate_text_tokens
 
 __all__ = [
     "ANTHROPIC_MIN_THINKING_BUDGET",
@@ -76,6 +77,9 @@ __all__ = [
     "encode_anthropic_event",
     "encode_openai_chunk",
     "encode_sse",
+    "estimate_input_tokens",
+    "estimate_request_tokens",
+    "estimate_text_tokens",
     "gemini_to_openai_response",
     "json_schema_to_gemini",
     "openai_error_to_anthropic",
