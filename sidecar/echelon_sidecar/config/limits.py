@@ -51,9 +51,16 @@ class SlidingWindowSpec:
 
 
 class RateLimiting(ConfigModel):
-    """A request-rate budget. Parameters may be flat (pools) or nested by algorithm (global)."""
+    """A request-rate budget, and/or a token budget (``tpm_limit``). Parameters may be flat
+    (pools) or nested by algorithm (global)."""
 
     enabled: bool = Field(True, description="Enforce this limit.")
+    tpm_limit: int | None = Field(
+        None, ge=1, le=10_000_000_000,
+        description="Tokens per minute (input + output), cluster-wide, checked once per "
+        "request besides the request rate; a block may give only tpmLimit. A request reserves "
+        "its estimate and settles it with the provider's reported usage.",
+    )
     algorithm: RateAlgorithm = Field(
         "token_bucket", description="token_bucket (bucketSize, refillRate) or sliding_window "
         "(windowSize, maxRequests)."
@@ -75,8 +82,17 @@ class RateLimiting(ConfigModel):
         None, description="Nested sliding window parameters (alternative to the flat fields)."
     )
 
+    @property
+    def limits_requests(self) -> bool:
+        """Does this block set a request rate (it may set only ``tpm_limit``)?"""
+        return self.tpm_limit is None or bool(
+            {"algorithm", "bucket_size", "refill_rate", "window_size", "max_requests",
+             "token_bucket", "sliding_window"} & self.model_fields_set)
+
     @model_validator(mode="after")
     def _params_present(self) -> RateLimiting:
+        if not self.limits_requests:
+            return self
         flat_tb = self.bucket_size is not None or self.refill_rate is not None
         flat_sw = self.window_size is not None or self.max_requests is not None
         if self.algorithm == "token_bucket":

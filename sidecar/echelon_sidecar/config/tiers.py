@@ -65,6 +65,15 @@ class Echelon(ConfigModel):
         le=10_000_000,
         description="Requests per minute on this tier, cluster-wide (split across sidecars).",
     )
+    tpm_limit: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000_000,
+        description="Tokens per minute on this tier (input + output), cluster-wide (split "
+        "across sidecars). A call reserves its estimate (input tokens plus max_tokens or the "
+        "model's default_max_tokens) and settles it with the usage the provider reports; a "
+        "reservation that does not fit spills to the next tier.",
+    )
     timeout: float = Field(
         60.0, gt=0, le=3600, description="Seconds one attempt on this tier may take."
     )

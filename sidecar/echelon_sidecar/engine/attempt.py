@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .limiters import SlidingWindow
     from .plans import InstancePlan
     from .run import Run
+    from .tokens import TokenHold
 
 __all__ = ["Lease", "attempt", "backoff_delay"]
 
@@ -55,7 +56,7 @@ _QUEUE = NEXT
 class Lease:
     """What one attempt holds before and during its call, given back on one path."""
 
-    __slots__ = ("breaker", "model_slots", "rpm", "rpm_at", "ticket", "tier_slots")
+    __slots__ = ("breaker", "model_slots", "rpm", "rpm_at", "ticket", "tier_slots", "tpm")
 
     def __init__(self, breaker: Breaker) -> None:
         self.breaker = breaker
@@ -64,6 +65,7 @@ class Lease:
         self.model_slots: ConcurrencyLimit | None = None
         self.rpm: SlidingWindow | None = None
         self.rpm_at = 0.0
+        self.tpm: TokenHold | None = None
 
     def release(self) -> None:
         """Give back whatever is still held (idempotent): the one release path."""
@@ -75,6 +77,10 @@ class Lease:
         if rpm is not None:
             self.rpm = None
             rpm.refund(self.rpm_at)
+        tpm = self.tpm
+        if tpm is not None:
+            self.tpm = None
+            tpm.settle(0)
         model_slots, tier_slots = self.model_slots, self.tier_slots
         self.model_slots = self.tier_slots = None
         if model_slots is not None:
@@ -139,7 +145,7 @@ async def attempt(
             return _failed(run, inst, phase, health, lease, start, call, exc)
         except InstanceCannotServe as exc:
             run.calls = call - 1  # not a call after all: nothing was sent
-            lease.rpm = rpm
+            lease.rpm = rpm  # given back, like the token reservation, by release()
             return run.cannot_serve(inst, phase, env.clock.now(), short_message(exc.reason),
                                     exc.feature)
         except Exception as exc:
@@ -246,15 +252,36 @@ async def _admit_queued(run: Run, inst: InstancePlan, phase: str, lease: Lease) 
 
 
 def _take_rpm(run: Run, inst: InstancePlan, phase: str, lease: Lease, now: float) -> Step | None:
+    """The tier's ``rpm_limit`` token and ``tpm_limit`` reservation (a refusal skips the
+    tier)."""
     tier = inst.tier_plan
     rpm = tier.rpm
-    if rpm is None:
-        return None
-    if not rpm.try_acquire(now):
-        run.refused("echelon", tier.label, rpm.retry_after(now))
+    if rpm is not None:
+        if not rpm.try_acquire(now):
+            run.refused("echelon", tier.label, rpm.retry_after(now))
+            return run.skip(inst, phase, now, "rate_limited", SkipKind.LIMIT,
+                            f"tier {tier.label} rpm_limit {rpm.max_requests}/min", SKIP_TIER)
+        lease.rpm, lease.rpm_at = rpm, now
+    if tier.tpm is not None:
+        return _reserve_tokens(run, inst, phase, lease, now)
+    return None
+
+
+def _reserve_tokens(
+    run: Run, inst: InstancePlan, phase: str, lease: Lease, now: float
+) -> Step | None:
+    tier = inst.tier_plan
+    window = tier.tpm
+    assert window is not None and inst.settings is not None
+    tokens = run.tokens_for(inst.settings.max_tokens)
+    hold = window.try_reserve(now, tokens)
+    if hold is None:
+        wait = window.retry_after(now, tokens)
+        run.refused("echelon", tier.label, wait if wait != float("inf") else None)
         return run.skip(inst, phase, now, "rate_limited", SkipKind.LIMIT,
-                        f"tier {tier.label} rpm_limit {rpm.max_requests}/min", SKIP_TIER)
-    lease.rpm, lease.rpm_at = rpm, now
+                        f"tier {tier.label} tpm_limit {window.max_tokens}/min: {tokens} tokens "
+                        "do not fit", SKIP_TIER)
+    lease.tpm = hold
     return None
 
 
@@ -269,6 +296,9 @@ def _served(
         health.success()
     run.serving_slots = (lease.tier_slots, lease.model_slots)
     lease.tier_slots = lease.model_slots = None  # held until the serve block exits
+    if lease.tpm is not None:  # settled with the reported usage when the block exits
+        run.hold_tokens(lease.tpm)
+        lease.tpm = None
     run.serving, run.serving_health = inst, health
     outcome = run.outcome
     outcome.group, outcome.tier, outcome.model = inst.group, inst.tier, inst.model

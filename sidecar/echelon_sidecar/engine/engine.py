@@ -70,6 +70,11 @@ class Engine:
         return self._plans.config
 
     @property
+    def token_budgets(self) -> bool:
+        """Does the config set any ``tpm_limit``? (Then requests carry a token estimate.)"""
+        return self._plans.token_budgets
+
+    @property
     def version(self) -> str:
         return self._plans.version
 

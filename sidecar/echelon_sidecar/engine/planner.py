@@ -41,6 +41,7 @@ from .plans import InstancePlan, PoolPlan, RetryAfterMemo, RotateCounter, Route,
 from .registry import StateRegistry
 from .rotation import make_rotation
 from .sessions import DEFAULT_IDLE_TTL, DEFAULT_MAX_SESSIONS, InstanceKey, SessionPins
+from .tokens import TokenWindow, tpm_window
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -80,10 +81,17 @@ class PlanSet:
         self._tiers: dict[tuple[str, str, str | None], TierPlan] = {}
         self._pools: dict[tuple[str, str | None, str | None], PoolPlan] = {}
         self.global_rate: TokenBucket | SlidingWindow | None = None
+        self.global_tpm: TokenWindow | None = None
+        self.token_budgets = False
+        """Does any tier, pool or the global block set ``tpm_limit`` (the server then
+        estimates each request's tokens)?"""
         rate = config.rate_limiting
         if rate is not None and rate.enabled:
-            limiter = shared_rate(rate, self.sidecars)
-            self.global_rate = registry.get(("rate", "global"), limiter.params, lambda: limiter)
+            if rate.limits_requests:
+                limiter = shared_rate(rate, self.sidecars)
+                self.global_rate = registry.get(("rate", "global"), limiter.params,
+                                                lambda: limiter)
+            self.global_tpm = self._tpm(("tpm", "global"), rate.tpm_limit)
         self.group_routes: dict[str, Route] = {}
         for group_name, group in config.task_groups.items():
             self.group_routes[group_name] = self.group_route(GroupRef(group_name))
@@ -114,6 +122,7 @@ class PlanSet:
             group_slots=self._level_slots("group", ref.group), group_name=ref.group,
             sessions=self._sessions(("group", str(ref)), None),
             chain_index=Route.index_chain(chain), global_rate=self.global_rate,
+            global_tpm=self.global_tpm, reply_budget=_reply_budget(None, chain),
         )
 
     def _pool_route(self, name: str) -> Route:
@@ -128,6 +137,7 @@ class PlanSet:
             node_slots=None, group_slots=None, group_name=None,
             sessions=self._sessions(("pool", name), pool),
             chain_index={}, global_rate=self.global_rate,
+            global_tpm=self.global_tpm, reply_budget=_reply_budget(pool, ()),
         )
 
     def node_route(
@@ -168,6 +178,7 @@ class PlanSet:
                 "group", entry.group), group_name=entry.group,
             sessions=self._sessions(("node", node_name, route_name), pool),
             chain_index=Route.index_chain(chain), global_rate=self.global_rate,
+            global_tpm=self.global_tpm, reply_budget=_reply_budget(pool, chain),
         )
 
     def _last_resort(self, fallback: EffectiveFallback, node: str | None) -> tuple[TierPlan, ...]:
@@ -204,6 +215,7 @@ class PlanSet:
             window = rpm_window(tier.rpm_limit, self.sidecars)
             rpm = registry.get(("rate", "echelon", group_name, tier_name), window.params,
                                lambda: window)
+        tpm = self._tpm(("tpm", "echelon", group_name, tier_name), tier.tpm_limit)
         level = self.levels.get("echelon")
         limit = tier.concurrency_limit or (level.limit if level is not None else None)
         slots = None
@@ -216,7 +228,7 @@ class PlanSet:
         plan = TierPlan(
             group=group_name, tier=tier_name, label=f"{group_name}.{tier_name}",
             strategy=fallback.strategy, models=models, budget=max(1, budget), timeout=timeout,
-            rpm=rpm, slots=slots, rotor=rotor,
+            rpm=rpm, tpm=tpm, slots=slots, rotor=rotor,
             index={inst.model: i for i, inst in enumerate(models)},
         )
         self._tiers[key] = plan
@@ -322,13 +334,16 @@ class PlanSet:
                          lambda: InstanceHealth(spec.failure_threshold, spec.recovery_time))
             for k in keys
         )
-        rate = None
-        if spec.rate_limiting is not None and spec.rate_limiting.enabled:
-            limiter = shared_rate(spec.rate_limiting, self.sidecars)
-            rate = registry.get(("rate", "pool", name), limiter.params, lambda: limiter)
+        rate, tpm = None, None
+        limits = spec.rate_limiting
+        if limits is not None and limits.enabled:
+            if limits.limits_requests:
+                limiter = shared_rate(limits, self.sidecars)
+                rate = registry.get(("rate", "pool", name), limiter.params, lambda: limiter)
+            tpm = self._tpm(("tpm", "pool", name), limits.tpm_limit)
         plan = PoolPlan(
             name=name, spec=spec, instances=tuple(instances), health=health, rotation=rotation,
-            rate=rate, index={k: i for i, k in enumerate(keys)},
+            rate=rate, tpm=tpm, index={k: i for i, k in enumerate(keys)},
             fallback_strategy=spec.fallback_strategy,
             max_instance_attempts=spec.max_instance_attempts,
         )
@@ -336,6 +351,13 @@ class PlanSet:
         return plan
 
     # -- limits ----------------------------------------------------------------------------------
+
+    def _tpm(self, key: tuple[str, ...], tpm: int | None) -> TokenWindow | None:
+        if tpm is None:
+            return None
+        self.token_budgets = True
+        window = tpm_window(tpm, self.sidecars)
+        return self.registry.get(key, window.params, lambda: window)
 
     def _slots(self, key: tuple[str, ...], limit: int, queue_size: int) -> ConcurrencyLimit:
         level, label = key[0], ".".join(key[1:])
@@ -367,3 +389,10 @@ class PlanSet:
             params = (DEFAULT_IDLE_TTL, DEFAULT_MAX_SESSIONS)
         return self.registry.get(("sessions", *key), params, lambda: SessionPins(*params))
 
+
+def _reply_budget(pool: PoolPlan | None, chain: tuple[TierPlan, ...]) -> int:
+    """The ``default_max_tokens`` of a route's first model (request-level token budgets)."""
+    first = pool.instances[0] if pool is not None and pool.instances else (
+        chain[0].models[0] if chain and chain[0].models else None)
+    settings = first.settings if first is not None else None
+    return settings.max_tokens if settings is not None else 4096

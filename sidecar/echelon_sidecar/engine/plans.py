@@ -27,6 +27,7 @@ from .instance import AttemptSettings, Instance
 from .limiters import RateLimiter, SlidingWindow, TokenBucket
 from .rotation import Rotation
 from .sessions import InstanceKey, SessionPins
+from .tokens import TokenWindow
 
 __all__ = ["InstancePlan", "PoolPlan", "RetryAfterMemo", "RotateCounter", "Route", "TierPlan"]
 
@@ -85,6 +86,7 @@ class TierPlan:
     budget: int
     timeout: float
     rpm: SlidingWindow | None
+    tpm: TokenWindow | None
     slots: ConcurrencyLimit | None
     rotor: RotateCounter | None
     index: dict[str, int]
@@ -105,6 +107,7 @@ class PoolPlan:
     health: tuple[InstanceHealth, ...]
     rotation: Rotation
     rate: RateLimiter | None
+    tpm: TokenWindow | None
     index: dict[InstanceKey, int]
     fallback_strategy: str
     max_instance_attempts: int
@@ -130,6 +133,11 @@ class Route:
     chain_index: dict[InstanceKey, tuple[int, int]]
     global_rate: TokenBucket | SlidingWindow | None
     """The config's global ``rate_limiting`` (one token per request)."""
+    global_tpm: TokenWindow | None
+    """The global ``rate_limiting.tpm_limit``."""
+    reply_budget: int
+    """Output tokens a request without ``max_tokens`` is reserved for (request-level token
+    budgets): the ``default_max_tokens`` of the route's first model."""
 
     @staticmethod
     def index_chain(chain: tuple[TierPlan, ...]) -> dict[InstanceKey, tuple[int, int]]:

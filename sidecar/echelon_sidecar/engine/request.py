@@ -38,6 +38,10 @@ class EngineRequest:
     deadline: float | None = None
     """Absolute clock time by which the request must end (None: no deadline)."""
     stream: bool = False
+    input_tokens: int = 0
+    """The server's estimate of the request's input tokens (token budgets: ``tpm_limit``)."""
+    max_output_tokens: int | None = None
+    """The request's own ``max_tokens`` (else each model's ``default_max_tokens``)."""
 
     def session_key(self) -> str | None:
         """The key its session is pinned under, or None for a single-turn request."""

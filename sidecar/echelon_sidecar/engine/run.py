@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .plans import InstancePlan, Route
     from .provider import Provider
     from .request import EngineRequest
+    from .tokens import TokenHold
 
 __all__ = ["Env", "Run", "Waiting"]
 
@@ -64,7 +65,7 @@ class Run:
         "calls", "deadline", "env", "failed_providers", "held", "last_place", "limit_hint",
         "limit_key", "limit_level", "max_attempts", "max_retry_delay", "open_until", "outcome",
         "rejection", "request", "retry_delay", "retry_until", "route", "serving", "serving_health",
-        "serving_slots", "skipped", "stop_reason", "unservable", "waiting",
+        "serving_slots", "skipped", "stop_reason", "token_holds", "unservable", "usage", "waiting",
     )
 
     def __init__(self, env: Env, request: EngineRequest, route: Route, now: float) -> None:
@@ -97,6 +98,22 @@ class Run:
         self.unservable: tuple[str, str] | None = None
         """(feature, reason) of the first ``InstanceCannotServe`` of this request."""
         self.waiting: list[Waiting] = []
+        self.token_holds: list[TokenHold] | None = None
+        """Token reservations the request holds (pool, global, the serving tier's)."""
+        self.usage: int | None = None
+        """Tokens the serving call used, as the server read them from the provider's usage."""
+
+    def tokens_for(self, reply_budget: int) -> int:
+        """What a call reserves in a token budget: input estimate plus the reply's budget."""
+        request = self.request
+        return request.input_tokens + (request.max_output_tokens or reply_budget)
+
+    def hold_tokens(self, hold: TokenHold) -> None:
+        holds = self.token_holds
+        if holds is None:
+            self.token_holds = [hold]
+        else:
+            holds.append(hold)
 
     # -- the trail -------------------------------------------------------------------------------
 
@@ -203,3 +220,12 @@ class Run:
         held = self.held
         while held:
             held.pop().release()
+        holds = self.token_holds
+        if holds is not None:
+            self.token_holds = None
+            if self.serving is None:
+                for hold in holds:
+                    hold.settle(0)  # nothing served: the calls used nothing
+            elif self.usage is not None:  # else the reservation stands (no usage reported)
+                for hold in holds:
+                    hold.settle(self.usage)

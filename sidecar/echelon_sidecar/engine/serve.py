@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .concurrency import ConcurrencyLimit
     from .plans import PoolPlan, Route
     from .request import EngineRequest
+    from .tokens import TokenWindow
 
 __all__ = ["Serving"]
 
@@ -87,6 +88,12 @@ class Serving:
                 env.listeners.outcome(run.outcome)
             raise
         return run.outcome
+
+    def report_usage(self, tokens: int) -> None:
+        """The tokens the serving call used (input + output), as the provider reported them:
+        the request's token reservations settle to it when the block exits."""
+        if self._run is not None:
+            self._run.usage = tokens
 
     def pin_as(self, key: str) -> None:
         """Pin the serving instance under the session ``key`` when the block exits cleanly
@@ -128,6 +135,12 @@ def _admit(run: Run, route: Route) -> bool:
     rate = route.global_rate
     if rate is not None and not rate.try_acquire(now):
         _refuse(run, "global", "global", rate.retry_after(now), "the global rate limit")
+    if route.global_tpm is not None and not _reserve(run, route, route.global_tpm, now):
+        if rate is not None:
+            rate.refund(now)
+        tokens = run.tokens_for(route.reply_budget)
+        _refuse(run, "global", "global", _hint(route.global_tpm, now, tokens),
+                "the global tpm_limit")
     for slots in (route.node_slots, route.group_slots):
         if slots is not None:
             if not slots.try_acquire():
@@ -162,7 +175,9 @@ async def _walk(run: Run, route: Route, session: str | None) -> Step:
             if result is SERVED or result is STOP:
                 return result
             seed = (pinned[0], pinned[1], result)
-    if pool is not None and (pool.rate is None or _pool_admits(run, route, pool)):
+    if pool is not None and (
+        (pool.rate is None and pool.tpm is None) or _pool_admits(run, route, pool)
+    ):
         result = await walk_pool(run, pool, first)
         if result is not NEXT:
             return result
@@ -178,19 +193,37 @@ async def _walk(run: Run, route: Route, session: str | None) -> Step:
 
 
 def _pool_admits(run: Run, route: Route, pool: PoolPlan) -> bool:
-    """The pool's ``rate_limiting``, once per request: a refusal ends a pool target, and
-    moves a node on to its fallback groups."""
+    """The pool's ``rate_limiting`` (and its ``tpm_limit``), once per request: a refusal
+    ends a pool target, and moves a node on to its fallback groups."""
     rate = pool.rate
-    if rate is None:
-        return True
     now = run.env.clock.now()
-    if rate.try_acquire(now):
+    if rate is not None and not rate.try_acquire(now):
+        hint: float | None = rate.retry_after(now)
+        what = f"pool {pool.name}'s rate limit"
+    elif pool.tpm is not None and not _reserve(run, route, pool.tpm, now):
+        if rate is not None:
+            rate.refund(now)
+        hint = _hint(pool.tpm, now, run.tokens_for(route.reply_budget))
+        what = f"pool {pool.name}'s tpm_limit"
+    else:
         return True
-    hint = rate.retry_after(now)
     if route.kind == "pool":
-        _refuse(run, "pool", pool.name, hint, f"pool {pool.name}'s rate limit")
+        _refuse(run, "pool", pool.name, hint, what)
     run.refused("pool", pool.name, hint)
     return False
+
+
+def _reserve(run: Run, route: Route, window: TokenWindow, now: float) -> bool:
+    hold = window.try_reserve(now, run.tokens_for(route.reply_budget))
+    if hold is None:
+        return False
+    run.hold_tokens(hold)
+    return True
+
+
+def _hint(window: TokenWindow, now: float, tokens: int) -> float | None:
+    wait = window.retry_after(now, tokens)
+    return wait if wait != float("inf") else None
 
 
 async def _hold(run: Run, slots: ConcurrencyLimit, level: str, key: str) -> None:

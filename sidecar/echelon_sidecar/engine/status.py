@@ -66,9 +66,11 @@ def build_status(plans: PlanSet, now: float) -> dict[str, Any]:
     for key, slots in registry.items("slots"):
         limits.append({"level": key[1], "key": ".".join(key[2:]), "kind": "concurrency",
                        **slots.snapshot()})
-    for key, rate in registry.items("rate"):
-        limits.append({"level": key[1], "key": ".".join(key[2:]) or key[1], "kind": "rate",
-                       **rate.snapshot(now)})
+    for kind in ("rate", "tpm"):
+        for key, rate in registry.items(kind):
+            limits.append({"level": key[1], "key": ".".join(key[2:]) or key[1],
+                           "kind": "rate" if kind == "rate" else "tokens",
+                           **rate.snapshot(now)})
     limits.sort(key=lambda item: (item["kind"], item["level"], item["key"]))
     sessions = {
         ":".join(key[1:]): len(pins) for key, pins in registry.items("sessions") if len(pins)

@@ -2,7 +2,13 @@
 
 from .credentials import CredentialError, Credentials
 from .http import HttpProvider, retry_after_seconds
-from .payload import CallerFormat, InboundRequest, UpstreamFormat, UpstreamReply
+from .payload import (
+    CallerFormat,
+    InboundRequest,
+    UpstreamFormat,
+    UpstreamReply,
+    reported_tokens,
+)
 from .wire import DEFAULT_ANTHROPIC_VERSION, build_call
 
 __all__ = [
@@ -15,5 +21,6 @@ __all__ = [
     "UpstreamFormat",
     "UpstreamReply",
     "build_call",
+    "reported_tokens",
     "retry_after_seconds",
 ]

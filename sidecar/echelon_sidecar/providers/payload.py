@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ..translate import SSEDecoder, SSEEvent
 
-__all__ = ["CallerFormat", "InboundRequest", "UpstreamFormat", "UpstreamReply"]
+__all__ = ["CallerFormat", "InboundRequest", "UpstreamFormat", "UpstreamReply", "reported_tokens"]
 
 CallerFormat = Literal["openai", "anthropic"]
 UpstreamFormat = Literal["openai", "anthropic", "gemini"]
@@ -64,3 +64,29 @@ class UpstreamReply:
                 response.release()
             else:
                 response.close()
+
+
+def reported_tokens(fmt: UpstreamFormat, body: object) -> int | None:
+    """Input + output tokens an upstream's whole answer reports in its usage, in its own
+    wire format (None when it reports none): OpenAI ``usage.total_tokens``, Anthropic
+    ``usage.input_tokens + output_tokens`` (and cache tokens), Gemini
+    ``usageMetadata.totalTokenCount``."""
+    if not isinstance(body, dict):
+        return None
+    if fmt == "gemini":
+        meta = body.get("usageMetadata")
+        total = meta.get("totalTokenCount") if isinstance(meta, dict) else None
+        return total if isinstance(total, int) else None
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    if fmt == "openai":
+        total = usage.get("total_tokens")
+        if isinstance(total, int):
+            return total
+        parts: tuple[object, ...] = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    else:
+        parts = (usage.get("input_tokens"), usage.get("output_tokens"),
+                 usage.get("cache_creation_input_tokens"), usage.get("cache_read_input_tokens"))
+    counted = [n for n in parts if isinstance(n, int)]
+    return sum(counted) if counted else None

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -22,8 +22,8 @@ from aiohttp import web
 
 from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
-from ..providers import CallerFormat, UpstreamReply
-from ..translate import TranslationError
+from ..providers import CallerFormat, UpstreamReply, reported_tokens
+from ..translate import TranslationError, estimate_input_tokens
 from .conversation import ReplyText, reply_of_body
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import Parsed, parse_request, request_id
@@ -169,6 +169,8 @@ class DataAPI:
             deadline=engine.clock.now() + timeout if timeout else None,
             stream=parsed.inbound.stream,
         )
+        if engine.token_budgets:
+            _estimate_tokens(ereq, parsed.inbound.body)
         metrics = sidecar.metrics
         metrics.in_flight.inc()
         try:
@@ -181,6 +183,10 @@ class DataAPI:
                 body = reply.raw
                 if parsed.first_turn:
                     _pin_first_turn(serving, parsed, fmt, reply)
+                if ereq.input_tokens:
+                    used = reported_tokens(reply.format, reply.body)
+                    if used is not None:
+                        serving.report_usage(used)
             _served_headers(outcome, headers)
             metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
             if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
@@ -236,6 +242,13 @@ class DataAPI:
             _log.warning("request failed: %s", exc, extra=_log_fields(
                 ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
             return routing_error_response(fmt, exc, headers)
+
+
+def _estimate_tokens(ereq: EngineRequest, body: dict[str, Any]) -> None:
+    """What the request may spend, for the token budgets (``tpm_limit``)."""
+    ereq.input_tokens = max(1, estimate_input_tokens(body))
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    ereq.max_output_tokens = limit if isinstance(limit, int) and limit > 0 else None
 
 
 def _pin_first_turn(serving: Serving, parsed: Parsed, fmt: CallerFormat,

@@ -366,7 +366,7 @@ _STATUS = {
         "limits": {"type": "array", "items": {
             "type": "object", "required": ["level", "key", "kind"],
             "properties": {"level": {"type": "string"}, "key": {"type": "string"},
-                           "kind": {"type": "string", "enum": ["concurrency", "rate"]}}}},
+                           "kind": {"type": "string", "enum": ["concurrency", "rate", "tokens"]}}}},
         "sessions": {"type": "object"},
         "retry_after": {"type": "array", "items": {
             "type": "object", "required": ["model", "retry_in"],
