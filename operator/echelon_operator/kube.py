@@ -21,6 +21,8 @@ from typing import Any
 import kubernetes
 import urllib3
 
+from echelon_sidecar.errors import EchelonError
+
 from .names import API_GROUP, VERSION
 
 __all__ = ["Conflict", "Kube", "KubeError", "NotFound", "object_ref"]
@@ -29,7 +31,7 @@ MERGE = "application/merge-patch+json"
 COMPONENT = "echelon-operator"
 
 
-class KubeError(RuntimeError):
+class KubeError(EchelonError, RuntimeError):
     """An API call failed; ``status`` is the HTTP status (0: no answer)."""
 
     def __init__(self, status: int, message: str) -> None:

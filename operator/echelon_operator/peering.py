@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from echelon_sidecar.errors import EchelonError
+
 from .kube import Kube, KubeError
 from .settings import OperatorSettings
 
@@ -38,7 +40,7 @@ MAX_PRIORITY = 32767
 logger = logging.getLogger(__name__)
 
 
-class PeeringError(RuntimeError):
+class PeeringError(EchelonError, RuntimeError):
     """Peering was asked for but cannot work; the message says what to do."""
 
 

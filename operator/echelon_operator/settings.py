@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from echelon_sidecar.errors import EchelonError
+
 from . import __version__
 
 __all__ = [
@@ -53,7 +55,7 @@ ENV: dict[str, str] = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(EchelonError, ValueError):
     """A setting has a value the operator cannot use; the message names the flag/variable."""
 
 

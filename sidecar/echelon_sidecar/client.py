@@ -63,6 +63,7 @@ import yaml
 from pydantic import Field
 
 from .config import WorkflowNode
+from .errors import EchelonError
 
 __all__ = ["EchelonClient", "LLMError", "LLMResult", "NodeConfig", "load_node_config"]
 
@@ -78,7 +79,7 @@ SIDECAR_ONLY_FIELDS = {
 }
 
 
-class LLMError(Exception):
+class LLMError(EchelonError):
     """The sidecar could not serve the request; ``attempts`` lists what it tried."""
 
     def __init__(self, status: int, message: str, attempts: list[dict[str, Any]] | None = None,

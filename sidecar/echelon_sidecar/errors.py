@@ -1,4 +1,4 @@
-"""Every error Echelon's data plane raises on purpose.
+"""Every error Echelon raises on purpose: the one hierarchy, documented here only.
 
 ::
 
@@ -14,13 +14,32 @@
     │   ├── AllCircuitsOpen           every instance of the chain is open: failed fast
     │   ├── LimitRefused              a rate limit or concurrency queue refused and nothing was
     │   │                             left to try (retry_after: a hint in seconds)
-    │   └── RequestRejected           the upstream said the request itself is wrong (400/404/422)
-    └── ProviderError                 raised by a provider into the engine (echelon_sidecar.engine)
-        ├── UpstreamError             the upstream failed or refused: status, error class,
-        │                             Retry-After; the engine classifies it
-        └── InstanceCannotServe       this instance cannot serve this request: skipped, no penalty
+    │   ├── RequestRejected           the upstream said the request itself is wrong (400/404/422)
+    │   └── RequestUnservable         every instance said it cannot serve this request (400,
+    │                                 not retried); ``feature`` names why
+    ├── ProviderError                 raised by a provider into the engine (echelon_sidecar.engine)
+    │   ├── UpstreamError             the upstream failed or refused: status, error class,
+    │   │                             Retry-After; the engine classifies it
+    │   └── InstanceCannotServe       this instance cannot serve this request: skipped, no penalty
+    ├── TranslationError              a request, answer or stream event could not be translated
+    │   ├── UnsupportedFeature        (echelon_sidecar.translate) the target provider cannot
+    │   │                             express what the request asks: that instance is skipped
+    │   ├── InvalidRequest            the caller's request is malformed at ``field_path`` (400)
+    │   └── MalformedUpstreamResponse an upstream answered with something unreadable
+    ├── CredentialError               a model's credential cannot be read (providers; treated
+    │                                 like a 401 of that instance)
+    ├── ClientError                   a bad request to the sidecar, answered with ``status``
+    │                                 naming the field or header (server)
+    ├── StreamBroken                  a stream failed after its first byte: ended with an
+    │                                 error event (server)
+    ├── LLMError                      the client library's: the sidecar could not serve
+    │                                 (``attempts`` lists what it tried; echelon_sidecar.client)
+    └── (operator) KubeError, PeeringError, SettingsError: the Kubernetes API failed for
+                                      good, kopf's peering is not set up, bad operator settings
 
-Messages say what was wrong, where, and what to do; none carries a credential.
+Every error the engine raises carries ``outcome`` and ``retry_after`` (see
+``echelon_sidecar.engine.errors``). Messages say what was wrong, where, and what to do; none
+carries a credential.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What providers raise to the engine, and what the engine raises to its caller.
+"""What providers raise to the engine, and what the engine raises to its caller (their
+place in the one hierarchy is documented in ``echelon_sidecar.errors``):
 
 ::
 

@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 
 from ..config import ModelEntry
+from ..errors import EchelonError
 
 __all__ = ["CredentialError", "Credentials"]
 
 
-class CredentialError(Exception):
+class CredentialError(EchelonError):
     """The credential of a model cannot be read; the message never contains the secret."""
 
 

@@ -23,14 +23,14 @@ from ..engine import (
     RequestUnservable,
     UnknownTarget,
 )
-from ..errors import RoutingError
+from ..errors import EchelonError, RoutingError
 from ..providers import CallerFormat
 from ..translate import openai_error_to_anthropic
 
 __all__ = ["ClientError", "error_response", "routing_error_response"]
 
 
-class ClientError(Exception):
+class ClientError(EchelonError):
     """A bad request: answered with ``status`` and a message naming the field or header."""
 
     def __init__(self, status: int, message: str, *, param: str | None = None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ..errors import EchelonError
 from ..providers import CallerFormat, UpstreamReply
 from ..translate import (
     OPENAI_DONE,
@@ -31,7 +32,7 @@ from .conversation import ReplyText
 __all__ = ["StreamBroken", "StreamRelay"]
 
 
-class StreamBroken(Exception):
+class StreamBroken(EchelonError):
     """The upstream stream failed after the commit point (cut, error event, idle timeout)."""
 
 

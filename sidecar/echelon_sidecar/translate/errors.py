@@ -17,6 +17,8 @@ map it, or raise `UnsupportedFeature` naming it.
 
 from __future__ import annotations
 
+from ..errors import EchelonError
+
 __all__ = [
     "InvalidRequest",
     "MalformedUpstreamResponse",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class TranslationError(Exception):
+class TranslationError(EchelonError):
     """Base class: a request, response or stream event could not be translated."""
 
     def __init__(self, message: str) -> None:
