@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from echelon_sidecar.config import (
+    FallbackGraph,
     PollingPoolSpec,
     Problem,
     TaskGroupSpec,
@@ -134,25 +135,14 @@ def _broken_refs(
     by_canon = {canonical_name(name): name for name in broken}
     out: list[str] = []
     seen: set[str] = set()
-    todo = list(refs)
-    visited: set[str] = set()
-    while todo:
-        ref = todo.pop()
-        target = resolver.parse_ref(ref)
-        if target is not None:
-            if target.group in visited:
-                continue
-            visited.add(target.group)
-            fb = resolver.effective_fallback(target.group)
-            todo.extend(fb.fallback_groups)
-            if fb.last_resort:
-                todo.append(fb.last_resort)
+    for visit in FallbackGraph(resolver).walk((ref, ref) for ref in refs):
+        if visit.target is not None:
             continue
-        for head in (ref, ref.rpartition(".")[0]):
+        for head in (visit.ref, visit.ref.rpartition(".")[0]):
             name = by_canon.get(canonical_name(head)) if head else None
             if name is not None and name not in seen:
                 seen.add(name)
-                out.extend(f"TaskGroup {name} (referenced as {ref!r}) is invalid: {p}"
+                out.extend(f"TaskGroup {name} (referenced as {visit.ref!r}) is invalid: {p}"
                            for p in broken[name])
     return out
 

@@ -23,12 +23,14 @@ from pydantic import ValidationError
 
 from echelon_sidecar.config import (
     EchelonConfig,
+    FallbackGraph,
     ModelEntry,
     PollingPoolSpec,
     Resolver,
     TaskGroup,
     TaskGroupSpec,
     canonical_name,
+    heads,
 )
 
 from ..names import SECRET_ENV_PREFIX
@@ -36,7 +38,6 @@ from .globalconfig import GlobalConfig
 
 __all__ = [
     "SecretRef",
-    "fallback_refs",
     "node_refs",
     "pool_roots",
     "render_group_config",
@@ -174,62 +175,24 @@ def touched_groups(refs: Iterable[str], resolver: Resolver) -> set[str]:
     ``resolver``: :func:`resolver_for` the namespace's groups (build it once, reuse it).
     """
     out: set[str] = set()
-    todo = list(refs)
-    while todo:
-        ref = todo.pop()
-        target = resolver.parse_ref(ref)
-        if target is None:
-            out.add(canonical_name(ref))
-            head = ref.rpartition(".")[0]
-            if head:
-                out.add(canonical_name(head))
-            continue
-        canon = canonical_name(target.group)
-        if canon in out:
-            continue
-        out.add(canon)
-        todo.extend(fallback_refs(resolver.config.task_groups[target.group]))
+    for visit in FallbackGraph(resolver).walk((ref, ref) for ref in refs):
+        if visit.target is not None:
+            out.add(canonical_name(visit.target.group))
+        else:
+            out |= heads(visit.ref, resolver)
     return out
-
-
-def _heads(ref: str, resolver: Resolver) -> set[str]:
-    """Canonical group names a reference stands for (itself and its head when missing)."""
-    target = resolver.parse_ref(ref)
-    if target is not None:
-        return {canonical_name(target.group)}
-    out = {canonical_name(ref)}
-    head = ref.rpartition(".")[0]
-    if head:
-        out.add(canonical_name(head))
-    return out
-
-
-def fallback_refs(spec: TaskGroupSpec) -> list[str]:
-    """The references a group's own fallback block names (fallback groups, last resort).
-
-    In Kubernetes there is no global fallback, so these are all the group's fallback edges.
-    """
-    block = spec.fallback_config
-    if block is None:
-        return []
-    return [*(block.fallback_groups or []), *([block.last_resort] if block.last_resort else [])]
 
 
 def reverse_fallback(resolver: Resolver) -> dict[str, set[str]]:
     """canonical group name -> canonical names of the groups that fall back to it."""
-    reverse: dict[str, set[str]] = {}
-    for name, spec in resolver.config.task_groups.items():
-        for ref in fallback_refs(spec):
-            for head in _heads(ref, resolver):
-                reverse.setdefault(head, set()).add(canonical_name(name))
-    return reverse
+    return FallbackGraph(resolver).reverse()
 
 
 def root_heads(refs: Iterable[str], resolver: Resolver) -> frozenset[str]:
     """Canonical names of the groups ``refs`` stand for (missing ones included)."""
     out: set[str] = set()
     for ref in refs:
-        out |= _heads(ref, resolver)
+        out |= heads(ref, resolver)
     return frozenset(out)
 
 
@@ -246,19 +209,11 @@ def users_of(
     contains it. One backward walk over the fallback edges (``reverse``, see
     :func:`reverse_fallback`; computed if not given).
     """
-    if reverse is None:
-        reverse = reverse_fallback(resolver)
+    reached = FallbackGraph(resolver).reaching(group, reverse)
     start = canonical_name(group)
-    reached = {start}
-    todo = [start]
-    while todo:
-        for user in reverse.get(todo.pop(), ()):
-            if user not in reached:
-                reached.add(user)
-                todo.append(user)
     names = resolver.group_name
     groups = {n for c in reached - {start} if (n := names(c)) is not None}
-    return groups, {key for key, heads in owners.items() if heads & reached}
+    return groups, {key for key, found in owners.items() if found & reached}
 
 
 def unresolved_refs(
@@ -271,28 +226,10 @@ def unresolved_refs(
     Cheap (no "did you mean"), so a burst of half-created objects costs little.
     """
     missing: list[tuple[str, str, str | None]] = []
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        where, ref = todo.pop(0)
-        target = resolver.parse_ref(ref)
-        if target is None:
-            head, dot, _ = ref.rpartition(".")
-            owner = resolver.group_name(head) if dot else None
-            missing.append((where, ref, owner))
-            continue
-        if target.group in seen:
-            continue
-        seen.add(target.group)
-        block = resolver.config.task_groups[target.group].fallback_config
-        if block is None:
-            continue
-        for index, fb in enumerate(block.fallback_groups or []):
-            todo.append((f"TaskGroup {target.group} spec.fallbackConfig.fallbackGroups[{index}]",
-                         fb))
-        if block.last_resort:
-            todo.append((f"TaskGroup {target.group} spec.fallbackConfig.lastResort",
-                         block.last_resort))
+    for visit in FallbackGraph(resolver).walk(roots):
+        if visit.target is None:
+            head, dot, _ = visit.ref.rpartition(".")
+            missing.append((visit.where, visit.ref, resolver.group_name(head) if dot else None))
     return missing
 
 

@@ -15,6 +15,7 @@ from .fallback import (
     FallbackStrategy,
     GlobalFallback,
 )
+from .graph import FallbackGraph, Visit, heads
 from .groups import TaskGroup, TaskGroupSpec
 from .limits import (
     ConcurrencyControl,
@@ -56,6 +57,7 @@ __all__ = [
     "EchelonConfig",
     "EffectiveFallback",
     "FallbackConfig",
+    "FallbackGraph",
     "FallbackStrategy",
     "GlobalFallback",
     "GroupRef",
@@ -80,11 +82,13 @@ __all__ = [
     "ThinkingConfig",
     "TokenBucketParams",
     "TokenBucketSpec",
+    "Visit",
     "WorkflowNode",
     "canonical_name",
     "config_files",
     "discover_units",
     "format_path",
+    "heads",
     "kubernetes_name",
     "load_config",
     "load_config_text",

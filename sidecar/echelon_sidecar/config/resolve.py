@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from .base import canonical_name
 from .catalog import ModelEntry
 from .fallback import DEFAULT_FALLBACK, EffectiveFallback
+from .graph import FallbackGraph
 from .groups import TaskGroup
 from .nodes import WorkflowNode
 from .pools import PollingPool
@@ -200,18 +201,7 @@ class Resolver:
 
     def reachable_groups(self, refs: Iterable[str]) -> set[str]:
         """Every group a chain starting at any of ``refs`` can reach (incl. last resorts)."""
-        out: set[str] = set()
-        todo = list(refs)
-        while todo:
-            target = self.parse_ref(todo.pop())
-            if target is None or target.group in out:
-                continue
-            out.add(target.group)
-            fallback = self.effective_fallback(target.group)
-            todo.extend(fallback.fallback_groups)
-            if fallback.last_resort:
-                todo.append(fallback.last_resort)
-        return out
+        return FallbackGraph(self).reachable(refs)
 
 
 def _add(step: ChainStep, steps: list[ChainStep], seen: set[ChainStep]) -> None:
