@@ -173,6 +173,7 @@ async def test_a_function_call_and_its_output_round_trip(
     sent = _sent(fake, upstream)
     if group == "direct":  # the fake OpenAI upstream calls again: its trigger is still there
         user, assistant, result = sent["messages"]
+        assert user == {"role": "user", "content": ASK}
         assert assistant["tool_calls"][0]["id"] == call.call_id
         assert assistant["tool_calls"][0]["function"] == {"name": "get_weather",
                                                           "arguments": call.arguments}
@@ -182,12 +183,14 @@ async def test_a_function_call_and_its_output_round_trip(
     assert second.output_text, "the tool's result was answered with text"
     if group == "to_claude":
         user, assistant, result = sent["messages"]
+        assert user == {"role": "user", "content": ASK}
         assert assistant["content"] == [{"type": "tool_use", "id": call.call_id,
                                          "name": "get_weather", "input": {"city": "fake-city"}}]
         (block,) = result["content"]
         assert block["type"] == "tool_result" and block["tool_use_id"] == call.call_id
     else:
         user, model_turn, result = sent["contents"]
+        assert user == {"role": "user", "parts": [{"text": ASK}]}
         assert model_turn["parts"][0]["functionCall"]["name"] == "get_weather"
         assert result["parts"][0]["functionResponse"]["name"] == "get_weather"
 
