@@ -148,6 +148,8 @@ async def test_a_stream_broken_after_its_first_byte_ends_with_error_and_response
     assert failed.id == events[0].response.id
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert fake.stats()["by_model"].get("up-second", 0) == 0, "no failover after the first byte"
+    (first,) = [i for i in (await sc.status())["instances"] if i["model"] == "first"]
+    assert first["consecutive_failures"] == 1, "the instance is charged the broken stream"
     with pytest.raises(RuntimeError, match=r"response\.completed"):
         async with sc.openai.responses.stream(model="g", input=QUESTION) as again:
             await again.get_final_response()
