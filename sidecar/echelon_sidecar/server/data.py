@@ -193,7 +193,7 @@ class DataAPI:
                 if parsed.first_turn:
                     _pin_first_turn(serving, parsed, fmt, reply)
             if parsed.responses is not None:
-                body = parsed.responses.body(body)
+                body = parsed.responses.body(reply)
             _served_headers(outcome, headers)
             metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
             if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..providers import InboundRequest
+from ..providers import InboundRequest, UpstreamReply
 from ..translate import (
     InvalidRequest,
     OpenAIStreamToResponses,
@@ -45,9 +45,11 @@ class ResponsesCall:
     echo: dict[str, Any]
     response_id: str
 
-    def body(self, raw: bytes) -> bytes:
-        """A whole canonical ``chat.completion`` (JSON) → the Response object (JSON)."""
-        completion = orjson.loads(raw)
+    def body(self, reply: UpstreamReply) -> bytes:
+        """A whole answer, as the canonical ``chat.completion`` the provider made of it (parsed
+        already when an OpenAI upstream sent it) → the Response object (JSON)."""
+        completion = reply.body if reply.format == "openai" else orjson.loads(reply.raw)
+        assert isinstance(completion, dict)
         return orjson.dumps(openai_to_responses_response(completion, self.echo,
                                                          response_id=self.response_id))
 
