@@ -46,3 +46,23 @@ async def test_each_port_serves_an_openapi_description_of_every_route_it_has(
         request = spec["components"]["schemas"]["ChatCompletionRequest"]
         assert request["properties"]["model"]["enum"] == sorted(
             ["g", "g.echelon1", "p", "n"]), "the names this sidecar serves"
+
+
+async def test_the_data_port_describes_post_v1_responses(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    async with aiohttp.ClientSession() as http, http.get(f"{sc.data_url}/openapi.json") as resp:
+        spec = await resp.json()
+    operation = spec["paths"]["/v1/responses"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ResponsesRequest"}
+    answer = operation["responses"]["200"]["content"]
+    assert answer["application/json"]["schema"] == {"$ref": "#/components/schemas/Response"}
+    events = answer["text/event-stream"]["schema"]["properties"]["event"]["enum"]
+    assert events[0] == "response.created" and "response.completed" in events
+    assert "X-Echelon-Served-By" in operation["responses"]["200"]["headers"]
+    schemas = spec["components"]["schemas"]
+    assert schemas["ResponsesRequest"]["properties"]["model"]["enum"] == sorted(
+        ["g", "g.echelon1", "p", "n"])
+    assert schemas["Response"]["properties"]["object"]["enum"] == ["response"]

@@ -5,6 +5,8 @@ them; ``X-Echelon-Fallback-Groups: none`` asks for no fallback at all); with ``-
 pool. ``X-Echelon-Fallback-Groups``, ``X-Echelon-Node``, ``X-Echelon-Session`` and
 ``X-Echelon-Timeout`` adjust one request; ``X-Echelon-Served-By``, ``X-Echelon-Tier``,
 ``X-Echelon-Attempts`` and ``X-Echelon-Fallbacks`` say how it was served.
+``POST /v1/responses`` (the OpenAI Responses API, stateless) is served the same way as chat
+(see ``responses``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .errors import ClientError, error_response, routing_error_response
 from .inbound import Parsed, parse_request, request_id
 from .openapi import data_spec
 from .relay import StreamBroken, StreamRelay
+from .responses import parse_responses
 
 if TYPE_CHECKING:
     from ..engine import Serving
@@ -38,8 +41,8 @@ __all__ = ["DataAPI"]
 
 _log = logging.getLogger("echelon.sidecar")
 _DEFAULT_MODEL = "default"
-_ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, GET /v1/models, "
-              "GET /v1/models/{name} and GET /openapi.json")
+_ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, "
+              "GET /v1/models, GET /v1/models/{name} and GET /openapi.json")
 
 
 def _served_headers(outcome: Outcome, headers: dict[str, str]) -> None:
@@ -60,6 +63,7 @@ class DataAPI:
         return [
             web.post("/v1/chat/completions", self.chat_completions),
             web.post("/v1/messages", self.messages),
+            web.post("/v1/responses", self.responses),
             web.get("/v1/models", self.models),
             web.get("/v1/models/{name}", self.model),
             web.get("/openapi.json", self.openapi),
@@ -101,6 +105,10 @@ class DataAPI:
     async def messages(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "anthropic")
 
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        """The OpenAI Responses API: served as a chat completion, answered as a Response."""
+        return await self._serve(request, "openai", responses=True)
+
     def _names(self) -> list[str]:
         engine = self.sidecar.engine
         if engine is None:
@@ -130,7 +138,8 @@ class DataAPI:
 
     # -- serving ---------------------------------------------------------------------------------
 
-    async def _serve(self, request: web.Request, fmt: CallerFormat) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, fmt: CallerFormat,
+                     responses: bool = False) -> web.StreamResponse:
         sidecar = self.sidecar
         started = time.perf_counter()
         engine = sidecar.engine
@@ -138,7 +147,9 @@ class DataAPI:
             return error_response(fmt, 503, "the sidecar has no valid config yet",
                                   headers={"Retry-After": "1"})
         try:
-            parsed = await parse_request(request, fmt, sidecar.settings.max_body_bytes)
+            limit = sidecar.settings.max_body_bytes
+            parsed = await (parse_responses(request, limit) if responses
+                            else parse_request(request, fmt, limit))
         except ClientError as exc:
             return error_response(fmt, exc.status, exc.message, param=exc.param, code=exc.code,
                                   headers={"X-Request-Id": request_id(request)})
@@ -187,6 +198,8 @@ class DataAPI:
                     used = reported_tokens(reply.format, reply.body)
                     if used is not None:
                         serving.report_usage(used)
+            if parsed.responses is not None:
+                body = parsed.responses.body(reply)
             _served_headers(outcome, headers)
             metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
             if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
@@ -223,7 +236,7 @@ class DataAPI:
                 self.sidecar.metrics.observe_request(target_label, outcome, "ok",
                                                      time.perf_counter() - started)
                 collected = ReplyText() if parsed.first_turn else None
-                await _relay(response, reply, fmt, ereq, outcome, collected)
+                await _relay(response, reply, fmt, parsed, outcome, collected)
                 if collected is not None:  # the whole reply went out
                     streamed = collected.reply()
                     if streamed is not None:
@@ -261,9 +274,10 @@ def _pin_first_turn(serving: Serving, parsed: Parsed, fmt: CallerFormat,
 
 
 async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: CallerFormat,
-                 ereq: EngineRequest, outcome: Outcome, collected: ReplyText | None) -> None:
-    relay = StreamRelay(reply, fmt, ereq.payload.include_usage,  # type: ignore[attr-defined]
-                        collected)
+                 parsed: Parsed, outcome: Outcome, collected: ReplyText | None) -> None:
+    calls = parsed.responses
+    relay = StreamRelay(reply, fmt, parsed.inbound.include_usage, collected,
+                        calls.stream(reply.model) if calls is not None else None)
     idle = outcome.settings.timeout if outcome.settings is not None else 60.0
     decoder, chunks = reply.decoder, reply.chunks
     assert decoder is not None and chunks is not None

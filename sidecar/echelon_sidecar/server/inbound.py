@@ -11,7 +11,7 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -21,7 +21,10 @@ from ..translate import InvalidRequest, TranslationError, anthropic_to_openai_re
 from .conversation import Conversation, read_conversation
 from .errors import ClientError
 
-__all__ = ["Parsed", "parse_request"]
+if TYPE_CHECKING:
+    from .responses import ResponsesCall
+
+__all__ = ["Parsed", "model_and_stream", "parse_request", "parsed_request", "read_json"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,252}$")
 _PRINTABLE = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -36,6 +39,8 @@ class Parsed:
     session_id: str | None
     conversation: Conversation
     timeout: float | None
+    responses: ResponsesCall | None = None
+    """A Responses API call (``/v1/responses``): how its canonical answer becomes a Response."""
 
     @property
     def user_turns(self) -> int:
@@ -144,8 +149,8 @@ def _json_type(value: object) -> str:
             list: "list"}.get(type(value), "null" if value is None else type(value).__name__)
 
 
-async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> Parsed:
-    body = await read_json(request, limit)
+def model_and_stream(body: dict[str, Any]) -> tuple[str | None, bool]:
+    """The body's ``model`` (None when absent or empty) and ``stream``, checked."""
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise ClientError(400, "model must be a string: a group reference, a pool or a "
@@ -153,6 +158,12 @@ async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> 
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ClientError(400, "stream must be true or false", param="stream")
+    return model or None, stream
+
+
+async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> Parsed:
+    body = await read_json(request, limit)
+    model, stream = model_and_stream(body)
     messages = body.get("messages")
     if messages is None:
         raise ClientError(400, "messages is required: a non-empty list of messages",
@@ -180,22 +191,29 @@ async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> 
         canonical = body
         options = body.get("stream_options")
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    inbound = InboundRequest(fmt, canonical, stream, original, include_usage,
+                             request_id(request))
+    return parsed_request(request, inbound, model, messages,
+                          body.get("system") if fmt == "anthropic" else None)
+
+
+def parsed_request(request: web.Request, inbound: InboundRequest, model: str | None,
+                   messages: list[Any], system: object = None,
+                   responses: ResponsesCall | None = None) -> Parsed:
+    """The :class:`Parsed` of a request whose body was read: its routing headers and its
+    conversation (``messages`` in the inbound format; Anthropic's ``system`` apart)."""
     node = _header_name(request, "X-Echelon-Node")
     fallback_groups = _header_names(request, "X-Echelon-Fallback-Groups")
     session_id = _header_token(request, "X-Echelon-Session")
-    if fmt == "anthropic":
-        conversation = read_conversation(messages, body.get("system"), anthropic=True,
-                                         keyed=session_id is None)
-    else:
-        conversation = read_conversation(messages, keyed=session_id is None)
-    inbound = InboundRequest(fmt, canonical, stream, original, include_usage,
-                             request_id(request))
+    conversation = read_conversation(messages, system, anthropic=inbound.format == "anthropic",
+                                     keyed=session_id is None)
     return Parsed(
         inbound=inbound,
-        model=model or None,
+        model=model,
         node=node,
         fallback_groups=fallback_groups,
         session_id=session_id,
         conversation=conversation,
         timeout=_timeout(request),
+        responses=responses,
     )

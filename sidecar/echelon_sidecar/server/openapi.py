@@ -1,7 +1,8 @@
 """OpenAPI 3.0 descriptions of the sidecar's two ports, served at ``GET /openapi.json`` on each.
 
 ``data_spec(models)`` describes the data port (OpenAI-compatible chat completions,
-Anthropic-compatible messages, the model listing); given the names this sidecar serves, the
+Anthropic-compatible messages, the OpenAI Responses API -- its schemas in
+``openapi_responses`` --, the model listing); given the names this sidecar serves, the
 ``model`` fields list them. ``admin_spec()`` describes the admin port (probes, Prometheus
 metrics, ``/v1/status`` as in docs/status-api.md). Both are plain JSON-able dicts; the
 reliability suite runs schemathesis against them (tests/reliability/test_openapi.py).
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
+from .openapi_responses import RESPONSES_EVENTS, RESPONSES_SUMMARY, responses_schemas
 
 __all__ = ["admin_spec", "data_spec"]
 
@@ -227,9 +229,11 @@ def _sse_event(names: list[str]) -> dict[str, Any]:
         "data": {"type": "string", "description": "A JSON object (OpenAI: or [DONE])."}}}
 
 
-def _generation(request: str, answer: str, error: str, summary: str) -> dict[str, Any]:
+def _generation(request: str, answer: str, error: str, summary: str,
+                event_names: list[str] | None = None) -> dict[str, Any]:
     err = _ref(error)
-    events = _sse_event(_ANTHROPIC_EVENTS if error == "AnthropicError" else ["message"])
+    events = _sse_event(event_names or (_ANTHROPIC_EVENTS if error == "AnthropicError"
+                                        else ["message"]))
     retry = {"Retry-After": {"description": "Seconds until trying again may help.",
                              "schema": {"type": "integer", "minimum": 1}}}
     return {
@@ -288,13 +292,13 @@ def data_spec(models: Sequence[str] | None = None, *, nodes: Sequence[str] = (),
         "Message": _MESSAGE, "ChatCompletionRequest": copy.deepcopy(_CHAT_REQUEST),
         "AnthropicMessagesRequest": copy.deepcopy(_ANTHROPIC_REQUEST),
         "ChatCompletion": _CHAT_COMPLETION, "AnthropicMessage": _ANTHROPIC_MESSAGE,
-        "Model": _MODEL,
+        "Model": _MODEL, **responses_schemas(),
         "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
             "object": {"type": "string", "enum": ["list"]},
             "data": {"type": "array", "items": _ref("Model")}}},
     }
     if models:
-        for name in ("ChatCompletionRequest", "AnthropicMessagesRequest"):
+        for name in ("ChatCompletionRequest", "AnthropicMessagesRequest", "ResponsesRequest"):
             schemas[name]["properties"]["model"]["enum"] = sorted(models)
     chat = _generation("ChatCompletionRequest", "ChatCompletion", "OpenAIError",
                        "OpenAI-compatible chat completion, served by the model's fallback chain "
@@ -302,7 +306,9 @@ def data_spec(models: Sequence[str] | None = None, *, nodes: Sequence[str] = (),
     messages = _generation("AnthropicMessagesRequest", "AnthropicMessage", "AnthropicError",
                            "Anthropic-compatible messages, served by the model's fallback chain "
                            "or pool.")
-    for operation in (chat, messages):
+    responses = _generation("ResponsesRequest", "Response", "OpenAIError", RESPONSES_SUMMARY,
+                            RESPONSES_EVENTS)
+    for operation in (chat, messages, responses):
         headers = {p["name"]: p["schema"] for p in operation["parameters"]}
         if nodes:
             headers["X-Echelon-Node"]["enum"] = sorted(nodes)
@@ -311,6 +317,7 @@ def data_spec(models: Sequence[str] | None = None, *, nodes: Sequence[str] = (),
     paths = {
         "/v1/chat/completions": {"post": chat},
         "/v1/messages": {"post": messages},
+        "/v1/responses": {"post": responses},
         "/v1/models": {"get": {"summary": "Every group, tier, pool and node served.",
                                "responses": {"200": _json(_ref("ModelList"), "The names.")}}},
         "/v1/models/{name}": {"get": {

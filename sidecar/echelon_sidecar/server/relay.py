@@ -4,7 +4,9 @@ Same format on both sides (OpenAI -> OpenAI, Anthropic -> Anthropic): bytes pass
 untouched. Otherwise the upstream's events go to the canonical OpenAI form, then to the
 caller's. A stream that breaks after its first byte ends with a well-formed error event the
 official SDKs raise on (OpenAI: a ``data: {"error": ...}`` chunk and no ``[DONE]``; Anthropic:
-an ``event: error``).
+an ``event: error``). A Responses API caller (``to_responses``) never gets bytes passed
+through: even an OpenAI upstream's chunks are translated into the Responses event stream, and
+a broken stream ends with its ``error`` and ``response.failed`` events.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from ..translate import (
     AnthropicStreamToOpenAI,
     GeminiStreamToOpenAI,
     OpenAIStreamToAnthropic,
+    OpenAIStreamToResponses,
     SSEEvent,
     anthropic_error_to_openai,
     encode_anthropic_event,
     encode_openai_chunk,
+    encode_sse,
     openai_error_to_anthropic,
 )
 from .conversation import ReplyText
@@ -40,16 +44,19 @@ class StreamRelay:
     """Converts upstream SSE events to the caller's; ``done`` once the stream ended cleanly."""
 
     __slots__ = ("_held", "caller", "collected", "done", "passthrough", "to_anthropic",
-                 "to_openai", "upstream")
+                 "to_openai", "to_responses", "upstream")
 
     def __init__(self, reply: UpstreamReply, caller: CallerFormat, include_usage: bool,
-                 collected: ReplyText | None = None) -> None:
+                 collected: ReplyText | None = None,
+                 to_responses: OpenAIStreamToResponses | None = None) -> None:
         self.caller = caller
         # a first turn's reply, collected as it goes by (to pin its conversation): from the
         # events a passthrough parses anyway, else from the canonical chunks
         self.collected = collected
         self.upstream = reply.format
-        self.passthrough = reply.format == caller
+        # a Responses caller: canonical chunks, whatever the upstream, go out as its events
+        self.to_responses = to_responses
+        self.passthrough = reply.format == caller and to_responses is None
         self.done = False
         self._held = b""  # passthrough: bytes of an event not complete yet
         self.to_openai: AnthropicStreamToOpenAI | GeminiStreamToOpenAI | None = None
@@ -120,6 +127,8 @@ class StreamRelay:
         return bytes(out)
 
     def error_event(self, message: str) -> bytes:
+        if self.to_responses is not None:
+            return _encode(self.to_responses.fail(message))
         error = {"message": message, "type": "upstream_error", "param": None,
                  "code": "stream_interrupted"}
         if self.caller == "anthropic":
@@ -190,6 +199,8 @@ class StreamRelay:
     def _emit(self, chunk: dict[str, Any]) -> bytes:
         if chunk is self._END:
             return self._close()
+        if self.to_responses is not None:
+            return _encode(self.to_responses.feed(chunk))
         if self.to_anthropic is not None:
             return b"".join(encode_anthropic_event(name, data)
                             for name, data in self.to_anthropic.feed(chunk))
@@ -199,10 +210,17 @@ class StreamRelay:
         if self.done:
             return b""
         self.done = True
+        if self.to_responses is not None:
+            return _encode(self.to_responses.finish())
         if self.to_anthropic is not None:
             return b"".join(encode_anthropic_event(name, data)
                             for name, data in self.to_anthropic.finish())
         return OPENAI_DONE
+
+
+def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """Typed events as SSE: ``event: <type>`` and the JSON data."""
+    return b"".join(encode_sse(orjson.dumps(data), name) for name, data in events)
 
 
 _BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")

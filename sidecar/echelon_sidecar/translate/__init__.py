@@ -12,7 +12,10 @@ extension keys it carries). Callers speak OpenAI (``/v1/chat/completions``) or A
 
 and back: ``anthropic_to_openai_response`` / ``gemini_to_openai_response`` to canonical,
 ``openai_to_anthropic_response`` to an Anthropic caller; the stream classes do the same per
-event. Nothing here does I/O, reads config or imports aiohttp.
+event. OpenAI Responses API callers (``/v1/responses``) come in through
+responses_to_openai_request and get the canonical answer back through
+``openai_to_responses_response`` / ``OpenAIStreamToResponses``. Nothing here does I/O,
+reads config or imports aiohttp.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ from .gemini_request import DUMMY_THOUGHT_SIGNATURE, openai_to_gemini_request
 from .gemini_response import GeminiStreamToOpenAI, gemini_to_openai_response, usage_from_gemini
 from .gemini_schema import json_schema_to_gemini
 from .openai import effort_for_budget, prepare_openai_request
+from .responses_request import StatefulFeature, responses_echo, responses_to_openai_request
+from .responses_response import (
+    new_response_id,
+    openai_to_responses_response,
+    usage_to_responses,
+)
+from .responses_stream import OpenAIStreamToResponses
 from .settings import DEFAULT_THINKING_BUDGET, RequestSettings, apply_settings
 from .sse import (
     OPENAI_DONE,
@@ -64,9 +74,11 @@ __all__ = [
     "InvalidRequest",
     "MalformedUpstreamResponse",
     "OpenAIStreamToAnthropic",
+    "OpenAIStreamToResponses",
     "RequestSettings",
     "SSEDecoder",
     "SSEEvent",
+    "StatefulFeature",
     "TranslationError",
     "UnsupportedFeature",
     "anthropic_error_to_openai",
@@ -82,13 +94,18 @@ __all__ = [
     "estimate_text_tokens",
     "gemini_to_openai_response",
     "json_schema_to_gemini",
+    "new_response_id",
     "openai_error_to_anthropic",
     "openai_to_anthropic_request",
     "openai_to_anthropic_response",
     "openai_to_gemini_request",
+    "openai_to_responses_response",
     "prepare_openai_request",
+    "responses_echo",
+    "responses_to_openai_request",
     "upstream_error_to_openai",
     "usage_from_anthropic",
     "usage_from_gemini",
     "usage_to_anthropic",
+    "usage_to_responses",
 ]
