@@ -10,7 +10,16 @@ from .naming import camel_path
 from .problems import Problem
 from .resolve import Resolver
 from .root import EchelonConfig
-from .route_checks import Finding, mixed_node_settings, mixed_pool_settings, unweighted_pool
+from .route_checks import (
+    Finding,
+    group_tiers,
+    mixed_embedding_spaces,
+    mixed_node_settings,
+    mixed_pool_settings,
+    node_tiers,
+    pool_tiers,
+    unweighted_pool,
+)
 
 __all__ = ["cross_check"]
 
@@ -308,11 +317,19 @@ class _Checker:
     def check_routes(self) -> None:
         """Pools and nodes whose behaviour depends on the request (see :mod:`.route_checks`)."""
         findings: list[tuple[str, str, Finding | None]] = []
+        resolver = self.resolver
+        for gname in self.config.task_groups:
+            findings.append(("task_groups", gname, mixed_embedding_spaces(
+                resolver, group_tiers(resolver, gname), "group's fallback chain")))
         for pname, pool in self.config.polling_pools.items():
-            findings.append(("polling_pools", pname, mixed_pool_settings(self.resolver, pool)))
-            findings.append(("polling_pools", pname, unweighted_pool(self.resolver, pool)))
+            findings.append(("polling_pools", pname, mixed_pool_settings(resolver, pool)))
+            findings.append(("polling_pools", pname, unweighted_pool(resolver, pool)))
+            findings.append(("polling_pools", pname, mixed_embedding_spaces(
+                resolver, pool_tiers(resolver, pool), "pool")))
         for nname, node in self.config.workflow_nodes.items():
-            findings.append(("workflow_nodes", nname, mixed_node_settings(self.resolver, node)))
+            findings.append(("workflow_nodes", nname, mixed_node_settings(resolver, node)))
+            findings.append(("workflow_nodes", nname, mixed_embedding_spaces(
+                resolver, node_tiers(resolver, node), "node's pool and fallback chain")))
         for section, name, finding in findings:
             if finding is not None:
                 self.report(section, name, finding.message, finding.rel, severity="warning",

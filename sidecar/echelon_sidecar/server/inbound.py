@@ -21,7 +21,7 @@ from ..translate import InvalidRequest, TranslationError, anthropic_to_openai_re
 from .conversation import Conversation, read_conversation
 from .errors import ClientError
 
-__all__ = ["Parsed", "parse_request"]
+__all__ = ["Parsed", "RoutingHeaders", "parse_request", "read_json", "routing_headers"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,252}$")
 _PRINTABLE = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -199,3 +199,20 @@ async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> 
         conversation=conversation,
         timeout=_timeout(request),
     )
+
+
+@dataclass(slots=True)
+class RoutingHeaders:
+    """The ``X-Echelon-*`` headers that route a request (endpoints other than chat)."""
+
+    node: str | None
+    fallback_groups: list[str] | None
+    timeout: float | None
+
+
+def routing_headers(request: web.Request) -> RoutingHeaders:
+    """``X-Echelon-Node``, ``X-Echelon-Fallback-Groups`` and ``X-Echelon-Timeout``, checked
+    as for chat (ClientError naming the header)."""
+    return RoutingHeaders(_header_name(request, "X-Echelon-Node"),
+                          _header_names(request, "X-Echelon-Fallback-Groups"),
+                          _timeout(request))
