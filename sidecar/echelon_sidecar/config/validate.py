@@ -167,6 +167,7 @@ class _Checker:
                                     (*base, "models", index), severity="warning",
                                     hint="set reasoning: true in its catalog entry if it accepts "
                                     "reasoning_effort")
+                self.check_model_kinds(gname, base, tier.models)
                 if is_manifest and len(group.echelons) > 1 and tier.priority is None:
                     self.report("task_groups", gname,
                                 "tier has no priority; Kubernetes does not keep the order of "
@@ -186,6 +187,21 @@ class _Checker:
                             "fallback_strategy at group level is the older form",
                             ("fallback_strategy",), severity="warning",
                             hint="prefer fallback_config.strategy; `echelon migrate` rewrites it")
+
+    def check_model_kinds(self, group: str, base: tuple[str | int, ...],
+                          models: list[str]) -> None:
+        """A tier that mixes embedding and chat models serves each request kind with half of
+        them: worth a warning."""
+        entries = [(m, self.resolver.model(m)) for m in models]
+        embedding = [m for m, e in entries if e is not None and e.is_embedding]
+        chat = [m for m, e in entries if e is not None and not e.is_embedding]
+        if embedding and chat:
+            self.report("task_groups", group,
+                        f"tier mixes embedding models ({', '.join(embedding)}) and chat models "
+                        f"({', '.join(chat)}): chat requests skip the embedding models and "
+                        "embeddings requests the chat ones", (*base, "models"),
+                        severity="warning",
+                        hint="give embeddings a group (or tier) of their own")
 
     def check_cycles(self) -> None:
         edges: dict[str, list[str]] = {}

@@ -73,5 +73,7 @@ def test_a_pool_and_a_node_across_spaces_are_warned_about() -> None:
     assert any("workflow_nodes.n" in w and "different embedding spaces" in w for w in found)
 
 
-def test_chat_models_beside_embedding_models_are_no_space_of_their_own() -> None:
-    assert _warnings("task_groups:\n  e:\n    echelon1: {models: [oa-small, gpt]}\n") == []
+def test_a_tier_mixing_chat_and_embedding_models_is_warned_about_not_as_a_space() -> None:
+    found = _warnings("task_groups:\n  e:\n    echelon1: {models: [oa-small, gpt]}\n")
+    assert len(found) == 1
+    assert "tier mixes embedding models (oa-small) and chat models (gpt)" in found[0]
