@@ -190,8 +190,9 @@ async def _serve(sidecar: Sidecar, ereq: EngineRequest, label: str, headers: dic
         async with engine.serve(ereq) as outcome:
             body = outcome.result.raw
         served_headers(outcome, headers)
-        if outcome.settings is not None and outcome.settings.model.provider == "gemini":
-            headers["X-Echelon-Usage"] = "estimated"  # Gemini reports no embedding tokens
+        if outcome.settings is not None and (outcome.settings.model.provider == "gemini"
+                                             or b'"estimated":true' in body[-256:]):
+            headers["X-Echelon-Usage"] = "estimated"  # the upstream reported no usage
         metrics.observe_request(label, outcome, "ok", time.perf_counter() - started)
         if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
             _log.info("served after fallback", extra=log_fields(rid, label, outcome))
