@@ -66,3 +66,28 @@ async def test_the_data_port_describes_post_v1_responses(
     assert schemas["ResponsesRequest"]["properties"]["model"]["enum"] == sorted(
         ["g", "g.echelon1", "p", "n"])
     assert schemas["Response"]["properties"]["object"]["enum"] == ["response"]
+
+
+async def test_the_data_ports_description_covers_embeddings_and_count_tokens(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    sc = await make_sidecar(_config(fake))
+    async with aiohttp.ClientSession() as http, http.get(f"{sc.data_url}/openapi.json") as resp:
+        spec = await resp.json()
+    schemas = spec["components"]["schemas"]
+    embeddings = spec["paths"]["/v1/embeddings"]["post"]
+    assert embeddings["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EmbeddingsRequest"}
+    assert list(embeddings["responses"]["200"]["content"]) == ["application/json"]  # no stream
+    assert "X-Echelon-Usage" in embeddings["responses"]["200"]["headers"]
+    assert schemas["EmbeddingsRequest"]["properties"]["encoding_format"]["enum"] == [
+        "float", "base64"]
+    assert schemas["Embeddings"]["required"] == ["object", "data", "model", "usage"]
+    count = spec["paths"]["/v1/messages/count_tokens"]["post"]
+    assert count["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TokenCount"}
+    assert {p["name"] for p in count["parameters"]} == {"X-Echelon-Node", "X-Request-Id"}
+    for name in ("EmbeddingsRequest", "AnthropicCountTokensRequest"):
+        assert schemas[name]["properties"]["model"]["enum"] == sorted(
+            ["g", "g.echelon1", "p", "n"])
+    assert "endpoints" in schemas["Model"]["properties"]

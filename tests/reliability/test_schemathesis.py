@@ -38,10 +38,12 @@ ROUTING_CODES = {"fallback_chain_exhausted", "all_circuits_open", "no_instance_a
 
 
 def _config(fake: FakeProvider) -> dict[str, Any]:
-    return {"task_groups": {"g": {"echelon1": {"models": ["m"], "timeout": 10}}},
+    return {"task_groups": {"g": {"echelon1": {"models": ["m"], "timeout": 10}},
+                            "e": {"echelon1": {"models": ["emb"], "timeout": 10}}},
             "polling_pools": {"p": {"task_groups": ["g"]}},
             "workflow_nodes": {"n": {"llm_group": "g"}},
-            "models": {"m": openai_model(fake, "up-m")}}
+            "models": {"m": openai_model(fake, "up-m"),
+                       "emb": openai_model(fake, "up-emb", embedding_dimensions=256)}}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def test_the_sidecar_answers_every_generated_request_as_its_openapi_description_
             for mode in modes:
                 _fuzz(operation, mode, base)
                 ran += 1
-    assert ran == 2 * (6 + 5)
+    assert ran == 2 * (8 + 5)
 
 
 def _fuzz(operation: Any, mode: Any, base: str) -> None:

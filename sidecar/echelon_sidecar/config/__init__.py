@@ -6,7 +6,13 @@ per-pool trees) and the CRDs' camelCase manifests load into :class:`EchelonConfi
 
 from ..errors import ConfigError
 from .base import canonical_name, kubernetes_name
-from .catalog import DEFAULT_BASE_URLS, ModelEntry, ProviderKind, SecretKeyRef
+from .catalog import (
+    DEFAULT_BASE_URLS,
+    EMBEDDING_PROVIDERS,
+    ModelEntry,
+    ProviderKind,
+    SecretKeyRef,
+)
 from .fallback import (
     DEFAULT_FALLBACK,
     CircuitBreaker,
@@ -46,6 +52,7 @@ __all__ = [
     "API_GROUP",
     "DEFAULT_BASE_URLS",
     "DEFAULT_FALLBACK",
+    "EMBEDDING_PROVIDERS",
     "GLOBAL_CONFIG_LABEL",
     "ChainStep",
     "CircuitBreaker",

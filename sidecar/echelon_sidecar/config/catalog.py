@@ -8,7 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigModel
 
-__all__ = ["DEFAULT_BASE_URLS", "ModelEntry", "ProviderKind", "SecretKeyRef"]
+__all__ = ["DEFAULT_BASE_URLS", "EMBEDDING_PROVIDERS", "ModelEntry", "ProviderKind",
+           "SecretKeyRef"]
 
 ProviderKind = Literal["openai", "openai_compatible", "anthropic", "gemini"]
 
@@ -18,6 +19,9 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
 }
+
+#: The provider kinds with an embeddings API (Anthropic has none).
+EMBEDDING_PROVIDERS = ("openai", "openai_compatible", "gemini")
 
 
 class SecretKeyRef(ConfigModel):
@@ -62,6 +66,17 @@ class ModelEntry(ConfigModel):
     weight: float | None = Field(
         None, gt=0, le=1_000_000, description="Default weight in weighted pools."
     )
+    embedding_space: str | None = Field(
+        None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$",
+        description="Makes this an embedding model (POST /v1/embeddings only) and names the "
+        "vector space it embeds into: embeddings fall back only between models of the same "
+        "space (and the same embeddingDimensions). Default: the upstream model name.",
+    )
+    embedding_dimensions: int | None = Field(
+        None, ge=1, le=65536,
+        description="Makes this an embedding model and gives the length of its vectors when "
+        "the caller asks for no dimensions; a fallback needs the same length.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -81,7 +96,21 @@ class ModelEntry(ConfigModel):
         ]
         if len(given) > 1:
             raise ValueError(f"give one credential source, not {' and '.join(given)}")
+        if self.is_embedding and self.provider not in EMBEDDING_PROVIDERS:
+            raise ValueError(
+                f"provider {self.provider} has no embeddings API: embedding_space and "
+                "embedding_dimensions are for openai, openai_compatible and gemini models")
         return self
+
+    @property
+    def is_embedding(self) -> bool:
+        """An embedding model: it serves ``/v1/embeddings`` and no chat."""
+        return self.embedding_space is not None or self.embedding_dimensions is not None
+
+    @property
+    def space(self) -> str:
+        """The embedding space its vectors belong to (default: the upstream model name)."""
+        return self.embedding_space or self.model
 
     @property
     def endpoint(self) -> str:

@@ -11,6 +11,11 @@
 - **A weighted pool without weights.** ``rotation_strategy: weighted`` with no pool
   ``weights`` and no catalog ``weight`` for any of the pool's models gives every model id
   weight 1: the rotation behaves like ``round_robin`` over the pool's model ids.
+- **Mixed embedding spaces.** A group's fallback chain, a pool, or a node's pool and chain
+  whose embedding models (catalog ``embedding_space`` / ``embedding_dimensions``) are not all
+  in one space: an embeddings request is served only by the models of the space of the
+  route's first embedding model, the others are skipped (never fallen back to), so they add
+  nothing to the route's availability.
 
 The functions are pure: they read a :class:`Resolver` and return findings; the checker in
 :mod:`.validate` reports them as warnings with the entity's file and line.
@@ -21,12 +26,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .catalog import ModelEntry
 from .nodes import WorkflowNode
 from .pools import PollingPool
-from .resolve import Resolver
+from .resolve import GroupRef, Resolver
 from .tiers import Echelon
 
-__all__ = ["Finding", "mixed_node_settings", "mixed_pool_settings", "unweighted_pool"]
+__all__ = [
+    "Finding",
+    "embedding_space_key",
+    "group_tiers",
+    "mixed_embedding_spaces",
+    "mixed_node_settings",
+    "mixed_pool_settings",
+    "node_tiers",
+    "pool_tiers",
+    "spaces_compatible",
+    "unweighted_pool",
+]
 
 Tier = tuple[str, str]
 _LISTED = 4
@@ -191,3 +208,72 @@ def _listing_ids(names: Sequence[str]) -> str:
     if len(names) <= _LISTED + 1:
         return ", ".join(names)
     return f"{', '.join(names[:_LISTED])} and {len(names) - _LISTED} more"
+
+
+def embedding_space_key(entry: ModelEntry) -> tuple[str, int | None]:
+    """What two embedding models must share to stand in for each other: the space's name and
+    the vectors' default length (None: not declared, then only the name counts)."""
+    return entry.space, entry.embedding_dimensions
+
+
+def spaces_compatible(a: tuple[str, int | None], b: tuple[str, int | None]) -> bool:
+    """Same space name, and the same declared length where both declare one."""
+    return a[0] == b[0] and (a[1] is None or b[1] is None or a[1] == b[1])
+
+
+def _space_label(key: tuple[str, int | None]) -> str:
+    return f"space {key[0]}" if key[1] is None else f"space {key[0]} at {key[1]} dimensions"
+
+
+def node_tiers(resolver: Resolver, node: WorkflowNode) -> list[Tier]:
+    """The tiers a node's requests can reach: its pool's, then its chain's."""
+    own = resolver.parse_ref(node.llm_group)
+    tiers: list[Tier] = []
+    pool_name = resolver.pool_name(node.polling_pool) if node.polling_pool else None
+    if pool_name is not None:
+        tiers = pool_tiers(resolver, resolver.pool(pool_name))
+    if own is not None:
+        for step in resolver.plan_chain(own, node.fallback_groups):
+            if (step.group, step.tier) not in tiers:
+                tiers.append((step.group, step.tier))
+    return tiers
+
+
+def group_tiers(resolver: Resolver, group: str) -> list[Tier]:
+    """The tiers of a whole-group reference's chain (its tiers, then its fallback groups)."""
+    return [(s.group, s.tier) for s in resolver.plan_chain(GroupRef(group))]
+
+
+def mixed_embedding_spaces(resolver: Resolver, tiers: Sequence[Tier],
+                           route: str) -> Finding | None:
+    """A warning when the embedding models of ``tiers`` (in route order) are in more than one
+    embedding space (see the module docstring); ``route`` names the route in the message."""
+    groups = resolver.config.task_groups
+    spaces: list[tuple[tuple[str, int | None], list[str]]] = []
+    for group, tier in tiers:
+        for model in groups[group].echelons[tier].models:
+            entry = resolver.model(model)
+            if entry is None or not entry.is_embedding:
+                continue
+            key = embedding_space_key(entry)
+            for known, members in spaces:
+                if spaces_compatible(known, key):
+                    if model not in members:
+                        members.append(model)
+                    break
+            else:
+                spaces.append((key, [model]))
+    if len(spaces) < 2:
+        return None
+    (first, first_models), others = spaces[0], spaces[1:]
+    listing = "; ".join(f"{_space_label(k)}: {_listing_ids(m)}" for k, m in others)
+    return Finding(
+        f"the embedding models of the {route} are in different embedding spaces: first "
+        f"{_space_label(first)}: {_listing_ids(first_models)}; then {listing}. An embeddings "
+        f"request is served only by models of the first one's space ({first[0]}); the others "
+        "are skipped as cannot_serve, never fallen back to (their vectors could not be "
+        "compared with the first's)",
+        (),
+        "give each embedding space its own group or pool; declare the same embedding_space "
+        "(and embedding_dimensions) only for models whose vectors really are comparable",
+    )

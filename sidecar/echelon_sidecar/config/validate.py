@@ -10,7 +10,16 @@ from .naming import camel_path
 from .problems import Problem
 from .resolve import Resolver
 from .root import EchelonConfig
-from .route_checks import Finding, mixed_node_settings, mixed_pool_settings, unweighted_pool
+from .route_checks import (
+    Finding,
+    group_tiers,
+    mixed_embedding_spaces,
+    mixed_node_settings,
+    mixed_pool_settings,
+    node_tiers,
+    pool_tiers,
+    unweighted_pool,
+)
 
 __all__ = ["cross_check"]
 
@@ -158,6 +167,7 @@ class _Checker:
                                     (*base, "models", index), severity="warning",
                                     hint="set reasoning: true in its catalog entry if it accepts "
                                     "reasoning_effort")
+                self.check_model_kinds(gname, base, tier.models)
                 if is_manifest and len(group.echelons) > 1 and tier.priority is None:
                     self.report("task_groups", gname,
                                 "tier has no priority; Kubernetes does not keep the order of "
@@ -177,6 +187,21 @@ class _Checker:
                             "fallback_strategy at group level is the older form",
                             ("fallback_strategy",), severity="warning",
                             hint="prefer fallback_config.strategy; `echelon migrate` rewrites it")
+
+    def check_model_kinds(self, group: str, base: tuple[str | int, ...],
+                          models: list[str]) -> None:
+        """A tier that mixes embedding and chat models serves each request kind with half of
+        them: worth a warning."""
+        entries = [(m, self.resolver.model(m)) for m in models]
+        embedding = [m for m, e in entries if e is not None and e.is_embedding]
+        chat = [m for m, e in entries if e is not None and not e.is_embedding]
+        if embedding and chat:
+            self.report("task_groups", group,
+                        f"tier mixes embedding models ({', '.join(embedding)}) and chat models "
+                        f"({', '.join(chat)}): chat requests skip the embedding models and "
+                        "embeddings requests the chat ones", (*base, "models"),
+                        severity="warning",
+                        hint="give embeddings a group (or tier) of their own")
 
     def check_cycles(self) -> None:
         edges: dict[str, list[str]] = {}
@@ -308,11 +333,19 @@ class _Checker:
     def check_routes(self) -> None:
         """Pools and nodes whose behaviour depends on the request (see :mod:`.route_checks`)."""
         findings: list[tuple[str, str, Finding | None]] = []
+        resolver = self.resolver
+        for gname in self.config.task_groups:
+            findings.append(("task_groups", gname, mixed_embedding_spaces(
+                resolver, group_tiers(resolver, gname), "group's fallback chain")))
         for pname, pool in self.config.polling_pools.items():
-            findings.append(("polling_pools", pname, mixed_pool_settings(self.resolver, pool)))
-            findings.append(("polling_pools", pname, unweighted_pool(self.resolver, pool)))
+            findings.append(("polling_pools", pname, mixed_pool_settings(resolver, pool)))
+            findings.append(("polling_pools", pname, unweighted_pool(resolver, pool)))
+            findings.append(("polling_pools", pname, mixed_embedding_spaces(
+                resolver, pool_tiers(resolver, pool), "pool")))
         for nname, node in self.config.workflow_nodes.items():
-            findings.append(("workflow_nodes", nname, mixed_node_settings(self.resolver, node)))
+            findings.append(("workflow_nodes", nname, mixed_node_settings(resolver, node)))
+            findings.append(("workflow_nodes", nname, mixed_embedding_spaces(
+                resolver, node_tiers(resolver, node), "node's pool and fallback chain")))
         for section, name, finding in findings:
             if finding is not None:
                 self.report(section, name, finding.message, finding.rel, severity="warning",

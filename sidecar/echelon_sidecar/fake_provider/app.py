@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_api, gemini_api, openai_api
+from . import anthropic_api, embeddings_api, gemini_api, openai_api
 from .faults import Fault, FaultSpecError
 from .settings import FakeSettings
 from .state import STATE, FakeState
@@ -170,6 +170,7 @@ def create_app(settings: FakeSettings | None = None) -> web.Application:
     openai_api.add_routes(app)
     anthropic_api.add_routes(app)
     gemini_api.add_routes(app)
+    embeddings_api.add_routes(app)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/_fake/health", health)
     app.router.add_get("/_fake/stats", get_stats)

@@ -27,7 +27,8 @@ __all__ = ["add_arguments", "main", "run"]
 DESCRIPTION = """\
 Fake LLM upstreams speaking the real wire formats: OpenAI (POST /v1/chat/completions,
 GET /v1/models), Anthropic (POST /v1/messages) and Gemini
-(POST /v1beta/models/MODEL:generateContent and :streamGenerateContent), with fault
+(POST /v1beta/models/MODEL:generateContent and :streamGenerateContent), embeddings (OpenAI
+POST /v1/embeddings, Gemini :embedContent and :batchEmbedContents), with fault
 injection set from flags or at runtime over HTTP: /_fake/faults, /_fake/stats,
 /_fake/reset, /_fake/settings, /_fake/requests."""
 
@@ -62,6 +63,14 @@ def _fault_arg(text: str) -> tuple[str, Fault]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _dimensions_arg(text: str) -> tuple[str, int]:
+    model, sep, value = text.partition("=")
+    if not sep or not model.strip() or not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected MODEL=N, e.g. text-embedding-3-small=1536; "
+                                         f"got {text!r}")
+    return model.strip(), int(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `fake-provider` options (and the fault grammar as the help epilog) to `parser`."""
     parser.description = parser.description or DESCRIPTION
@@ -78,6 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the RNG behind rate:P faults")
     parser.add_argument("--record-requests", type=non_negative_int, default=50, help="requests kept per model for /_fake/requests")
     parser.add_argument("--models", help="comma-separated model ids listed by GET /v1/models")
+    parser.add_argument(
+        "--embedding-dimensions", action="append", default=[], type=_dimensions_arg,
+        metavar="MODEL=N", help="vector length of an embedding model (repeatable; default: "
+        "the real model's, else 256)",
+    )
     parser.add_argument(
         "--fault", action="append", default=[], type=_fault_arg, metavar="MODEL=SPEC",
         help="inject a fault for MODEL (or *); repeatable; grammar below",
@@ -100,6 +114,7 @@ def settings_from_args(args: argparse.Namespace) -> FakeSettings:
         seed=args.seed,
         record_requests=args.record_requests,
         faults=faults,
+        embedding_dimensions=dict(getattr(args, "embedding_dimensions", None) or ()),
     )
     if getattr(args, "models", None):
         settings.models = tuple(m.strip() for m in args.models.split(",") if m.strip())

@@ -9,6 +9,7 @@ Request fields are read in camelCase or snake_case (the API accepts both).
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ from .wire import (
     retry_after_headers,
 )
 
-__all__ = ["GeminiWire", "add_routes"]
+__all__ = ["ACTIONS", "GeminiWire", "add_routes"]
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -238,9 +239,17 @@ class GeminiWire(Wire):
 _WIRE = GeminiWire()
 
 
+#: Handlers of other ``models/{model}:{action}`` calls, by action (``embeddings_api`` adds
+#: ``embedContent`` and ``batchEmbedContents``): called with (request, model, action).
+ACTIONS: dict[str, Callable[[web.Request, str, str], Awaitable[web.StreamResponse]]] = {}
+
+
 async def generate(request: web.Request) -> web.StreamResponse:
     target = request.match_info["target"]
     model, _, action = target.rpartition(":")
+    other = ACTIONS.get(action)
+    if other is not None:
+        return await other(request, model or target, action)
     body, problem = body_as_json(await request.read())
     exchange = Exchange(
         request=request,

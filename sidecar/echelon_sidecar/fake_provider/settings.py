@@ -48,6 +48,10 @@ class FakeSettings:
     seed             seed of the RNG behind `rate:P` faults
     faults           initial fault rules, model (or `*`) -> Fault
     models           ids listed by `GET /v1/models`
+    embedding_dimensions  vector length per embedding model (`/v1/embeddings`, Gemini
+                     `embedContent`); other models: their real default when the fake knows
+                     it (text-embedding-3-small 1536, gemini-embedding-001 3072, ...), else
+                     default_embedding_dimensions
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +67,8 @@ class FakeSettings:
     seed: int | None = None
     faults: dict[str, Fault] = field(default_factory=dict)
     models: tuple[str, ...] = DEFAULT_MODELS
+    embedding_dimensions: dict[str, int] = field(default_factory=dict)
+    default_embedding_dimensions: int = 256
 
     def __post_init__(self) -> None:
         self.validate()
@@ -76,6 +82,10 @@ class FakeSettings:
             raise ValueError(f"echo_words must be >= 1, got {self.echo_words}")
         if self.record_requests < 0 or self.arrivals_kept < 0:
             raise ValueError("record_requests and arrivals_kept must be >= 0")
+        for model, dims in {**self.embedding_dimensions,
+                            "(default)": self.default_embedding_dimensions}.items():
+            if not 1 <= dims <= 65536:
+                raise ValueError(f"embedding dimensions of {model} must be 1-65536, got {dims}")
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply runtime changes (the JSON of `POST /_fake/settings`); all or nothing."""
@@ -116,4 +126,6 @@ class FakeSettings:
             "arrivals_kept": self.arrivals_kept,
             "seed": self.seed,
             "models": list(self.models),
+            "embedding_dimensions": dict(self.embedding_dimensions),
+            "default_embedding_dimensions": self.default_embedding_dimensions,
         }

@@ -1,6 +1,7 @@
 """Upstream adapters: the engine's Provider over real HTTP (OpenAI, Anthropic, Gemini)."""
 
 from .credentials import CredentialError, Credentials
+from .embeddings import EmbeddingSpace, EmbeddingsRequest
 from .http import HttpProvider, retry_after_seconds
 from .payload import (
     CallerFormat,
@@ -16,6 +17,8 @@ __all__ = [
     "CallerFormat",
     "CredentialError",
     "Credentials",
+    "EmbeddingSpace",
+    "EmbeddingsRequest",
     "HttpProvider",
     "InboundRequest",
     "UpstreamFormat",

@@ -27,9 +27,10 @@ from ..translate import SSEDecoder, SSEEvent, TranslationError, upstream_error_t
 from .checks import check_first_events
 from .convert import convert_body
 from .credentials import CredentialError, Credentials
+from .embeddings import EmbeddingsRequest, build_embeddings_call, embeddings_body
 from .lean import LeanClient, LeanError
 from .payload import InboundRequest, UpstreamReply
-from .wire import build_call, probe_call
+from .wire import UpstreamCall, build_call, probe_call
 
 __all__ = ["HttpProvider"]
 
@@ -102,12 +103,12 @@ class HttpProvider:
     async def call(self, instance: Instance, request: EngineRequest,
                    settings: AttemptSettings) -> UpstreamReply:
         inbound = request.payload
-        assert isinstance(inbound, InboundRequest)
+        assert isinstance(inbound, (InboundRequest, EmbeddingsRequest))
         try:
             key = self.credentials.key_for(instance.model_id, instance.entry)
         except CredentialError as exc:
             raise UpstreamError(401, "unauthorized", str(exc)) from None
-        call = build_call(inbound, settings, key)
+        call = _build(inbound, settings, key)
         response: Any
         try:
             if self._lean is not None:
@@ -151,7 +152,7 @@ class HttpProvider:
             reply = UpstreamReply(call.format, settings.upstream_model, raw=raw, body=body,
                                   first_tool_call_only=call.first_tool_call_only)
             try:
-                reply.raw = convert_body(reply, inbound.format)
+                reply.raw = _convert(reply, inbound, settings)
             except TranslationError as exc:
                 raise UpstreamError(None, "malformed_response", str(exc)[:200]) from None
             return reply
@@ -200,6 +201,19 @@ class HttpProvider:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+def _build(inbound: InboundRequest | EmbeddingsRequest, settings: AttemptSettings,
+           key: str | None) -> UpstreamCall:
+    if isinstance(inbound, InboundRequest):
+        return build_call(inbound, settings, key)
+    return build_embeddings_call(inbound, settings, key)  # the other request kind
+
+
+def _convert(reply: UpstreamReply, inbound: InboundRequest | EmbeddingsRequest,
+             settings: AttemptSettings) -> bytes:
+    if isinstance(inbound, InboundRequest):
+        return convert_body(reply, inbound.format)
+    return embeddings_body(reply, inbound, settings)
 
 def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
     return getattr(exc.os_error, "strerror", None) or type(exc.os_error).__name__

@@ -75,6 +75,10 @@ def build_call(
 ) -> UpstreamCall:
     """The HTTP call for one attempt. Raises InstanceCannotServe / UpstreamError(400)."""
     entry = settings.model
+    if entry.is_embedding:
+        raise InstanceCannotServe(
+            f"model {settings.model_id} is an embedding model (embedding_space / "
+            "embedding_dimensions in the catalog): it serves POST /v1/embeddings only", "chat")
     extra = settings.model.headers or {}
     try:
         tier = request_settings(settings)

@@ -26,12 +26,15 @@ from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
 from ..providers import CallerFormat, UpstreamReply, reported_tokens
 from ..translate import TranslationError, estimate_input_tokens
+from . import gateway
 from .conversation import ReplyText, reply_of_body
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import Parsed, parse_request, request_id
 from .openapi import data_spec
 from .relay import StreamBroken, StreamRelay
 from .responses import parse_responses
+from .served import log_fields as _log_fields
+from .served import served_headers as _served_headers
 
 if TYPE_CHECKING:
     from ..engine import Serving
@@ -42,15 +45,8 @@ __all__ = ["DataAPI"]
 _log = logging.getLogger("echelon.sidecar")
 _DEFAULT_MODEL = "default"
 _ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, "
-              "GET /v1/models, GET /v1/models/{name} and GET /openapi.json")
-
-
-def _served_headers(outcome: Outcome, headers: dict[str, str]) -> None:
-    headers["X-Echelon-Served-By"] = outcome.model or ""
-    headers["X-Echelon-Tier"] = f"{outcome.group}.{outcome.tier}"
-    # inside the serve block (streams) attempt_count is not final yet: count the calls
-    headers["X-Echelon-Attempts"] = str(sum(1 for a in outcome.attempts if a.call is not None))
-    headers["X-Echelon-Fallbacks"] = str(outcome.fallbacks_taken)
+              "POST /v1/embeddings, POST /v1/messages/count_tokens, GET /v1/models, "
+              "GET /v1/models/{name} and GET /openapi.json")
 
 
 class DataAPI:
@@ -64,6 +60,8 @@ class DataAPI:
             web.post("/v1/chat/completions", self.chat_completions),
             web.post("/v1/messages", self.messages),
             web.post("/v1/responses", self.responses),
+            web.post("/v1/embeddings", self.embeddings),
+            web.post("/v1/messages/count_tokens", self.count_tokens),
             web.get("/v1/models", self.models),
             web.get("/v1/models/{name}", self.model),
             web.get("/openapi.json", self.openapi),
@@ -109,6 +107,12 @@ class DataAPI:
         """The OpenAI Responses API: served as a chat completion, answered as a Response."""
         return await self._serve(request, "openai", responses=True)
 
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await gateway.embeddings(self.sidecar, request)
+
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        return await gateway.count_tokens(self.sidecar, request)
+
     def _names(self) -> list[str]:
         engine = self.sidecar.engine
         if engine is None:
@@ -121,19 +125,22 @@ class DataAPI:
         return names
 
     async def models(self, request: web.Request) -> web.Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "echelon"}
-                for name in self._names()]
+        """Every served name, with its kind and the endpoints that serve it (the OpenAI list
+        shape, with extra fields: see ``gateway.describe_name``)."""
+        engine = self.sidecar.engine
+        data = [gateway.describe_name(engine, name) for name in self._names()] \
+            if engine is not None else []
         return web.Response(body=orjson.dumps({"object": "list", "data": data}),
                             content_type="application/json")
 
     async def model(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name not in self._names():
+        engine = self.sidecar.engine
+        if engine is None or name not in self._names():
             return error_response("openai", 404, f"model {name!r} names no group, tier, pool "
                                   "or node of this sidecar", param="model",
                                   code="model_not_found")
-        return web.Response(body=orjson.dumps({"id": name, "object": "model", "created": 0,
-                                               "owned_by": "echelon"}),
+        return web.Response(body=orjson.dumps(gateway.describe_name(engine, name)),
                             content_type="application/json")
 
     # -- serving ---------------------------------------------------------------------------------
@@ -321,12 +328,3 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
         raise asyncio.CancelledError() from None  # the client went away: no one to blame
     finally:
         reply.close(ok)
-
-
-def _log_fields(rid: str, target: str, outcome: Outcome | None) -> dict[str, object]:
-    fields: dict[str, object] = {"request_id": rid, "target": target}
-    if outcome is not None:
-        fields["attempts"] = outcome.attempt_count
-        fields["served_by"] = outcome.model
-        fields["trail"] = [a.describe() for a in outcome.attempts]
-    return fields

@@ -24,7 +24,8 @@ from .errors import ClientError
 if TYPE_CHECKING:
     from .responses import ResponsesCall
 
-__all__ = ["Parsed", "model_and_stream", "parse_request", "parsed_request", "read_json"]
+__all__ = ["Parsed", "RoutingHeaders", "model_and_stream", "parse_request", "parsed_request",
+           "read_json", "routing_headers"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,252}$")
 _PRINTABLE = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -217,3 +218,20 @@ def parsed_request(request: web.Request, inbound: InboundRequest, model: str | N
         timeout=_timeout(request),
         responses=responses,
     )
+
+
+@dataclass(slots=True)
+class RoutingHeaders:
+    """The ``X-Echelon-*`` headers that route a request (endpoints other than chat)."""
+
+    node: str | None
+    fallback_groups: list[str] | None
+    timeout: float | None
+
+
+def routing_headers(request: web.Request) -> RoutingHeaders:
+    """``X-Echelon-Node``, ``X-Echelon-Fallback-Groups`` and ``X-Echelon-Timeout``, checked
+    as for chat (ClientError naming the header)."""
+    return RoutingHeaders(_header_name(request, "X-Echelon-Node"),
+                          _header_names(request, "X-Echelon-Fallback-Groups"),
+                          _timeout(request))

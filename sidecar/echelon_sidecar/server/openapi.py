@@ -1,8 +1,8 @@
 """OpenAPI 3.0 descriptions of the sidecar's two ports, served at ``GET /openapi.json`` on each.
 
-``data_spec(models)`` describes the data port (OpenAI-compatible chat completions,
-Anthropic-compatible messages, the OpenAI Responses API -- its schemas in
-``openapi_responses`` --, the model listing); given the names this sidecar serves, the
+``data_spec(models)`` describes the data port (OpenAI-compatible chat completions and
+embeddings, Anthropic-compatible messages and token counting, the OpenAI Responses API -- its
+schemas in ``openapi_responses`` --, the model listing); given the names this sidecar serves, the
 ``model`` fields list them. ``admin_spec()`` describes the admin port (probes, Prometheus
 metrics, ``/v1/status`` as in docs/status-api.md). Both are plain JSON-able dicts; the
 reliability suite runs schemathesis against them (tests/reliability/test_openapi.py).
@@ -184,7 +184,88 @@ _MODEL = {
         "object": {"type": "string", "enum": ["model"]},
         "created": {"type": "integer"},
         "owned_by": {"type": "string"},
+        "kind": {"type": "string", "enum": ["group", "tier", "pool", "node"]},
+        "endpoints": {"type": "array", "description": "The endpoints that serve this name "
+                      "(chat when its route holds a chat model, embeddings when it holds an "
+                      "embedding model, count_tokens always).", "items": {"type": "string"}},
+        "embedding_space": {"type": "string", "description": "The embedding space its "
+                            "embeddings requests are served in."},
+        "embedding_dimensions": {"type": "integer", "nullable": True},
     },
+}
+
+_EMBEDDINGS_REQUEST = {
+    "type": "object",
+    "required": ["input"],
+    "properties": {
+        "model": {"type": "string", "description": "A group reference, pool or workflow node "
+                  "whose route holds embedding models."},
+        "input": {"oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": 2000},
+            {"type": "array", "minItems": 1, "maxItems": 8,
+             "items": {"type": "string", "minLength": 1, "maxLength": 500}},
+            {"type": "array", "minItems": 1, "maxItems": 64,
+             "items": {"type": "integer", "minimum": 0, "maximum": 200000}},
+            {"type": "array", "minItems": 1, "maxItems": 8, "items": {
+                "type": "array", "minItems": 1, "maxItems": 64,
+                "items": {"type": "integer", "minimum": 0, "maximum": 200000}}},
+        ]},
+        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "user": {"type": "string", "maxLength": 256},
+    },
+}
+
+_EMBEDDINGS = {
+    "type": "object",
+    "required": ["object", "data", "model", "usage"],
+    "properties": {
+        "object": {"type": "string", "enum": ["list"]},
+        "data": {"type": "array", "items": {
+            "type": "object",
+            "required": ["object", "index", "embedding"],
+            "properties": {
+                "object": {"type": "string", "enum": ["embedding"]},
+                "index": {"type": "integer", "minimum": 0},
+                "embedding": {"oneOf": [
+                    {"type": "array", "items": {"type": "number"}},
+                    {"type": "string", "description": "base64 of little-endian float32"}]},
+            },
+        }},
+        "model": {"type": "string"},
+        "usage": {"type": "object", "required": ["prompt_tokens", "total_tokens"],
+                  "properties": {
+                      "prompt_tokens": {"type": "integer", "minimum": 0},
+                      "total_tokens": {"type": "integer", "minimum": 0},
+                      "estimated": {"type": "boolean", "description": "Estimated by the "
+                                    "sidecar: the upstream (Gemini) reports no usage."}}},
+    },
+}
+
+_COUNT_TOKENS_REQUEST = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string"},
+        "system": {"type": "string", "maxLength": 2000},
+        "messages": _ANTHROPIC_REQUEST["properties"]["messages"],  # type: ignore[index]
+        "tools": {"type": "array", "maxItems": 4, "items": {
+            "type": "object", "required": ["name", "input_schema"],
+            "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                           "description": {"type": "string", "maxLength": 500},
+                           "input_schema": {"type": "object", "required": ["type"],
+                                            "properties": {"type": {"type": "string",
+                                                                    "enum": ["object"]}}}}}},
+        "thinking": {"type": "object", "required": ["type"], "properties": {
+            "type": {"type": "string", "enum": ["enabled", "disabled"]},
+            "budget_tokens": {"type": "integer", "minimum": 1024, "maximum": 32000}}},
+    },
+}
+
+_TOKEN_COUNT = {
+    "type": "object",
+    "required": ["input_tokens"],
+    "properties": {"input_tokens": {"type": "integer", "minimum": 0}},
 }
 
 _SERVED_HEADERS = {
@@ -230,12 +311,15 @@ def _sse_event(names: list[str]) -> dict[str, Any]:
 
 
 def _generation(request: str, answer: str, error: str, summary: str,
-                event_names: list[str] | None = None) -> dict[str, Any]:
+                event_names: list[str] | None = None, *, stream: bool = True) -> dict[str, Any]:
     err = _ref(error)
     events = _sse_event(event_names or (_ANTHROPIC_EVENTS if error == "AnthropicError"
                                         else ["message"]))
     retry = {"Retry-After": {"description": "Seconds until trying again may help.",
                              "schema": {"type": "integer", "minimum": 1}}}
+    content: dict[str, Any] = {"application/json": {"schema": _ref(answer)}}
+    if stream:
+        content["text/event-stream"] = {"schema": events}
     return {
         "summary": summary,
         "parameters": copy.deepcopy(_REQUEST_HEADERS),
@@ -244,10 +328,10 @@ def _generation(request: str, answer: str, error: str, summary: str,
         "responses": {
             "200": {
                 "description": "Served (streams: text/event-stream; a stream that breaks after "
-                               "its first byte ends with one error event).",
+                               "its first byte ends with one error event)." if stream else
+                               "Served.",
                 "headers": _SERVED_HEADERS,
-                "content": {"application/json": {"schema": _ref(answer)},
-                            "text/event-stream": {"schema": events}},
+                "content": content,
             },
             "400": _json(err, "The request is wrong (body, field or header named), or an "
                          "upstream rejected it."),
@@ -263,6 +347,29 @@ def _generation(request: str, answer: str, error: str, summary: str,
             "503": _json(err, "Every circuit is open, no instance is available, or no valid "
                          "config is loaded yet.", headers=retry),
             "504": _json(err, "The request's deadline passed."),
+        },
+    }
+
+
+def _count_tokens() -> dict[str, Any]:
+    err = _ref("AnthropicError")
+    parameters = [p for p in copy.deepcopy(_REQUEST_HEADERS)
+                  if p["name"] in ("X-Echelon-Node", "X-Request-Id")]
+    return {
+        "summary": "Anthropic-compatible token count: the sidecar's estimate of the request's "
+                   "input tokens, for any group, tier, pool or node; no upstream is called.",
+        "parameters": parameters,
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _ref("AnthropicCountTokensRequest")}}},
+        "responses": {
+            "200": _json(_ref("TokenCount"), "The estimate.", headers={
+                "X-Echelon-Token-Count": {"description": "Always 'estimated'.",
+                                          "schema": {"type": "string", "enum": ["estimated"]}},
+                "X-Request-Id": {"schema": {"type": "string"}}}),
+            "400": _json(err, "The request is wrong (body, field or header named)."),
+            "404": _json(err, "The model names no group, tier, pool or node."),
+            "413": _json(err, "The body is over the size limit."),
+            "503": _json(err, "No valid config is loaded yet."),
         },
     }
 
@@ -293,12 +400,17 @@ def data_spec(models: Sequence[str] | None = None, *, nodes: Sequence[str] = (),
         "AnthropicMessagesRequest": copy.deepcopy(_ANTHROPIC_REQUEST),
         "ChatCompletion": _CHAT_COMPLETION, "AnthropicMessage": _ANTHROPIC_MESSAGE,
         "Model": _MODEL, **responses_schemas(),
+        "EmbeddingsRequest": copy.deepcopy(_EMBEDDINGS_REQUEST),
+        "Embeddings": _EMBEDDINGS,
+        "AnthropicCountTokensRequest": copy.deepcopy(_COUNT_TOKENS_REQUEST),
+        "TokenCount": _TOKEN_COUNT,
         "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
             "object": {"type": "string", "enum": ["list"]},
             "data": {"type": "array", "items": _ref("Model")}}},
     }
     if models:
-        for name in ("ChatCompletionRequest", "AnthropicMessagesRequest", "ResponsesRequest"):
+        for name in ("ChatCompletionRequest", "AnthropicMessagesRequest", "ResponsesRequest",
+                     "EmbeddingsRequest", "AnthropicCountTokensRequest"):
             schemas[name]["properties"]["model"]["enum"] = sorted(models)
     chat = _generation("ChatCompletionRequest", "ChatCompletion", "OpenAIError",
                        "OpenAI-compatible chat completion, served by the model's fallback chain "
@@ -308,16 +420,26 @@ def data_spec(models: Sequence[str] | None = None, *, nodes: Sequence[str] = (),
                            "or pool.")
     responses = _generation("ResponsesRequest", "Response", "OpenAIError", RESPONSES_SUMMARY,
                             RESPONSES_EVENTS)
-    for operation in (chat, messages, responses):
+    embeddings = _generation("EmbeddingsRequest", "Embeddings", "OpenAIError",
+                             "OpenAI-compatible embeddings, served by the model's fallback chain "
+                             "or pool within one embedding space (X-Echelon-Usage: estimated "
+                             "when the usage is the sidecar's estimate).", stream=False)
+    embeddings["responses"]["200"]["headers"] = {**_SERVED_HEADERS, "X-Echelon-Usage": {
+        "description": "'estimated' when the upstream (Gemini) reported no usage.",
+        "schema": {"type": "string", "enum": ["estimated"]}}}
+    count = _count_tokens()
+    for operation in (chat, messages, responses, embeddings, count):
         headers = {p["name"]: p["schema"] for p in operation["parameters"]}
         if nodes:
             headers["X-Echelon-Node"]["enum"] = sorted(nodes)
-        if groups:
+        if groups and "X-Echelon-Fallback-Groups" in headers:
             headers["X-Echelon-Fallback-Groups"]["enum"] = ["none", *sorted(groups)]
     paths = {
         "/v1/chat/completions": {"post": chat},
         "/v1/messages": {"post": messages},
         "/v1/responses": {"post": responses},
+        "/v1/embeddings": {"post": embeddings},
+        "/v1/messages/count_tokens": {"post": count},
         "/v1/models": {"get": {"summary": "Every group, tier, pool and node served.",
                                "responses": {"200": _json(_ref("ModelList"), "The names.")}}},
         "/v1/models/{name}": {"get": {
