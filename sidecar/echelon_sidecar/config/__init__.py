@@ -6,7 +6,7 @@ per-pool trees) and the CRDs' camelCase manifests load into :class:`EchelonConfi
 
 from ..errors import ConfigError
 from .base import canonical_name, kubernetes_name
-from .catalog import DEFAULT_BASE_URLS, ModelEntry, ProviderKind, SecretKeyRef
+from .catalog import DEFAULT_BASE_URLS, ModelEntry, ModelPrice, ProviderKind, SecretKeyRef
 from .fallback import (
     DEFAULT_FALLBACK,
     CircuitBreaker,
@@ -61,6 +61,7 @@ __all__ = [
     "GroupRef",
     "LoadedConfig",
     "ModelEntry",
+    "ModelPrice",
     "Origin",
     "PollingPool",
     "PollingPoolSpec",

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigModel
 
-__all__ = ["DEFAULT_BASE_URLS", "ModelEntry", "ProviderKind", "SecretKeyRef"]
+__all__ = ["DEFAULT_BASE_URLS", "ModelEntry", "ModelPrice", "ProviderKind", "SecretKeyRef"]
 
 ProviderKind = Literal["openai", "openai_compatible", "anthropic", "gemini"]
 
@@ -25,6 +25,20 @@ class SecretKeyRef(ConfigModel):
 
     name: str = Field(description="The Secret's name.")
     key: str = Field(description="The key inside the Secret.")
+
+
+class ModelPrice(ConfigModel):
+    """What a model's tokens cost, per million, in the currency you account in (the sidecar
+    only multiplies: ``echelon_cost_total`` is in that currency)."""
+
+    input_per_million: float = Field(
+        ge=0, le=1_000_000, description="Price of one million input tokens (cached ones "
+        "included, at this price)."
+    )
+    output_per_million: float = Field(
+        ge=0, le=1_000_000, description="Price of one million output tokens (reasoning "
+        "included)."
+    )
 
 
 class ModelEntry(ConfigModel):
@@ -61,6 +75,10 @@ class ModelEntry(ConfigModel):
     )
     weight: float | None = Field(
         None, gt=0, le=1_000_000, description="Default weight in weighted pools."
+    )
+    price: ModelPrice | None = Field(
+        None, description="Optional price per million tokens: turns the tokens the upstream "
+        "reports into the echelon_cost_total metric."
     )
 
     @field_validator("base_url")
