@@ -2,7 +2,7 @@
 
 from .credentials import CredentialError, Credentials
 from .http import HttpProvider, retry_after_seconds
-from .payload import CallerFormat, InboundRequest, UpstreamFormat, UpstreamReply
+from .payload import CallerFormat, InboundRequest, UpstreamFormat, UpstreamReply, UpstreamTrace
 from .wire import DEFAULT_ANTHROPIC_VERSION, build_call
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "InboundRequest",
     "UpstreamFormat",
     "UpstreamReply",
+    "UpstreamTrace",
     "build_call",
     "retry_after_seconds",
 ]
