@@ -100,12 +100,7 @@ class PrometheusServer:
         }))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        log = (self.workdir / "prometheus.log").open("wb")
-        self._proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
+        self._proc = self._spawn(binary, config)
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         deadline = time.monotonic() + 30
         while True:
@@ -120,6 +115,14 @@ class PrometheusServer:
             if time.monotonic() > deadline:
                 raise AssertionError(f"prometheus not ready after 30s: {self.log()[-2000:]}")
             await asyncio.sleep(0.1)
+
+    def _spawn(self, binary: str, config: Path) -> subprocess.Popen[bytes]:
+        with (self.workdir / "prometheus.log").open("wb") as log:
+            return subprocess.Popen(
+                [binary, f"--config.file={config}",
+                 f"--storage.tsdb.path={self.workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._http is not None:
