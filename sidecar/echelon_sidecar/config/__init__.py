@@ -10,6 +10,7 @@ from .catalog import (
     DEFAULT_BASE_URLS,
     EMBEDDING_PROVIDERS,
     ModelEntry,
+    ModelPrice,
     ProviderKind,
     SecretKeyRef,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "GroupRef",
     "LoadedConfig",
     "ModelEntry",
+    "ModelPrice",
     "Origin",
     "PollingPool",
     "PollingPoolSpec",

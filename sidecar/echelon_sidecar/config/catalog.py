@@ -8,8 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigModel
 
-__all__ = ["DEFAULT_BASE_URLS", "EMBEDDING_PROVIDERS", "ModelEntry", "ProviderKind",
-           "SecretKeyRef"]
+__all__ = ["DEFAULT_BASE_URLS", "EMBEDDING_PROVIDERS", "ModelEntry", "ModelPrice",
+           "ProviderKind", "SecretKeyRef"]
 
 ProviderKind = Literal["openai", "openai_compatible", "anthropic", "gemini"]
 
@@ -29,6 +29,20 @@ class SecretKeyRef(ConfigModel):
 
     name: str = Field(description="The Secret's name.")
     key: str = Field(description="The key inside the Secret.")
+
+
+class ModelPrice(ConfigModel):
+    """What a model's tokens cost, per million, in the currency you account in (the sidecar
+    only multiplies: ``echelon_cost_total`` is in that currency)."""
+
+    input_per_million: float = Field(
+        ge=0, le=1_000_000, description="Price of one million input tokens (cached ones "
+        "included, at this price)."
+    )
+    output_per_million: float = Field(
+        ge=0, le=1_000_000, description="Price of one million output tokens (reasoning "
+        "included)."
+    )
 
 
 class ModelEntry(ConfigModel):
@@ -76,6 +90,10 @@ class ModelEntry(ConfigModel):
         None, ge=1, le=65536,
         description="Makes this an embedding model and gives the length of its vectors when "
         "the caller asks for no dimensions; a fallback needs the same length.",
+    )
+    price: ModelPrice | None = Field(
+        None, description="Optional price per million tokens: turns the tokens the upstream "
+        "reports into the echelon_cost_total metric."
     )
 
     @field_validator("base_url")

@@ -8,7 +8,7 @@ from .payload import (
     InboundRequest,
     UpstreamFormat,
     UpstreamReply,
-    reported_tokens,
+    UpstreamTrace,
 )
 from .wire import DEFAULT_ANTHROPIC_VERSION, build_call
 
@@ -23,7 +23,7 @@ __all__ = [
     "InboundRequest",
     "UpstreamFormat",
     "UpstreamReply",
+    "UpstreamTrace",
     "build_call",
-    "reported_tokens",
     "retry_after_seconds",
 ]

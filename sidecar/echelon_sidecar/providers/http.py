@@ -4,7 +4,8 @@
 returns only once the first SSE event has arrived (the commit point), so a stream that fails
 before its first byte still falls back. Upstream failures become ``UpstreamError`` with the
 status, the error class and the Retry-After; what an instance cannot do becomes
-``InstanceCannotServe``. Bodies are checked (JSON, content type, size) before they are
+``InstanceCannotServe``. A request's trace context (``InboundRequest.trace``) goes upstream
+as W3C ``traceparent`` / ``tracestate`` headers, naming the span of each call. Bodies are checked (JSON, content type, size) before they are
 trusted: a malformed 200 is a failure of the instance, not an answer.
 """
 
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from ..engine import AttemptSettings, EngineRequest, Instance, UpstreamError
+from ..engine import AttemptSettings, EngineRequest, Instance, InstanceCannotServe, UpstreamError
 from ..translate import SSEDecoder, SSEEvent, TranslationError, upstream_error_to_openai
 from .checks import check_first_events
 from .convert import convert_body
@@ -104,11 +105,7 @@ class HttpProvider:
                    settings: AttemptSettings) -> UpstreamReply:
         inbound = request.payload
         assert isinstance(inbound, (InboundRequest, EmbeddingsRequest))
-        try:
-            key = self.credentials.key_for(instance.model_id, instance.entry)
-        except CredentialError as exc:
-            raise UpstreamError(401, "unauthorized", str(exc)) from None
-        call = _build(inbound, settings, key)
+        call = self._prepare(instance, inbound, settings)
         response: Any
         try:
             if self._lean is not None:
@@ -159,6 +156,27 @@ class HttpProvider:
         except BaseException:
             response.close()
             raise
+
+    def _prepare(self, instance: Instance, inbound: InboundRequest | EmbeddingsRequest,
+                 settings: AttemptSettings) -> UpstreamCall:
+        """The HTTP call of one attempt, with its credential and its trace context."""
+        trace = inbound.trace if isinstance(inbound, InboundRequest) else None
+        # the span id of this call, taken before anything can fail (the engine counts it as
+        # a call whatever happens next, but for InstanceCannotServe)
+        span_id = trace.next_call() if trace is not None else 0
+        try:
+            key = self.credentials.key_for(instance.model_id, instance.entry)
+        except CredentialError as exc:
+            raise UpstreamError(401, "unauthorized", str(exc)) from None
+        try:
+            call = _build(inbound, settings, key)
+        except InstanceCannotServe:
+            if trace is not None:
+                trace.cancel_call()
+            raise
+        if trace is not None:
+            trace.inject(call.headers, span_id)
+        return call
 
     async def _first_event(self, response: aiohttp.ClientResponse, fmt: Any,
                            model: str, first_tool_call_only: bool) -> UpstreamReply:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..translate import SSEDecoder, SSEEvent
 
-__all__ = ["CallerFormat", "InboundRequest", "UpstreamFormat", "UpstreamReply", "reported_tokens"]
+__all__ = ["CallerFormat", "InboundRequest", "UpstreamFormat", "UpstreamReply", "UpstreamTrace"]
 
 CallerFormat = Literal["openai", "anthropic"]
 UpstreamFormat = Literal["openai", "anthropic", "gemini"]
+
+
+class UpstreamTrace(Protocol):
+    """What a provider does with a request's trace context: per call, ``span_id =
+    next_call()`` before anything can fail, ``cancel_call()`` when the call turns out not to
+    be one (the instance cannot serve the request), ``inject(headers, span_id)`` to send it."""
+
+    def next_call(self) -> int: ...
+
+    def cancel_call(self) -> None: ...
+
+    def inject(self, headers: dict[str, str], span_id: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -28,6 +40,9 @@ class InboundRequest:
     original: dict[str, Any] | None = None
     include_usage: bool = False
     request_id: str = ""
+    trace: UpstreamTrace | None = None
+    """The trace context every upstream call carries (``server.tracing``): the request's own
+    when tracing is on, the caller's forwarded unchanged when it is off, else None."""
 
 
 @dataclass(slots=True)
@@ -65,28 +80,3 @@ class UpstreamReply:
             else:
                 response.close()
 
-
-def reported_tokens(fmt: UpstreamFormat, body: object) -> int | None:
-    """Input + output tokens an upstream's whole answer reports in its usage, in its own
-    wire format (None when it reports none): OpenAI ``usage.total_tokens``, Anthropic
-    ``usage.input_tokens + output_tokens`` (and cache tokens), Gemini
-    ``usageMetadata.totalTokenCount``."""
-    if not isinstance(body, dict):
-        return None
-    if fmt == "gemini":
-        meta = body.get("usageMetadata")
-        total = meta.get("totalTokenCount") if isinstance(meta, dict) else None
-        return total if isinstance(total, int) else None
-    usage = body.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    if fmt == "openai":
-        total = usage.get("total_tokens")
-        if isinstance(total, int):
-            return total
-        parts: tuple[object, ...] = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
-    else:
-        parts = (usage.get("input_tokens"), usage.get("output_tokens"),
-                 usage.get("cache_creation_input_tokens"), usage.get("cache_read_input_tokens"))
-    counted = [n for n in parts if isinstance(n, int)]
-    return sum(counted) if counted else None

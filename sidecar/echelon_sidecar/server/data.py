@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
-from ..providers import CallerFormat, UpstreamReply, reported_tokens
+from ..providers import CallerFormat, UpstreamReply, UpstreamTrace
 from ..translate import TranslationError, estimate_input_tokens
 from . import gateway
 from .conversation import ReplyText, reply_of_body
@@ -35,6 +35,8 @@ from .relay import StreamBroken, StreamRelay
 from .responses import parse_responses
 from .served import log_fields as _log_fields
 from .served import served_headers as _served_headers
+from .tracing import RequestTrace, forwarded
+from .usage import Usage, body_model, usage_of_body, usage_of_openai
 
 if TYPE_CHECKING:
     from ..engine import Serving
@@ -149,6 +151,13 @@ class DataAPI:
                      responses: bool = False) -> web.StreamResponse:
         sidecar = self.sidecar
         started = time.perf_counter()
+        tracing = sidecar.tracing
+        # tracing on: this request's trace; off: the caller's, forwarded upstream as it is
+        trace: UpstreamTrace | None
+        if tracing is not None:
+            trace = traced = tracing.begin(request.headers)
+        else:
+            trace, traced = forwarded(request.headers), None
         engine = sidecar.engine
         if engine is None:
             return error_response(fmt, 503, "the sidecar has no valid config yet",
@@ -161,6 +170,7 @@ class DataAPI:
             return error_response(fmt, exc.status, exc.message, param=exc.param, code=exc.code,
                                   headers={"X-Request-Id": request_id(request)})
         headers = {"X-Request-Id": parsed.inbound.request_id}
+        parsed.inbound.trace = trace
         model = parsed.model
         if model in (None, _DEFAULT_MODEL):
             model = sidecar.default_pool
@@ -174,7 +184,11 @@ class DataAPI:
         except UnknownTarget as exc:
             sidecar.metrics.observe_request(target_label, None, "unknown_target",
                                             time.perf_counter() - started)
-            return routing_error_response(fmt, exc, headers)
+            answer = routing_error_response(fmt, exc, headers)
+            if traced is not None:
+                self._trace(traced, request, parsed, model, None, answer.status, None,
+                            "UnknownTarget")
+            return answer
         target_label = target.name
         timeout = parsed.timeout or sidecar.settings.request_timeout
         ereq = EngineRequest(
@@ -189,26 +203,41 @@ class DataAPI:
         )
         if engine.token_budgets:
             _estimate_tokens(ereq, parsed.inbound.body)
-        metrics = sidecar.metrics
+        return await self._answer(request, fmt, ereq, parsed, headers, model, target_label,
+                                  started, traced)
+
+    async def _answer(self, request: web.Request, fmt: CallerFormat, ereq: EngineRequest,
+                      parsed: Parsed, headers: dict[str, str], model: str,
+                      target_label: str, started: float, traced: RequestTrace | None
+                      ) -> web.StreamResponse:
+        """Serve the resolved request: streamed, or whole; a routing failure in the caller's
+        error shape."""
+        engine = self.sidecar.engine
+        assert engine is not None
+        metrics = self.sidecar.metrics
         metrics.in_flight.inc()
         try:
             if parsed.inbound.stream:
-                return await self._stream(request, fmt, ereq, parsed, headers, target_label,
-                                          started)
+                return await self._stream(request, fmt, ereq, parsed, headers, model,
+                                          target_label, started, traced)
             serving = engine.serve(ereq)
             async with serving as outcome:
                 reply: UpstreamReply = outcome.result
                 body = reply.raw
                 if parsed.first_turn:
                     _pin_first_turn(serving, parsed, fmt, reply)
-                if ereq.input_tokens:
-                    used = reported_tokens(reply.format, reply.body)
-                    if used is not None:
-                        serving.report_usage(used)
+                usage = usage_of_body(reply.format, reply.body)
+                if usage is not None and ereq.input_tokens:
+                    serving.report_usage(usage[0] + usage[1])  # settles the token budgets
             if parsed.responses is not None:
                 body = parsed.responses.body(reply)
             _served_headers(outcome, headers)
-            metrics.observe_request(target_label, outcome, "ok", time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe_request(target_label, outcome, "ok", seconds)
+            metrics.observe_served(outcome, usage, seconds)
+            if traced is not None:
+                self._trace(traced, request, parsed, model, target_label, 200, outcome, None,
+                            usage, body_model(reply.body), reply)
             if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
                 # the trail is built only when the line is written
                 _log.info("served after fallback", extra=_log_fields(parsed.inbound.request_id,
@@ -220,13 +249,40 @@ class DataAPI:
                                     time.perf_counter() - started)
             _log.warning("request failed: %s", exc,
                          extra=_log_fields(parsed.inbound.request_id, target_label, failed))
-            return routing_error_response(fmt, exc, headers)
+            answer = routing_error_response(fmt, exc, headers)
+            if traced is not None:
+                self._trace(traced, request, parsed, model, target_label, answer.status,
+                            failed, type(exc).__name__)
+            return answer
         finally:
             metrics.in_flight.dec()
 
+    def _trace(self, trace: RequestTrace, request: web.Request, parsed: Parsed,
+               model: str | None, target: str | None, status: int, outcome: Outcome | None,
+               error: str | None, usage: Usage | None = None, response_model: str | None = None,
+               reply: UpstreamReply | None = None) -> None:
+        """The request's spans (tracing on), built now from its outcome's trail."""
+        sidecar = self.sidecar
+        tracing, engine = sidecar.tracing, sidecar.engine
+        if tracing is None:
+            return
+        reply_body = None
+        if tracing.capture_content and reply is not None and reply.raw:
+            with suppress(orjson.JSONDecodeError):
+                reply_body = orjson.loads(reply.raw)  # the reply as the caller got it
+        inbound = parsed.inbound
+        tracing.finish(
+            trace, requested=model, target=target, path=request.path, stream=inbound.stream,
+            request_id=inbound.request_id, status=status, outcome=outcome, error=error,
+            usage=usage, response_model=response_model,
+            models=engine.config.models if engine is not None else None,
+            clock_now=engine.clock.now() if engine is not None else None,
+            request_body=inbound.body, reply_body=reply_body)
+
     async def _stream(self, request: web.Request, fmt: CallerFormat, ereq: EngineRequest,
-                      parsed: Parsed, headers: dict[str, str], target_label: str,
-                      started: float) -> web.StreamResponse:
+                      parsed: Parsed, headers: dict[str, str], model: str | None,
+                      target_label: str, started: float, traced: RequestTrace | None
+                      ) -> web.StreamResponse:
         engine = self.sidecar.engine
         assert engine is not None
         response: web.StreamResponse | None = None
@@ -243,17 +299,29 @@ class DataAPI:
                 self.sidecar.metrics.observe_request(target_label, outcome, "ok",
                                                      time.perf_counter() - started)
                 collected = ReplyText() if parsed.first_turn else None
-                await _relay(response, reply, fmt, parsed, outcome, collected)
+                usage_raw, first_at = await _relay(response, reply, fmt, parsed, outcome,
+                                                   collected)
+                usage = usage_of_openai(usage_raw)
+                if usage is not None and ereq.input_tokens:
+                    serving.report_usage(usage[0] + usage[1])  # settles the token budgets
                 if collected is not None:  # the whole reply went out
                     streamed = collected.reply()
                     if streamed is not None:
                         serving.pin_as(parsed.conversation.pin_key(streamed))
+            self.sidecar.metrics.observe_served(outcome, usage, time.perf_counter() - started,
+                                                first_at - started)
+            if traced is not None:
+                self._trace(traced, request, parsed, model, target_label, 200, outcome, None,
+                            usage)
             return response
         except StreamBroken as exc:
             _log.warning("stream broke after its first byte: %s", exc,
                          extra=_log_fields(ereq.payload.request_id, target_label,  # type: ignore[attr-defined]
                                            outcome))
             assert response is not None
+            if traced is not None:
+                self._trace(traced, request, parsed, model, target_label, response.status,
+                            outcome, "stream_broken")
             return response
         except RoutingError as exc:
             failed = getattr(exc, "outcome", None)
@@ -261,7 +329,11 @@ class DataAPI:
                                                  time.perf_counter() - started)
             _log.warning("request failed: %s", exc, extra=_log_fields(
                 ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
-            return routing_error_response(fmt, exc, headers)
+            answer = routing_error_response(fmt, exc, headers)
+            if traced is not None:
+                self._trace(traced, request, parsed, model, target_label, answer.status,
+                            failed, type(exc).__name__)
+            return answer
 
 
 def _estimate_tokens(ereq: EngineRequest, body: dict[str, Any]) -> None:
@@ -281,7 +353,10 @@ def _pin_first_turn(serving: Serving, parsed: Parsed, fmt: CallerFormat,
 
 
 async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: CallerFormat,
-                 parsed: Parsed, outcome: Outcome, collected: ReplyText | None) -> None:
+                 parsed: Parsed, outcome: Outcome, collected: ReplyText | None
+                 ) -> tuple[dict[str, object] | None, float]:
+    """Relay the stream to its end; the usage it reported, and when its first bytes went
+    out (``time.perf_counter``)."""
     calls = parsed.responses
     relay = StreamRelay(reply, fmt, parsed.inbound.include_usage, collected,
                         calls.stream(reply.model) if calls is not None else None)
@@ -294,6 +369,7 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
         out = relay.feed(reply.first, reply.first_raw)
         if out:
             await response.write(out)
+        first_at = time.perf_counter()
         while not relay.done:
             try:
                 async with asyncio.timeout(idle):
@@ -319,6 +395,7 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
             await response.write(tail)
         await response.write_eof()
         ok = True
+        return relay.usage(), first_at
     except (StreamBroken, TranslationError, orjson.JSONDecodeError, ValueError) as exc:
         with suppress(ConnectionError, RuntimeError):
             await response.write(relay.error_event(f"the upstream stream broke: {exc}"))

@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..engine import Attempt, BreakerKey, BreakerState, NullListener, Outcome
+from .usage import Usage, cost_of
 
 __all__ = ["Metrics"]
 
@@ -104,6 +105,28 @@ class Metrics(NullListener):
             registry=r)
         self.config_info = Gauge(
             "echelon_config_info", "The loaded config's version", ["version"], registry=r)
+        # served requests by the (group, tier) that served them; tokens and cost by model
+        self.served_seconds = Histogram(
+            "echelon_served_request_duration_seconds", "Time to serve a request completely "
+            "(streams: to their last byte), by the group and tier that served it",
+            ["group", "tier"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.ttft_seconds = Histogram(
+            "echelon_time_to_first_token_seconds", "Streams: time from the request to the "
+            "first event of the reply sent to the caller, by the group and tier that served it",
+            ["group", "tier"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter(
+            "echelon_tokens", "Tokens of served replies as their upstream reported them, by "
+            "serving group, tier and model, and kind (input: the prompt, cached included; "
+            "output: the reply, reasoning included)", ["group", "tier", "model", "kind"],
+            registry=r)
+        self.cost = Counter(
+            "echelon_cost", "Cost of served replies: their tokens at the catalog's price "
+            "(models.<id>.price, per million tokens), in the price's currency",
+            ["group", "tier", "model"], registry=r)
+        self.usage_unreported = Counter(
+            "echelon_usage_unreported", "Served replies whose upstream reported no usage "
+            "(OpenAI streams without stream_options.include_usage): not in "
+            "echelon_tokens_total", ["group", "tier", "model"], registry=r)
         self.pool_healthy = Gauge(
             "echelon_pool_instance_healthy", "1 when a pool instance is in rotation",
             ["pool", "group", "tier", "model"], registry=r)
@@ -116,6 +139,12 @@ class Metrics(NullListener):
         self._attempts = _Children(self.attempts)
         self._attempt_seconds = _Children(self.attempt_seconds)
         self._attempts_per_request = _Children(self.attempts_per_request)
+        self._served_seconds = _Children(self.served_seconds)
+        self._ttft_seconds = _Children(self.ttft_seconds)
+        self._input_tokens = _Children(self.tokens)
+        self._output_tokens = _Children(self.tokens)
+        self._cost = _Children(self.cost)
+        self._usage_unreported = _Children(self.usage_unreported)
 
     # -- engine listener hooks ------------------------------------------------------------------
 
@@ -155,6 +184,28 @@ class Metrics(NullListener):
                     target, "success" if result == "ok" else "failure").inc()
         self._requests[target, tier, model, result].inc()
         self._request_seconds[target, result].observe(seconds)
+
+    def observe_served(self, outcome: Outcome, usage: Usage | None, seconds: float,
+                       ttft: float | None = None) -> None:
+        """A served request, once its reply went out whole: its duration, time to first
+        token (streams), tokens and their cost."""
+        group, tier, model = outcome.group or "", outcome.tier or "", outcome.model or ""
+        self._served_seconds[group, tier].observe(seconds)
+        if ttft is not None:
+            self._ttft_seconds[group, tier].observe(ttft)
+        key = (group, tier, model)
+        if usage is None:
+            self._usage_unreported[key].inc()
+            return
+        inp, out = usage
+        if inp:
+            self._input_tokens[group, tier, model, "input"].inc(inp)
+        if out:
+            self._output_tokens[group, tier, model, "output"].inc(out)
+        settings = outcome.settings
+        price = settings.model.price if settings is not None else None
+        if price is not None:
+            self._cost[key].inc(cost_of(usage, price))
 
     def set_config(self, version: str, breakers: list[dict[str, object]]) -> None:
         if self._version is not None and self._version != version:

@@ -30,6 +30,7 @@ from ..translate import (
     encode_openai_chunk,
     encode_sse,
     openai_error_to_anthropic,
+    usage_from_anthropic,
 )
 from .conversation import ReplyText
 
@@ -43,8 +44,8 @@ class StreamBroken(EchelonError):
 class StreamRelay:
     """Converts upstream SSE events to the caller's; ``done`` once the stream ended cleanly."""
 
-    __slots__ = ("_held", "caller", "collected", "done", "passthrough", "to_anthropic",
-                 "to_openai", "to_responses", "upstream")
+    __slots__ = ("_anthropic_usage", "_held", "_usage", "caller", "collected", "done",
+                 "passthrough", "to_anthropic", "to_openai", "to_responses", "upstream")
 
     def __init__(self, reply: UpstreamReply, caller: CallerFormat, include_usage: bool,
                  collected: ReplyText | None = None,
@@ -59,6 +60,10 @@ class StreamRelay:
         self.passthrough = reply.format == caller and to_responses is None
         self.done = False
         self._held = b""  # passthrough: bytes of an event not complete yet
+        # the usage the stream reported (token metrics, spans): OpenAI's ``usage`` as seen
+        # in a chunk, or an Anthropic passthrough's message_start / message_delta usage
+        self._usage: dict[str, Any] | None = None
+        self._anthropic_usage: dict[str, Any] | None = None
         self.to_openai: AnthropicStreamToOpenAI | GeminiStreamToOpenAI | None = None
         self.to_anthropic: OpenAIStreamToAnthropic | None = None
         usage = include_usage or caller == "anthropic"
@@ -102,10 +107,23 @@ class StreamRelay:
             if self.done:
                 break
             for chunk in self._canonical(event):
-                if collected is not None and chunk is not self._END:
-                    collected.openai_chunk(chunk)
+                if chunk is not self._END:
+                    if collected is not None:
+                        collected.openai_chunk(chunk)
+                    usage = chunk.get("usage")
+                    if usage:
+                        self._usage = usage
                 out += self._emit(chunk)
         return bytes(out)
+
+    def usage(self) -> dict[str, Any] | None:
+        """The usage the upstream reported in this stream so far, as OpenAI ``usage`` (None
+        when it reported none: an OpenAI stream without ``stream_options.include_usage``)."""
+        if self._usage is not None:
+            return self._usage
+        if self._anthropic_usage is not None:
+            return usage_from_anthropic(self._anthropic_usage)
+        return self.to_openai.usage() if self.to_openai is not None else None
 
     def finish(self) -> bytes:
         """Called at the upstream's end of stream: the closing bytes (or StreamBroken)."""
@@ -158,15 +176,31 @@ class StreamRelay:
                                f"{event.data[:100]}")
         if self.upstream == "openai" and data.get("error"):  # what the OpenAI SDK raises on
             raise StreamBroken(f"the upstream sent an error event: {event.data[:200]}")
-        if self.upstream == "anthropic" and data.get("type") != event.event:
-            raise StreamBroken(f"the upstream sent an event {event.event!r} whose type is "
-                               f"{str(data.get('type'))[:40]!r}")
+        if self.upstream == "anthropic":
+            if data.get("type") != event.event:
+                raise StreamBroken(f"the upstream sent an event {event.event!r} whose type is "
+                                   f"{str(data.get('type'))[:40]!r}")
+            if event.event in _ANTHROPIC_USAGE_EVENTS:
+                self._note_anthropic_usage(data)
+        else:
+            usage = data.get("usage")
+            if usage:
+                self._usage = usage
         collected = self.collected
         if collected is not None:
             if self.upstream == "openai":
                 collected.openai_chunk(data)
             else:
                 collected.anthropic_event(event.event, data)
+
+    def _note_anthropic_usage(self, data: dict[str, Any]) -> None:
+        raw = data.get("usage") if data.get("type") == "message_delta" else (
+            data.get("message") or {}).get("usage")
+        if isinstance(raw, dict):
+            usage = self._anthropic_usage
+            if usage is None:
+                usage = self._anthropic_usage = {}
+            usage.update({k: v for k, v in raw.items() if v is not None})
 
     def _canonical(self, event: SSEEvent) -> list[dict[str, Any]]:
         if not event.data:
@@ -223,6 +257,7 @@ def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
     return b"".join(encode_sse(orjson.dumps(data), name) for name, data in events)
 
 
+_ANTHROPIC_USAGE_EVENTS = frozenset(("message_start", "message_delta"))
 _BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
 # the end marker of a stream: its value, then the field names it may follow at a line start

@@ -29,6 +29,7 @@ from .data import DataAPI
 from .metrics import Metrics
 from .reload import ConfigWatcher
 from .settings import ServerSettings
+from .tracing import Tracing, tracing_enabled
 
 __all__ = ["Sidecar"]
 
@@ -37,9 +38,11 @@ _log = logging.getLogger("echelon.sidecar")
 
 class Sidecar:
     def __init__(self, settings: ServerSettings, *, provider: Provider | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, tracing: Tracing | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        # OpenTelemetry traces: on when the standard OTEL_* variables name an endpoint
+        self.tracing = tracing if tracing is not None else _tracing_from_env()
         self.engine: Engine | None = None
         self.draining = False
         self._provider = provider
@@ -182,6 +185,8 @@ class Sidecar:
         self._runners.clear()
         if self._own_provider is not None:
             await self._own_provider.close()
+        if self.tracing is not None:  # flushes the spans still queued (blocking: a thread)
+            await asyncio.to_thread(self.tracing.shutdown)
 
     async def __aenter__(self) -> Sidecar:
         await self.start()
@@ -189,6 +194,17 @@ class Sidecar:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _tracing_from_env() -> Tracing | None:
+    if not tracing_enabled():
+        return None
+    try:
+        return Tracing()
+    except ImportError as exc:  # an install without the OpenTelemetry SDK
+        _log.error("OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry cannot be imported "
+                   "(%s): no traces", exc)
+        return None
 
 
 def _host(host: str) -> str:

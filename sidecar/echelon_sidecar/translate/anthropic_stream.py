@@ -107,6 +107,11 @@ class AnthropicStreamToOpenAI:
             return [anthropic_error_to_openai(data)]
         return []  # ping and event types added after this was written
 
+    def usage(self) -> dict[str, Any] | None:
+        """The usage the stream reported so far, as OpenAI ``usage`` (None before any),
+        whether or not the caller asked for a usage chunk (token metrics)."""
+        return usage_from_anthropic(self._usage) if self._usage else None
+
     @upstream("anthropic")
     def finish(self) -> list[dict[str, Any]]:
         """Whatever is still owed once the upstream stream has ended (never a fake finish)."""

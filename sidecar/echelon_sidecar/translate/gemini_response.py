@@ -224,6 +224,11 @@ class GeminiStreamToOpenAI:
                 out.append(self._chunk(index, {}, finish))
         return out
 
+    def usage(self) -> dict[str, Any] | None:
+        """The usage the stream reported so far, as OpenAI ``usage`` (None before any),
+        whether or not the caller asked for a usage chunk (token metrics)."""
+        return usage_from_gemini(self._usage) if self._usage else None
+
     @upstream("gemini")
     def finish(self) -> list[dict[str, Any]]:
         """The usage chunk (when asked for) once the upstream stream has ended."""

@@ -53,6 +53,7 @@ def test_all_options_render_every_optional_resource(all_options_docs: Docs) -> N
         "CustomResourceDefinition", "CustomResourceDefinition",  # kopf's peering CRDs
         "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding",
         "ConfigMap", "Deployment", "Service", "Pod", "PodMonitor", "PrometheusRule",
+        "ConfigMap",  # the Grafana dashboard
     ])
 
 
@@ -297,7 +298,7 @@ def test_an_existing_service_account_must_be_named() -> None:
 def test_global_config_is_a_labelled_configmap_the_operator_parses(
     all_options_docs: Docs,
 ) -> None:
-    cm = one(all_options_docs, "ConfigMap")
+    cm = one(all_options_docs, "ConfigMap", "llm-catalog")
     meta = cm["metadata"]
     assert (meta["name"], meta["namespace"]) == ("llm-catalog", "ops")
     assert meta["labels"][GLOBAL_CONFIG_LABEL] == "global"
@@ -307,7 +308,8 @@ def test_global_config_is_a_labelled_configmap_the_operator_parses(
     assert config.models["openai-gpt4"] == {
         "provider": "openai", "model": "gpt-4o", "base_url": "https://api.openai.com/v1",
         "api_key_secret": {"name": "llm-credentials", "key": "openai"},
-        "default_max_tokens": 2048, "weight": 3}
+        "default_max_tokens": 2048, "weight": 3,
+        "price": {"input_per_million": 2.5, "output_per_million": 10}}
     assert config.models["local-llama"]["headers"] == {"X-Tenant": "platform"}
     node = config.workflow_nodes["thinking_node"]
     assert node["llm_group"] == "thinking-group.echelon1"
