@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sidecar-image", metavar="IMAGE", help="sidecar image" + env("sidecar_image"))
     p.add_argument("--image-pull-policy", choices=["Always", "IfNotPresent", "Never"],
                    help="sidecar imagePullPolicy" + env("image_pull_policy"))
+    p.add_argument("--sidecar-env", metavar="JSON",
+                   help='extra environment of injected sidecars, e.g. '
+                   '\'{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318"}\''
+                   + env("sidecar_env"))
     p.add_argument("--sidecar-resources", metavar="JSON",
                    help='sidecar resources, e.g. \'{"limits": {"memory": "256Mi"}}\''
                    + env("sidecar_resources"))
@@ -93,6 +97,11 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
                      "global_config_name", "log_level", "log_format", "liveness", "peering",
                      "peering_priority")
     }
+    if args.sidecar_env is not None:
+        try:
+            overrides["sidecar_env"] = json.loads(args.sidecar_env)
+        except ValueError as exc:
+            raise SettingsError(f"--sidecar-env: not JSON: {exc}") from None
     if args.sidecar_resources is not None:
         try:
             overrides["sidecar_resources"] = json.loads(args.sidecar_resources)

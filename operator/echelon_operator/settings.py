@@ -40,6 +40,7 @@ ENV: dict[str, str] = {
     "sidecar_image": "ECHELON_SIDECAR_IMAGE",
     "image_pull_policy": "ECHELON_SIDECAR_IMAGE_PULL_POLICY",
     "sidecar_resources": "ECHELON_SIDECAR_RESOURCES",
+    "sidecar_env": "ECHELON_SIDECAR_ENV",
     "data_port": "ECHELON_SIDECAR_DATA_PORT",
     "admin_port": "ECHELON_SIDECAR_ADMIN_PORT",
     "poll_interval": "ECHELON_POLL_INTERVAL",
@@ -70,6 +71,9 @@ class OperatorSettings:
     sidecar_image: str = DEFAULT_IMAGE
     image_pull_policy: PullPolicy = "IfNotPresent"
     sidecar_resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+    #: extra environment of every injected sidecar (name -> value), e.g. the standard
+    #: OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME that turn tracing on
+    sidecar_env: Mapping[str, str] = field(default_factory=dict)
     data_port: int = 8080
     admin_port: int = 9090
     #: sidecar status polling (seconds, seconds, parallel requests)
@@ -109,6 +113,7 @@ class OperatorSettings:
             raise SettingsError(f"log format {self.log_format!r}: use plain, full or json")
         if not isinstance(self.sidecar_resources, Mapping):
             raise SettingsError("sidecar resources must be a mapping (requests/limits)")
+        _check_env(self.sidecar_env)
 
     @property
     def clusterwide(self) -> bool:
@@ -143,6 +148,12 @@ def _parse(name: str, var: str, raw: str) -> Any:
             return int(raw)
         if name in ("poll_interval", "poll_timeout"):
             return float(raw)
+        if name == "sidecar_env":
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError("expected a JSON object of names to values, such as "
+                                 "{\"OTEL_EXPORTER_OTLP_ENDPOINT\": \"http://collector:4318\"}")
+            return value
         if name == "sidecar_resources":
             value = json.loads(raw)
             if not isinstance(value, dict):
@@ -151,6 +162,24 @@ def _parse(name: str, var: str, raw: str) -> Any:
     except ValueError as exc:
         raise SettingsError(f"{var}={raw!r}: {exc}") from None
     return raw
+
+
+_RESERVED_ENV = ("ECHELON_",)
+
+
+def _check_env(env: Mapping[str, Any]) -> None:
+    if not isinstance(env, Mapping):
+        raise SettingsError("sidecar env must be a mapping of names to values")
+    for name, value in env.items():
+        if not isinstance(name, str) or not name or not name.replace("_", "a").isalnum():
+            raise SettingsError(f"sidecar env: {name!r} is not an environment variable name "
+                                "(letters, digits and _)")
+        if name.startswith(_RESERVED_ENV):
+            raise SettingsError(f"sidecar env: {name} is set by the operator itself; the "
+                                "ECHELON_ prefix is reserved")
+        if not isinstance(value, str):
+            raise SettingsError(f"sidecar env: the value of {name} must be a string "
+                                f"(got {type(value).__name__}); quote it")
 
 
 _current: OperatorSettings | None = None

@@ -172,6 +172,10 @@ header names as given.
   value: {{ .Values.sidecar.image.pullPolicy | quote }}
 - name: ECHELON_SIDECAR_RESOURCES
   value: {{ toJson .Values.sidecar.resources | quote }}
+{{- if .Values.sidecar.env }}
+- name: ECHELON_SIDECAR_ENV
+  value: {{ toJson .Values.sidecar.env | quote }}
+{{- end }}
 - name: ECHELON_SIDECAR_DATA_PORT
   value: {{ .Values.sidecar.dataPort | quote }}
 - name: ECHELON_SIDECAR_ADMIN_PORT

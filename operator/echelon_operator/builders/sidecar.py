@@ -87,11 +87,14 @@ def sidecar_container(
             {"name": CONFIG_VOLUME, "mountPath": CONFIG_MOUNT_PATH, "readOnly": True},
         ],
     }
-    if secret_refs:
-        container["env"] = [
-            {"name": r.env, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}}
-            for r in sorted(secret_refs)
-        ]
+    env: list[dict[str, Any]] = [
+        {"name": r.env, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}}
+        for r in sorted(secret_refs)
+    ]
+    env.extend({"name": name, "value": value}
+               for name, value in sorted(settings.sidecar_env.items()))
+    if env:
+        container["env"] = env
     return container
 
 

@@ -438,3 +438,12 @@ def test_rendered_images_are_plain_names_without_a_registry_host(default_docs: D
               for c in (d["spec"].get("template", d)["spec"]["containers"])]
     images.append(container_env(one(default_docs, "Deployment"))["ECHELON_SIDECAR_IMAGE"])
     assert sorted(images) == ["busybox:1.36", "echelon-operator:0.1.0", "echelon-sidecar:0.1.0"]
+
+
+def test_sidecar_env_reaches_the_operator_as_json(all_options_docs: Docs,
+                                                   default_docs: Docs) -> None:
+    env = container_env(one(all_options_docs, "Deployment"))
+    assert json.loads(env["ECHELON_SIDECAR_ENV"]) == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
+        "OTEL_SERVICE_NAME": "echelon-sidecar"}
+    assert "ECHELON_SIDECAR_ENV" not in container_env(one(default_docs, "Deployment"))

@@ -76,3 +76,16 @@ def test_without_usable_credentials_the_operator_stops_with_a_clear_message(
     err = capsys.readouterr().err
     assert "echelon-operator: error: no Kubernetes credentials" in err
     assert f"KUBECONFIG={path}" in err and "Traceback" not in err
+
+
+def test_sidecar_env_comes_from_a_json_object_and_refuses_reserved_names() -> None:
+    from echelon_operator.settings import OperatorSettings, SettingsError
+    env = {"ECHELON_SIDECAR_ENV": '{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}'}
+    assert OperatorSettings.from_env(env).sidecar_env == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}
+    with pytest.raises(SettingsError, match="ECHELON_ prefix is reserved"):
+        OperatorSettings(sidecar_env={"ECHELON_POOL": "x"})
+    with pytest.raises(SettingsError, match="must be a string"):
+        OperatorSettings(sidecar_env={"OTEL_SDK_DISABLED": True})  # type: ignore[dict-item]
+    with pytest.raises(SettingsError, match="ECHELON_SIDECAR_ENV"):
+        OperatorSettings.from_env({"ECHELON_SIDECAR_ENV": "[1]"})

@@ -134,3 +134,14 @@ def test_switching_pools_rewrites_the_sidecar(deployment, pool) -> None:
         assert injected_pool(after) == "other-pool"
         vols = after["spec"]["template"]["spec"]["volumes"]
         assert vols == [{"name": "echelon-config", "configMap": {"name": "echelon-pool-other-pool"}}]
+
+
+def test_the_sidecar_env_setting_reaches_the_injected_container_after_the_secrets() -> None:
+    settings = OperatorSettings(sidecar_env={"OTEL_SERVICE_NAME": "echelon-sidecar",
+                                             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"})
+    container = sidecar_container("p", settings, REFS)
+    names = [e["name"] for e in container["env"]]
+    assert names == ["ECHELON_KEY_A", "ECHELON_KEY_B", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                     "OTEL_SERVICE_NAME"]
+    assert container["env"][2] == {"name": "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                   "value": "http://otel:4318"}
