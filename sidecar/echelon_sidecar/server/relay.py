@@ -110,7 +110,7 @@ class StreamRelay:
                 if chunk is not self._END:
                     if collected is not None:
                         collected.openai_chunk(chunk)
-                    usage = chunk.get("usage")
+                    usage = chunk.get("usage") if type(chunk) is dict else None
                     if usage:
                         self._usage = usage
                 out += self._emit(chunk)
