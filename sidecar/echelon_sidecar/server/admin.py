@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .openapi import admin_spec
+from .openapi_admin import admin_spec
 
 if TYPE_CHECKING:
     from .runtime import Sidecar
