@@ -17,13 +17,14 @@ import aiohttp
 import orjson
 
 from .builders.status import CircuitCounts
-from .names import ADMIN_PORT_NAME, SIDECAR_CONTAINER
+from .names import ADMIN_PORT_NAME, CONFIG_VOLUME, SIDECAR_CONTAINER, configmap_name
 
 __all__ = [
     "PoolHealth",
     "SidecarReport",
     "SidecarTarget",
     "aggregate",
+    "budget_members",
     "fetch_status",
     "poll_sidecars",
     "sidecar_targets",
@@ -88,6 +89,28 @@ def sidecar_targets(pods: Iterable[Mapping[str, Any]]) -> list[SidecarTarget]:
             continue
         out.append(SidecarTarget(str((pod.get("metadata") or {}).get("name")), str(ip), port))
     return sorted(out, key=lambda t: t.pod)
+
+
+def budget_members(pods: Iterable[Mapping[str, Any]], pool: str) -> tuple[str, ...]:
+    """The pods that hold a share of ``pool``'s budgets, by name: every pod whose
+    ``echelon-sidecar`` reads the pool's ConfigMap and that is neither terminating nor finished
+    (Pending ones count: they are about to serve; during a rollout old and new pods both do,
+    and a pod still serving the pool its Deployment was labelled for before does not)."""
+    config = configmap_name(pool)
+    names = set()
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp") or not meta.get("name"):
+            continue
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        spec = pod.get("spec") or {}
+        if not any(c.get("name") == SIDECAR_CONTAINER for c in spec.get("containers") or []):
+            continue
+        if any(v.get("name") == CONFIG_VOLUME and (v.get("configMap") or {}).get("name") == config
+               for v in spec.get("volumes") or []):
+            names.add(str(meta["name"]))
+    return tuple(sorted(names))
 
 
 async def fetch_status(

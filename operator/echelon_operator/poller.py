@@ -16,12 +16,12 @@ from typing import Any
 
 from echelon_sidecar.config import canonical_name
 
-from .aggregate import aggregate, poll_sidecars, sidecar_targets
+from .aggregate import aggregate, budget_members, poll_sidecars, sidecar_targets
 from .builders.status import build_group_health, build_pool_health, circuit_transitions
-from .entries import GlobalEntry, GroupEntry, selector_string
+from .entries import GlobalEntry, GroupEntry
 from .kube import KubeError
 from .peering import leads
-from .reconcile import reconcile_namespace
+from .reconcile import pool_pods, reconcile_namespace
 from .runtime import NsName, Runtime, now
 
 __all__ = ["poll_forever", "poll_group_health", "poll_once", "poll_pool",
@@ -55,15 +55,17 @@ async def poll_pool(rt: Runtime, namespace: str, name: str) -> None:
     if entry is None or rt.session is None:
         return
     key = (namespace, canonical_name(entry.name))
-    pods: dict[str, dict[str, Any]] = {}
-    for dep in rt.indices.deployments(namespace, entry.name):
-        for pod in await rt.kube.list_pods(namespace, selector_string(dep.selector)):
-            pods[str((pod.get("metadata") or {}).get("name"))] = pod
+    pods = await pool_pods(rt, namespace, rt.indices.deployments(namespace, entry.name))
+    members = budget_members(pods.values(), entry.name)
+    rt.members[key] = members
+    state = rt.pool_state.get(key)
+    if state is not None and state.pods != members:
+        # a pod came or went: re-split the budgets by name (the pool's ConfigMap changes)
+        rt.pool_runs.schedule((namespace, entry.name))
     reports = await poll_sidecars(rt.session, sidecar_targets(pods.values()),
                                   limit_s=rt.settings.poll_timeout,
                                   concurrency=rt.settings.poll_concurrency)
     health = aggregate(reports)
-    state = rt.pool_state.get(key)
     expected = state.instances if state is not None else ()
     new, old = await rt.update_status(entry, lambda prev: build_pool_health(
         health.counts, expected=expected, sidecars_polled=health.polled,

@@ -16,6 +16,7 @@ from typing import Any
 
 from echelon_sidecar.config import canonical_name
 
+from .aggregate import budget_members
 from .builders.configmap import (
     config_header,
     configmap_patch,
@@ -28,7 +29,7 @@ from .builders.render import SecretRef, users_of
 from .builders.sidecar import inject_sidecar, injected_pool, remove_sidecar
 from .builders.status import build_group_status, build_pool_status, clip
 from .coalesce import Coalescer
-from .entries import GroupEntry, PoolEntry
+from .entries import DeploymentEntry, GroupEntry, PoolEntry, selector_string
 from .kube import Conflict, Kube, NotFound
 from .names import POOL_LABEL, configmap_name
 from .runtime import Indices, NsName, PoolState, Runtime, now
@@ -38,6 +39,7 @@ __all__ = [
     "build_runtime",
     "group_dependents",
     "pool_deleted",
+    "pool_pods",
     "pools_serving",
     "reconcile_dependents",
     "reconcile_deployment",
@@ -67,6 +69,16 @@ def build_runtime(settings: OperatorSettings, kube: Kube, indices: Indices) -> R
 # -- pools ------------------------------------------------------------------------------
 
 
+async def pool_pods(rt: Runtime, namespace: str, deployments: list[DeploymentEntry]
+                    ) -> dict[str, dict[str, Any]]:
+    """The pods of the Deployments a pool serves, by name (one list call per Deployment)."""
+    pods: dict[str, dict[str, Any]] = {}
+    for dep in deployments:
+        for pod in await rt.kube.list_pods(namespace, selector_string(dep.selector)):
+            pods[str((pod.get("metadata") or {}).get("name"))] = pod
+    return pods
+
+
 async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
     """Render the pool's ConfigMap, write its status, bring its Deployments up to date."""
     entry = rt.indices.pool(namespace, name)
@@ -77,9 +89,16 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
     global_cfg = rt.global_config(namespace)
     deployments = rt.indices.deployments(namespace, entry.name)
     replicas = sum(d.replicas for d in deployments)
+    members = rt.members.get(key)
+    if members is None:
+        # not polled yet (e.g. the operator just started): ask now, so that the first render
+        # after a restart lists the same pods as the last one did (nothing changes)
+        members = budget_members((await pool_pods(rt, namespace, deployments)).values(),
+                                 entry.name)
+        rt.members[key] = members
     plan = await rt.compute(functools.partial(
         plan_pool, entry.name, entry.model, snapshot.parsed, global_cfg, replicas,
-        pool_problems=entry.problems, broken_groups=snapshot.broken,
+        pods=members, pool_problems=entry.problems, broken_groups=snapshot.broken,
         header=config_header(namespace, entry.name)))
     previous = rt.pool_state.get(key)
     if previous is not None and previous.uid != entry.uid:
@@ -103,6 +122,8 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
         deployments=tuple(d.name for d in deployments),
         groups=plan.groups,
         instances=plan.instances if cm_name else (previous.instances if previous else ()),
+        # the pods this plan was made for (also when invalid: no re-plan per poll round)
+        pods=members,
     )
     rt.pool_state[key] = state
     _, old = await rt.update_status(entry, lambda prev: build_pool_status(
@@ -166,6 +187,7 @@ async def pool_deleted(rt: Runtime, namespace: str, name: str, uid: str) -> None
     key = (namespace, canonical_name(name))
     state = rt.pool_state.pop(key, None)
     rt.health.pop(key, None)
+    rt.members.pop(key, None)
     rt.forget(uid)
     for dep in rt.indices.deployments(namespace, name):
         await reconcile_deployment(rt, namespace, dep.name)

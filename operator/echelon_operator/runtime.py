@@ -113,6 +113,8 @@ class PoolState:
     deployments: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     instances: tuple[tuple[str, str], ...] = ()
+    #: the pods whose sidecars share the budgets of the rendered config (by name)
+    pods: tuple[str, ...] = ()
 
 
 @dataclass
@@ -128,6 +130,8 @@ class Runtime:
     pool_state: dict[NsName, PoolState] = field(default_factory=dict)
     #: (namespace, canonical pool) -> the pool's circuit instances from the last poll
     health: dict[NsName, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (namespace, canonical pool) -> the pods running its sidecar, as the last poll saw them
+    members: dict[NsName, tuple[str, ...]] = field(default_factory=dict)
     operator_global: GlobalEntry | None = None
     global_seen: set[NsName] = field(default_factory=set)
     last_poll: float | None = None

@@ -64,15 +64,24 @@ class Cluster:
     ``kubeconfig``: path of an admin kubeconfig. ``env``: ``os.environ`` plus
     ``KUBECONFIG``, for subprocesses (kubectl, helm, the operator). ``local``: True when
     the tests started it (no kubelet: Pods stay Pending unless a test patches status).
+    ``netns``: the network namespace the API server listens in (``up --kubelet``): kubectl
+    runs inside it (``nsenter --net``), and :meth:`api_client` is not available.
     """
 
     kubeconfig: Path
     env: dict[str, str] = field(repr=False)
     local: bool = False
     kubectl_bin: str = "kubectl"
+    netns: str | None = None
+
+    @property
+    def prefix(self) -> list[str]:
+        """What runs a command where the API server can be reached (inside ``netns``)."""
+        return ["nsenter", f"--net=/run/netns/{self.netns}", "--"] if self.netns else []
 
     @classmethod
-    def from_kubeconfig(cls, kubeconfig: Path | str, *, local: bool = False) -> Cluster:
+    def from_kubeconfig(cls, kubeconfig: Path | str, *, local: bool = False,
+                        netns: str | None = None) -> Cluster:
         path = Path(kubeconfig).resolve()
         if not path.is_file():
             raise ClusterError(f"kubeconfig {path} does not exist")
@@ -81,7 +90,7 @@ class Cluster:
         kubectl_bin = os.environ.get(ENV_KUBECTL) or shutil.which("kubectl")
         if not kubectl_bin:
             raise ClusterError(f"kubectl not found on PATH (or set {ENV_KUBECTL})")
-        return cls(kubeconfig=path, env=env, local=local, kubectl_bin=kubectl_bin)
+        return cls(kubeconfig=path, env=env, local=local, kubectl_bin=kubectl_bin, netns=netns)
 
     def kubectl(
         self,
@@ -97,7 +106,7 @@ class Cluster:
         """
         if input is not None and not isinstance(input, str):
             input = json.dumps(input)
-        cmd = [self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args]
+        cmd = [*self.prefix, self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args]
         proc = subprocess.run(
             cmd,
             input=input,
@@ -133,6 +142,9 @@ class Cluster:
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A new ``kubernetes.client.ApiClient`` for this cluster (close it when done)."""
+        if self.netns:
+            raise ClusterError(f"the API server listens inside network namespace {self.netns}: "
+                               "use kubectl")
         # A kubeconfig with insecure-skip-tls-verify (local-k8s's: a self-signed serving
         # cert) asks for it; urllib3 would warn on every request.
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

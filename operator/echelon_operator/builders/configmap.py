@@ -31,7 +31,8 @@ def config_header(namespace: str, pool: str) -> str:
     return (
         f"# Rendered by echelon-operator from PollingPool {namespace}/{pool}; do not edit (it is\n"
         "# overwritten). Budgets (rpm_limit, concurrency_limit, rate_limiting) are cluster-wide:\n"
-        "# each sidecar enforces its share, budget / sidecar.sidecars (at least 1).\n"
+        "# each sidecar enforces its share: budget // sidecar.sidecars, plus one for the first\n"
+        "# budget % sidecar.sidecars of sidecar.pods in name order (at least 1).\n"
     )
 
 

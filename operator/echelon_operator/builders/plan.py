@@ -164,6 +164,7 @@ def plan_pool(
     global_cfg: GlobalConfig,
     sidecars: int,
     *,
+    pods: Sequence[str] = (),
     pool_problems: Sequence[str] = (),
     broken_groups: Mapping[str, Sequence[str]] | None = None,
     header: str = "",
@@ -171,13 +172,14 @@ def plan_pool(
     """Render and validate one pool (see the module docstring).
 
     ``pool`` is None when its spec does not parse (``pool_problems`` says why);
-    ``broken_groups`` maps the names of unparseable groups to their problems.
+    ``broken_groups`` maps the names of unparseable groups to their problems; ``pods``: the
+    pods running the pool's sidecar (each takes its share of the budgets by name).
     """
-    sidecars = max(1, sidecars)
+    sidecars = max(1, sidecars, len(set(pods)))
     if pool is None:
         return PoolPlan(pool_name, errors=tuple(pool_problems) or ("spec is invalid",),
                         sidecars=sidecars)
-    config = render_pool_config(pool_name, pool, groups, global_cfg, sidecars)
+    config = render_pool_config(pool_name, pool, groups, global_cfg, sidecars, pods)
     roots = list(pool.task_groups)
     for node in (config.get("workflow_nodes") or {}).values():
         roots.extend(node_refs(node))

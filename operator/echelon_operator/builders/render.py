@@ -8,14 +8,16 @@ A pool's config holds: the pool; its task groups and every group reachable throu
 ``api_key_secret`` rewritten to ``api_key_env: ECHELON_KEY_<MODEL>`` (the operator sets that
 variable from the Secret; no secret value is ever rendered); the workflow nodes that use this
 pool, or that use no pool and whose groups are all included; the global ``concurrency_control``
-and ``rate_limiting``; and ``sidecar: {pool, sidecars}``.
+and ``rate_limiting``; and ``sidecar: {pool, sidecars, pods}`` (how the budgets are shared:
+``sidecars`` is the larger of the Deployments' replicas and the number of ``pods``, the names of
+the pods whose sidecars take their share by position; see ``SidecarSettings``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -47,6 +49,7 @@ __all__ = [
     "root_heads",
     "secret_env_name",
     "secret_refs",
+    "sidecar_settings",
     "touched_groups",
     "unresolved_refs",
     "users_of",
@@ -239,11 +242,13 @@ def render_pool_config(
     groups: Mapping[str, TaskGroupSpec],
     global_cfg: GlobalConfig,
     sidecars: int,
+    pods: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The combined-format config for one pool's sidecars (see the module docstring).
 
     ``groups``: every parsed task group of the pool's namespace, by name. ``sidecars``: the
     total desired replicas of the Deployments the pool serves (at least 1 is written).
+    ``pods``: the pods that run the pool's sidecar now (each takes its share by name).
     """
     resolver = resolver_for(groups)
     canon_pool = canonical_name(pool_name)
@@ -282,8 +287,19 @@ def render_pool_config(
         config["concurrency_control"] = global_cfg.concurrency_control
     if global_cfg.rate_limiting is not None:
         config["rate_limiting"] = global_cfg.rate_limiting
-    config["sidecar"] = {"pool": pool_name, "sidecars": max(1, int(sidecars))}
+    config["sidecar"] = sidecar_settings(pool_name, sidecars, pods)
     return config
+
+
+def sidecar_settings(pool_name: str, sidecars: int, pods: Sequence[str] = ()) -> dict[str, Any]:
+    """``sidecar: {pool, sidecars, pods}``: the budgets are split over ``sidecars``, the larger of
+    the desired replicas and the pods seen, so the listed pods' shares never add up to more than
+    a budget (during a scale-up, the pods not listed yet take the floor share)."""
+    names = sorted(set(pods))
+    out: dict[str, Any] = {"pool": pool_name, "sidecars": max(1, int(sidecars), len(names))}
+    if names:
+        out["pods"] = names
+    return out
 
 
 def render_group_config(

@@ -15,6 +15,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from echelon_sidecar.config import POD_NAME_ENV
+
 from ..names import (
     ADMIN_PORT_NAME,
     CONFIG_MOUNT_PATH,
@@ -87,14 +89,15 @@ def sidecar_container(
             {"name": CONFIG_VOLUME, "mountPath": CONFIG_MOUNT_PATH, "readOnly": True},
         ],
     }
+    # the pod's name: the sidecar finds its share of the budgets by it (sidecar.pods)
     env: list[dict[str, Any]] = [
-        {"name": r.env, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}}
-        for r in sorted(secret_refs)
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        *({"name": r.env, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}}
+          for r in sorted(secret_refs)),
     ]
     env.extend({"name": name, "value": value}
                for name, value in sorted(settings.sidecar_env.items()))
-    if env:
-        container["env"] = env
+    container["env"] = env
     return container
 
 
@@ -133,9 +136,7 @@ def _plain(value: Any) -> Any:
 
 
 def _same_container(have: Mapping[str, Any] | None, want: Mapping[str, Any]) -> bool:
-    if have is None or not contains(have, want):
-        return False
-    return bool(have.get("env")) == bool(want.get("env"))
+    return have is not None and contains(have, want)
 
 
 def inject_sidecar(

@@ -45,7 +45,7 @@ from .nodes import TaskConfig, WorkflowNode
 from .pools import PollingPool, PollingPoolSpec, RotationStrategy, SessionAffinity
 from .problems import Problem, format_path
 from .resolve import ChainStep, GroupRef, Resolver
-from .root import EchelonConfig, SidecarSettings, share
+from .root import POD_NAME_ENV, EchelonConfig, SidecarSettings, share
 from .tiers import ConcurrencySetting, Echelon, ThinkingConfig
 from .units import ConfigUnit, discover_units
 
@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_FALLBACK",
     "EMBEDDING_PROVIDERS",
     "GLOBAL_CONFIG_LABEL",
+    "POD_NAME_ENV",
     "ChainStep",
     "CircuitBreaker",
     "ConcurrencyControl",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from .base import ConfigModel
@@ -12,11 +14,14 @@ from .limits import ConcurrencyControl, RateLimiting
 from .nodes import WorkflowNode
 from .pools import PollingPool
 
-__all__ = ["EchelonConfig", "SidecarSettings", "share"]
+__all__ = ["POD_NAME_ENV", "EchelonConfig", "SidecarSettings", "share"]
+
+#: the sidecar's own pod name (the operator sets it from the downward API, metadata.name)
+POD_NAME_ENV = "ECHELON_POD_NAME"
 
 
 class SidecarSettings(ConfigModel):
-    """Written by the operator: which pool a sidecar serves and how many share the budgets."""
+    """Written by the operator: which pool a sidecar serves and how the budgets are shared."""
 
     pool: str | None = Field(None, description="The pool served by default.")
     sidecars: int = Field(
@@ -24,8 +29,27 @@ class SidecarSettings(ConfigModel):
         ge=1,
         le=100_000,
         description="Sidecars sharing every cluster-wide budget (rpm, concurrency, rate "
-        "limiting); each enforces its share (budget / sidecars, at least 1).",
+        "limiting); each enforces its share (see pods), at least 1.",
     )
+    pods: list[str] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="The pods whose sidecars share the budgets, by name. The sidecar of the "
+        "i-th pod in name order takes budget // sidecars, plus one while i < budget % sidecars "
+        "(largest remainder), so the listed pods' shares add up to the budget; a sidecar whose "
+        f"pod ({POD_NAME_ENV}) is not listed takes budget // sidecars.",
+    )
+
+    def slot(self, pod: str | None = None) -> int | None:
+        """This sidecar's position among ``pods`` in name order, None when it is not listed.
+
+        ``pod``: the pod's name (default: the ``ECHELON_POD_NAME`` environment variable).
+        """
+        name = os.environ.get(POD_NAME_ENV) if pod is None else pod
+        if not name or name not in self.pods:
+            return None
+        index = sorted(set(self.pods)).index(name)
+        return index if index < self.sidecars else None
 
 
 class EchelonConfig(ConfigModel):
@@ -41,6 +65,16 @@ class EchelonConfig(ConfigModel):
     sidecar: SidecarSettings = Field(default_factory=SidecarSettings)
 
 
-def share(budget: int, sidecars: int) -> int:
-    """One sidecar's share of a cluster-wide integer budget: floor(budget / sidecars), >= 1."""
-    return max(1, budget // max(1, sidecars))
+def share(budget: int, sidecars: int, slot: int | None = None) -> int:
+    """One sidecar's share of a cluster-wide integer budget, at least 1.
+
+    ``budget // sidecars``, plus one for the sidecars at ``slot`` < ``budget % sidecars``
+    (largest remainder: every quota has the same fraction, ties go by pod name), so that the
+    shares of slots ``0 .. sidecars-1`` add up to the budget (when it is at least
+    ``sidecars``). A sidecar without a slot (not listed, or run alone) takes the floor.
+    """
+    count = max(1, sidecars)
+    base, extra = divmod(budget, count)
+    if slot is not None and 0 <= slot < extra:
+        base += 1
+    return max(1, base)

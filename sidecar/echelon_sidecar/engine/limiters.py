@@ -129,17 +129,18 @@ class SlidingWindow:
         }
 
 
-def rpm_window(rpm: int, sidecars: int) -> SlidingWindow:
+def rpm_window(rpm: int, sidecars: int, slot: int | None = None) -> SlidingWindow:
     """A tier's ``rpm_limit`` as this sidecar's share: ``SlidingWindow(60, share(rpm))``."""
-    return SlidingWindow(60.0, share(rpm, sidecars))
+    return SlidingWindow(60.0, share(rpm, sidecars, slot))
 
 
-def shared_rate(rate: RateLimiting, sidecars: int) -> TokenBucket | SlidingWindow:
+def shared_rate(rate: RateLimiting, sidecars: int, slot: int | None = None
+                ) -> TokenBucket | SlidingWindow:
     """This sidecar's share of a ``rate_limiting`` block (``enabled`` is checked by the caller)."""
     spec = rate.spec()
     if isinstance(spec, TokenBucketSpec):
         return TokenBucket(
-            share(spec.bucket_size, sidecars), spec.refill_rate / max(1, sidecars)
+            share(spec.bucket_size, sidecars, slot), spec.refill_rate / max(1, sidecars)
         )
     assert isinstance(spec, SlidingWindowSpec)
-    return SlidingWindow(spec.window_size, share(spec.max_requests, sidecars))
+    return SlidingWindow(spec.window_size, share(spec.max_requests, sidecars, slot))

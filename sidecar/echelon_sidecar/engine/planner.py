@@ -68,6 +68,8 @@ class PlanSet:
         registry = StateRegistry(previous.registry if previous is not None else None)
         self.registry: StateRegistry = registry
         self.sidecars = config.sidecar.sidecars
+        #: this sidecar's place among the pods sharing the budgets (None: the floor share)
+        self.slot = config.sidecar.slot()
         control = config.concurrency_control
         self.levels: dict[str, ConcurrencySetting] = {}
         if control is not None and control.enabled:
@@ -88,7 +90,7 @@ class PlanSet:
         rate = config.rate_limiting
         if rate is not None and rate.enabled:
             if rate.limits_requests:
-                limiter = shared_rate(rate, self.sidecars)
+                limiter = shared_rate(rate, self.sidecars, self.slot)
                 self.global_rate = registry.get(("rate", "global"), limiter.params,
                                                 lambda: limiter)
             self.global_tpm = self._tpm(("tpm", "global"), rate.tpm_limit)
@@ -212,7 +214,7 @@ class PlanSet:
         registry = self.registry
         rpm = None
         if tier.rpm_limit is not None:
-            window = rpm_window(tier.rpm_limit, self.sidecars)
+            window = rpm_window(tier.rpm_limit, self.sidecars, self.slot)
             rpm = registry.get(("rate", "echelon", group_name, tier_name), window.params,
                                lambda: window)
         tpm = self._tpm(("tpm", "echelon", group_name, tier_name), tier.tpm_limit)
@@ -338,7 +340,7 @@ class PlanSet:
         limits = spec.rate_limiting
         if limits is not None and limits.enabled:
             if limits.limits_requests:
-                limiter = shared_rate(limits, self.sidecars)
+                limiter = shared_rate(limits, self.sidecars, self.slot)
                 rate = registry.get(("rate", "pool", name), limiter.params, lambda: limiter)
             tpm = self._tpm(("tpm", "pool", name), limits.tpm_limit)
         plan = PoolPlan(
@@ -356,12 +358,12 @@ class PlanSet:
         if tpm is None:
             return None
         self.token_budgets = True
-        window = tpm_window(tpm, self.sidecars)
+        window = tpm_window(tpm, self.sidecars, self.slot)
         return self.registry.get(key, window.params, lambda: window)
 
     def _slots(self, key: tuple[str, ...], limit: int, queue_size: int) -> ConcurrencyLimit:
         level, label = key[0], ".".join(key[1:])
-        effective = share(limit, self.sidecars)
+        effective = share(limit, self.sidecars, self.slot)
         listeners = self.listeners
 
         def depth(value: int) -> None:

@@ -6,6 +6,8 @@ Shape::
       "config_version": "3f2a...",          # LoadedConfig.version of the config in use
       "time": 1234.5,                       # the clock's now(); other times are on this clock
       "sidecars": 1,                        # budgets below are this sidecar's share
+      "slot": None,                         # its place among the pods sharing them (None:
+                                            # not listed, the floor share)
       "breakers": [{"group", "model", "state", "consecutive_failures", "last_error_class",
                     "reopen_count", "open_since", "open_until", "retry_in",
                     "probes_in_flight"}, ...],
@@ -81,6 +83,7 @@ def build_status(plans: PlanSet, now: float) -> dict[str, Any]:
         "config_version": plans.version,
         "time": now,
         "sidecars": plans.sidecars,
+        "slot": plans.slot,
         "breakers": breakers,
         "pools": pools,
         "limits": limits,

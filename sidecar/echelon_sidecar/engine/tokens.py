@@ -94,6 +94,6 @@ class TokenWindow:
                 "max_tokens": self.max_tokens, "used": self.used}
 
 
-def tpm_window(tpm: int, sidecars: int) -> TokenWindow:
+def tpm_window(tpm: int, sidecars: int, slot: int | None = None) -> TokenWindow:
     """A ``tpm_limit`` as this sidecar's share: ``TokenWindow(60, share(tpm))``."""
-    return TokenWindow(60.0, share(tpm, sidecars))
+    return TokenWindow(60.0, share(tpm, sidecars, slot))

@@ -28,6 +28,7 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
         "ready": engine is not None,
         "pool": sidecar.default_pool,
         "sidecars": 1,
+        "slot": None,
         "reload": dict(reload_),
         "instances": [],
         "pools": {},
@@ -45,6 +46,7 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
 
     providers = {mid: m.provider for mid, m in engine.config.models.items()}
     doc["sidecars"] = raw.get("sidecars", 1)
+    doc["slot"] = raw.get("slot")
     doc["instances"] = [
         {
             "group": b["group"],

@@ -20,6 +20,7 @@ _STATUS = {
         "ready": {"type": "boolean"},
         "pool": _NULLABLE_STRING,
         "sidecars": {"type": "integer", "minimum": 1},
+        "slot": {"type": "integer", "minimum": 0, "nullable": True},
         "reload": {"type": "object", "required": ["reloads", "failures", "last_error"],
                    "properties": {"reloads": {"type": "integer"},
                                   "failures": {"type": "integer"},

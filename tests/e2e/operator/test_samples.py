@@ -98,7 +98,8 @@ def test_samples_render_configmaps_status_columns_and_a_sidecar(
 
     dep = wait_for(injected, what="the sidecar in analysis-app")
     sidecar = dep["spec"]["template"]["spec"]["containers"][1]
-    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in sidecar["env"]}
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in sidecar["env"]
+           if "secretKeyRef" in e["valueFrom"]}
     assert env["ECHELON_KEY_GEMINI_PRO"] == {"name": "llm-credentials", "key": "gemini"}
     assert dep["metadata"]["annotations"]["echelon.dev/injected-pool"] == "thinking-pool"
     volumes = dep["spec"]["template"]["spec"]["volumes"]

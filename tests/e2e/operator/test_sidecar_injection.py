@@ -36,7 +36,8 @@ def test_label_adds_the_sidecar_unlabel_removes_it_and_others_stay_byte_for_byte
     assert pod["volumes"] == [{"name": "echelon-config", "configMap": {
         "name": "echelon-pool-p", "defaultMode": 420}}]
     assert sorted(e["name"] for e in sidecar["env"]) == ["ECHELON_KEY_M_CLAUDE",
-                                                         "ECHELON_KEY_M_OPENAI"]
+                                                         "ECHELON_KEY_M_OPENAI",
+                                                         "ECHELON_POD_NAME"]
     wait_for(lambda: events(k8s, namespace, "app", "SidecarInjected"),
              what="a SidecarInjected Event")
 

@@ -207,3 +207,34 @@ async def test_concurrency_control_levels_are_ignored_when_disabled() -> None:
     await h.clock.advance(5)
     assert [(await t).model for t in tasks] == ["oa-1"] * 3
     assert h.provider.max_total_in_flight == 3
+
+
+async def test_each_pod_takes_its_share_by_name_and_the_shares_sum_to_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # concurrency 5 and rpm 7 over 3 sidecars: by pod name 2/2/1 and 3/2/2 (largest remainder)
+    pods = ["app-c", "app-a", "app-b"]
+    shares: dict[str, tuple[object, object]] = {}
+    for pod in pods:
+        monkeypatch.setenv("ECHELON_POD_NAME", pod)
+        h = two_tiers({"rpm_limit": 7, "concurrency_limit": 5},
+                      sidecar={"sidecars": 3, "pods": pods})
+        assert h.engine.status()["slot"] == sorted(pods).index(pod)
+        shares[pod] = (limit(h, "echelon", "g.echelon1")["limit"],
+                       limit(h, "echelon", "g.echelon1", "rate")["max_requests"])
+    assert shares == {"app-a": (2, 3), "app-b": (2, 2), "app-c": (1, 2)}
+    assert sum(c for c, _ in shares.values()) == 5
+    assert sum(r for _, r in shares.values()) == 7
+
+
+async def test_a_sidecar_whose_pod_is_not_listed_takes_the_floor_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a pod that came up before the operator re-split: never more than the listed ones leave
+    monkeypatch.setenv("ECHELON_POD_NAME", "app-new")
+    h = two_tiers({"concurrency_limit": 5}, sidecar={"sidecars": 3, "pods": ["app-a", "app-b"]})
+    assert h.engine.status()["slot"] is None
+    assert limit(h, "echelon", "g.echelon1")["limit"] == 1
+    monkeypatch.delenv("ECHELON_POD_NAME")
+    alone = two_tiers({"concurrency_limit": 5})
+    assert limit(alone, "echelon", "g.echelon1")["limit"] == 5  # run alone: the whole budget

@@ -13,6 +13,7 @@ from echelon_operator.aggregate import (
     SidecarReport,
     SidecarTarget,
     aggregate,
+    budget_members,
     poll_sidecars,
     sidecar_targets,
 )
@@ -58,6 +59,21 @@ def test_targets_are_running_pods_with_the_sidecars_admin_port() -> None:
     assert targets == [SidecarTarget("a", "127.0.0.1", 9090), SidecarTarget("b", "127.0.0.1", 9191)]
     assert targets[0].url == "http://127.0.0.1:9090/v1/status"
     assert SidecarTarget("c", "fd00::1", 1).url == "http://[fd00::1]:1/v1/status"
+
+
+def test_budget_members_are_the_pods_running_or_about_to_run_the_pools_sidecar() -> None:
+    def serving(p: dict, pool: str = "p") -> dict:
+        p["spec"]["volumes"] = [{"name": "echelon-config",
+                                 "configMap": {"name": f"echelon-pool-{pool}"}}]
+        return p
+
+    members = budget_members([
+        serving(pod("web-b")), serving(pod("web-a", phase="Pending", ip=None)),
+        serving(pod("web-c", phase="Failed")), serving(pod("web-d", phase="Succeeded")),
+        serving(pod("web-e", deleting=True)), pod("plain", sidecar=False),
+        serving(pod("web-f"), pool="other"),  # its Deployment was relabelled: not this pool's
+    ], "p")
+    assert members == ("web-a", "web-b")
 
 
 def test_aggregate_counts_states_per_group_and_model() -> None:

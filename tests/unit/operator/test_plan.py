@@ -34,6 +34,23 @@ def test_a_valid_pool_plan_loads_as_the_sidecar_would_load_it() -> None:
     assert plan.instances == (("a", "m1"), ("a", "m2"))
 
 
+def test_the_pods_seen_share_the_budgets_by_name() -> None:
+    plan = plan_pool("p", pool("a"), {"a": group(["m1"])}, MODELS, 3,
+                     pods=("web-c", "web-a", "web-b"))
+    assert plan.valid and plan.text is not None and plan.sidecars == 3
+    settings = load_config_text(plan.text).config.sidecar
+    assert settings.pods == ["web-a", "web-b", "web-c"]
+    assert [settings.slot(p) for p in ("web-a", "web-b", "web-c")] == [0, 1, 2]
+    # scaling up: 4 replicas wanted, 3 pods seen: split over 4 (the new pod takes the floor)
+    assert plan_pool("p", pool("a"), {"a": group(["m1"])}, MODELS, 4,
+                     pods=("web-a", "web-b", "web-c")).sidecars == 4
+    # scaling down: 2 wanted, 3 still running: split over 3 until they are gone
+    assert plan_pool("p", pool("a"), {"a": group(["m1"])}, MODELS, 2,
+                     pods=("web-a", "web-b", "web-c")).sidecars == 3
+    assert "pods" not in plan_pool("p", pool("a"), {"a": group(["m1"])}, MODELS, 2
+                                   ).config["sidecar"]
+
+
 def test_a_pool_naming_a_missing_group_is_invalid_and_says_which_field() -> None:
     plan = plan_pool("p", pool("a", "nope"), {"a": group(["m1"])}, MODELS, 1)
     assert not plan.valid and plan.text is None

@@ -59,6 +59,8 @@ def test_injection_adds_container_volume_and_annotation(deployment) -> None:
     assert sidecar["volumeMounts"] == [{"name": "echelon-config", "mountPath": "/etc/echelon",
                                         "readOnly": True}]
     assert sidecar["env"] == [
+        # its pod's name, for its share of the budgets (sidecar.pods)
+        {"name": "ECHELON_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "ECHELON_KEY_A", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "a"}}},
         {"name": "ECHELON_KEY_B", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "b"}}},
     ]
@@ -141,7 +143,7 @@ def test_the_sidecar_env_setting_reaches_the_injected_container_after_the_secret
                                              "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"})
     container = sidecar_container("p", settings, REFS)
     names = [e["name"] for e in container["env"]]
-    assert names == ["ECHELON_KEY_A", "ECHELON_KEY_B", "OTEL_EXPORTER_OTLP_ENDPOINT",
-                     "OTEL_SERVICE_NAME"]
-    assert container["env"][2] == {"name": "OTEL_EXPORTER_OTLP_ENDPOINT",
-                                   "value": "http://otel:4318"}
+    assert names[-4:] == ["ECHELON_KEY_A", "ECHELON_KEY_B", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                          "OTEL_SERVICE_NAME"]
+    assert container["env"][-2] == {"name": "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                    "value": "http://otel:4318"}
