@@ -56,6 +56,7 @@ def problems(k8s: Cluster, namespace: str, *, orphans: bool = True) -> list[str]
     groups = {g["metadata"]["name"]: g for g in _items(k8s, namespace, "taskgroups")}
     maps = {c["metadata"]["name"]: c for c in _items(k8s, namespace, "configmaps")}
     deployments = _items(k8s, namespace, "deployments")
+    pods = _items(k8s, namespace, "pods")
     for name, pool in pools.items():
         status = pool.get("status") or {}
         if status.get("observedGeneration") != pool["metadata"]["generation"]:
@@ -78,11 +79,16 @@ def problems(k8s: Cluster, namespace: str, *, orphans: bool = True) -> list[str]
                     .get("echelons", {}).get("echelon1", {}).get("rpm_limit"))
             if have != want:
                 out.append(f"pool {name}: renders rpm_limit {have} for {ref}, spec says {want}")
-        serving = sum(int(d["spec"].get("replicas", 1)) for d in deployments
-                      if (d["metadata"].get("labels") or {}).get(POOL_LABEL) == name)
-        if rendered["sidecar"]["sidecars"] != max(1, serving):
+        mine = [d for d in deployments
+                if (d["metadata"].get("labels") or {}).get(POOL_LABEL) == name]
+        serving = sum(int(d["spec"].get("replicas", 1)) for d in mine)
+        members = _members(pods, {d["metadata"]["name"] for d in mine}, name)
+        if rendered["sidecar"].get("pods", []) != members:
+            out.append(f"pool {name}: budgets shared by {rendered['sidecar'].get('pods')}, "
+                       f"its sidecars run in {members}")
+        if rendered["sidecar"]["sidecars"] != max(1, serving, len(members)):
             out.append(f"pool {name}: budget split {rendered['sidecar']['sidecars']} ways, "
-                       f"{serving} sidecar(s) serve it")
+                       f"{serving} replica(s), {len(members)} pod(s) serve it")
     if orphans:
         for name in maps:
             if name.startswith("echelon-pool-") and name[len("echelon-pool-"):] not in pools:
@@ -105,6 +111,25 @@ def problems(k8s: Cluster, namespace: str, *, orphans: bool = True) -> list[str]
         if spec["containers"][0]["name"] != "app":
             out.append(f"deployment {name}: the app's container moved")
     return out
+
+
+def _members(pods: list[dict[str, Any]], apps: set[str], pool: str) -> list[str]:
+    """The pods that hold a share of ``pool``'s budgets, by the definition in docs/operator.md:
+    pods of the Deployments labelled for the pool, neither terminating nor finished, whose
+    sidecar reads the pool's ConfigMap."""
+    out = []
+    for pod in pods:
+        meta, spec = pod["metadata"], pod["spec"]
+        if (meta.get("labels") or {}).get("app") not in apps or meta.get("deletionTimestamp"):
+            continue
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        if not any(c["name"] == SIDECAR for c in spec["containers"]):
+            continue
+        if any(v["name"] == CONFIG_VOLUME and (v.get("configMap") or {}).get("name")
+               == f"echelon-pool-{pool}" for v in spec.get("volumes") or []):
+            out.append(meta["name"])
+    return sorted(out)
 
 
 def wait_converged(k8s: Cluster, namespace: str, *, timeout: float = 60,
