@@ -23,7 +23,10 @@ NODE_READY_TIMEOUT="${ECHELON_NODE_READY_TIMEOUT:-180}"
 NODE_SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 # machine paths containerd, CNI and the kubelet use whatever their settings: removed by `down`
 # when `up` found them missing
-NODE_MACHINE_PATHS=(/run/containerd /var/lib/cni /var/log/pods /var/log/containers /run/netns)
+# /var/lib/kubelet: the kubelet opens its device-plugin socket in /var/lib/kubelet/device-plugins
+# whatever its --root-dir (a path compiled in)
+NODE_MACHINE_PATHS=(/run/containerd /var/lib/cni /var/log/pods /var/log/containers /run/netns
+                    /var/lib/kubelet)
 
 have_node_packages() {
     [[ -x "$NODE_ROOT/usr/bin/containerd" && -x "$NODE_ROOT/usr/sbin/runc" \

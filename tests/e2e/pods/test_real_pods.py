@@ -299,6 +299,9 @@ def app(release: RealNode) -> RealNode:
         kubectl(node, "apply", "-n", APP_NS, "-f", "-", input=app_manifests(node))
         app_pods(node, 2)
         node.timings["app 2/2 Ready after apply"] = time.monotonic() - started
+    # the provider's pod too (the app's can be Ready first: its sidecar does not need it)
+    wait_for(lambda: [p for p in pods(node, "app=fake-llm") if ready(p)], timeout=120,
+             what="the fake provider's pod Ready")
     return node
 
 
