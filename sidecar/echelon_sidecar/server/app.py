@@ -13,9 +13,10 @@ reverse order, after its in-flight requests have drained:
 1. ``trace_export``: the OpenTelemetry exporter (tracing on) is flushed and stopped last;
 2. ``upstream_provider``: the upstream HTTP client (its connection pools) is created, then
    closed -- unless a provider was injected, which its owner closes;
-3. ``config_watcher``: the config is loaded (a sidecar whose config is invalid still starts,
-   answering 503 until a valid one appears), then watched for changes every
-   ``reload_interval`` seconds (0: not watched);
+3. ``config_watcher``: the config is loaded (in the event loop's thread: nothing is served
+   yet; a sidecar whose config is invalid still starts, answering 503 until a valid one
+   appears), then watched for changes every ``reload_interval`` seconds (0: not watched) and
+   reloaded in a thread;
 4. ``health_checks``: the pools' active health checks, once an engine exists.
 
 ``Sidecar.start()`` runs both applications on their ports; tests run them with pytest-aiohttp's
@@ -83,7 +84,7 @@ async def upstream_provider(app: web.Application) -> AsyncIterator[None]:
 async def config_watcher(app: web.Application) -> AsyncIterator[None]:
     """Load the config, then reload it whenever its files change."""
     sidecar = app[SIDECAR]
-    await sidecar.reload_now()
+    await sidecar.reload_now(blocking=True)  # nothing is served before it
     interval = sidecar.settings.reload_interval
     if interval <= 0:
         yield

@@ -32,7 +32,6 @@ from .errors import ClientError, error_response, routing_error_response
 from .inbound import Parsed, parse_request, request_id
 from .keys import SIDECAR
 from .relay import StreamBroken, StreamRelay
-from .responses import parse_responses
 from .served import log_fields as _log_fields
 from .served import served_headers as _served_headers
 from .tracing import RequestTrace, forwarded
@@ -130,8 +129,12 @@ async def _serve(request: web.Request, fmt: CallerFormat,
                               headers={"Retry-After": "1"})
     try:
         limit = sidecar.settings.max_body_bytes
-        parsed = await (parse_responses(request, limit) if responses
-                        else parse_request(request, fmt, limit))
+        if responses:  # the Responses API and its translators: loaded with its first call
+            from .responses import parse_responses
+
+            parsed = await parse_responses(request, limit)
+        else:
+            parsed = await parse_request(request, fmt, limit)
     except ClientError as exc:
         return error_response(fmt, exc.status, exc.message, param=exc.param, code=exc.code,
                               headers={"X-Request-Id": request_id(request)})

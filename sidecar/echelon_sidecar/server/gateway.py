@@ -25,18 +25,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from .. import translate
 from ..config import EMBEDDING_PROVIDERS
 from ..config.route_checks import embedding_space_key
 from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
 from ..providers import CallerFormat, EmbeddingSpace, EmbeddingsRequest
-from ..translate import (
-    InvalidRequest,
-    TranslationError,
-    anthropic_to_openai_request,
-    estimate_input_tokens,
-    read_embeddings_request,
-)
+from ..translate import InvalidRequest, TranslationError, estimate_input_tokens
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import read_json, request_id, routing_headers
 from .keys import SIDECAR
@@ -195,7 +190,7 @@ async def embeddings(request: web.Request) -> web.Response:
     try:
         body = await read_json(request, sidecar.settings.max_body_bytes)
         routing = routing_headers(request)
-        checked = read_embeddings_request(body)
+        checked = translate.read_embeddings_request(body)
     except ClientError as exc:
         return error_response("openai", exc.status, exc.message, param=exc.param,
                               code=exc.code, headers=headers)
@@ -278,7 +273,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     if isinstance(target, web.Response):
         return target
     try:  # count_tokens takes no max_tokens; the translation wants one
-        canonical = anthropic_to_openai_request({**body, "max_tokens": 1})
+        canonical = translate.anthropic_to_openai_request({**body, "max_tokens": 1})
     except InvalidRequest as exc:
         return error_response("anthropic", 400, str(exc), param=exc.field_path,
                               headers=headers)

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import translate
 from ..config import LoadedConfig
 from ..config.resolve import Resolver
 from ..engine import Clock, Engine, Provider
@@ -92,6 +93,9 @@ class Sidecar:
     # -- config ------------------------------------------------------------------------------------
 
     def _apply(self, loaded: LoadedConfig) -> None:
+        models = loaded.config.models.values()  # their translators load now, not mid-request
+        translate.preload({m.provider for m in models},
+                          embeddings=any(m.is_embedding for m in models))
         if self.engine is None:
             self.engine = Engine(loaded, self.upstream(), clock=self._clock,
                                  listeners=[self.metrics])
@@ -116,13 +120,18 @@ class Sidecar:
         """Whether the config path differs from what was last loaded (or refused)."""
         return self._watcher.changed()
 
-    async def reload_now(self) -> bool:
-        """Load the config path now; True when a new config took effect."""
+    async def reload_now(self, *, blocking: bool = False) -> bool:
+        """Load the config path now; True when a new config took effect.
+
+        The files are read and validated in a thread, so that requests go on being served,
+        unless ``blocking``: the data app's start-up loads in the event loop's own thread, as
+        nothing is served yet (and the thread, with its memory, is not needed then).
+        """
         async with self._lock:
             self.reload_state["last_attempt"] = time.time()
             first = self.engine is None
             try:
-                loaded = await self._watcher.load_async()
+                loaded = self._watcher.load() if blocking else await self._watcher.load_async()
                 self._check_pool_flag(loaded)
             except ConfigError as exc:
                 self.reload_state["failures"] += 1
