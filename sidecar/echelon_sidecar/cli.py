@@ -1,13 +1,13 @@
 """`echelon-sidecar`: serve one polling pool (and every group, tier and node) on localhost.
 
 Start-up is kept short: this module imports only argparse, so ``--help``, ``--version`` and a
-wrong flag answer at once; the server (aiohttp, pydantic, the engine) is imported by ``main``
-once the arguments are good. The cyclic garbage collector is off while the process starts (the
-imports and the config create some 100,000 long-lived objects, which it would otherwise walk
-again and again); once the sidecar listens, one collection frees the garbage start-up left and
-``gc.freeze()`` moves what survived out of the collector's way, so later collections only walk
-objects made while serving. (A reload frees the first config by reference counting; a cycle in
-it would stay: at most one config's worth, once.)
+wrong flag answer at once; the server (aiohttp, pydantic, the engine: nearly all of start-up)
+is imported by ``main`` once the flags are good, with the cyclic garbage collector off -- the
+imports create some 100,000 long-lived objects, which it would otherwise walk again and again --
+and one collection after them. Once the sidecar listens, ``gc.freeze()`` moves what start-up
+made out of the collector's way, so later collections only walk objects made while serving.
+(A reload frees the first config by reference counting; a cycle in it would stay: at most one
+config's worth, once.)
 """
 
 from __future__ import annotations
@@ -92,32 +92,28 @@ async def serve(settings: ServerSettings) -> int:
     except OSError as exc:
         _log.error("cannot listen: %s", exc)
         return 1
-    _settle_heap()
+    gc.freeze()  # start-up is over: what it made stays out of later collections
     await stop.wait()
     _log.info("stopping: draining in-flight requests (up to %gs)", settings.drain_timeout)
     await sidecar.stop()
     return 0
 
 
-def _settle_heap() -> None:
-    """Start-up is over: free its garbage, keep what survived out of later collections."""
-    gc.collect()
-    gc.freeze()
-    gc.enable()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _import_server() -> None:
+    """Import the server with the garbage collector off, then free what the imports left."""
     collecting = gc.isenabled()
-    gc.disable()  # until _settle_heap(), once the sidecar listens (see the module docstring)
+    gc.disable()
     try:
-        return _run(args)
+        from . import logs, server  # noqa: F401
     finally:
+        gc.collect()
         if collecting:
             gc.enable()
 
 
-def _run(args: argparse.Namespace) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _import_server()
     from .logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
