@@ -322,6 +322,7 @@ async def _hold_streams(url: str, count: int, deadline: float, pid: int) -> dict
     opened = asyncio.Event()
     first: list[float] = []
     errors: list[str] = []
+    ended: list[int] = []  # streams that reached their end (before they were closed)
     started = time.perf_counter()
 
     async def one(session: aiohttp.ClientSession) -> None:
@@ -336,6 +337,7 @@ async def _hold_streams(url: str, count: int, deadline: float, pid: int) -> dict
                     opened.set()
                 async for _ in resp.content.iter_any():
                     pass
+                ended.append(1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             errors.append(type(exc).__name__)
         finally:
@@ -351,10 +353,12 @@ async def _hold_streams(url: str, count: int, deadline: float, pid: int) -> dict
         open_s = time.perf_counter() - started
         await asyncio.sleep(0.5)
         rss = max(_status_kb(pid).get("VmRSS", 0) for _ in range(3)) / 1024
+        held_open = len(first) - len(ended)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return {"opened": len(first), "errors": len(errors), "error_kinds": sorted(set(errors)),
+    return {"opened": len(first), "open_at_sample": held_open, "errors": len(errors),
+            "error_kinds": sorted(set(errors)),
             "open_s": round(open_s, 2), "rss_mb": round(rss, 1),
             "first_chunk_p50_s": round(statistics.median(first), 3) if first else None}
 
@@ -380,7 +384,8 @@ def measure_streams(count: int, chunks: int, delay_ms: float, settle: float, wor
         finally:
             sidecar.stop()
     held.update(count=count, idle_rss_mb=round(idle, 1),
-                per_stream_kb=round((held["rss_mb"] - idle) * 1024 / max(held["opened"], 1), 1),
+                per_stream_kb=round((held["rss_mb"] - idle) * 1024
+                                    / max(held["open_at_sample"], 1), 1),
                 after_close_rss_mb=round(after.get("VmRSS", 0) / 1024, 1),
                 hwm_mb=round(after.get("VmHWM", 0) / 1024, 1),
                 stream_chunks=chunks, chunk_delay_ms=delay_ms)
@@ -400,7 +405,7 @@ def _targets(configs: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settle: float = 1.0,
-                  streams: int = 1000, stream_chunks: int = 200, chunk_delay_ms: float = 100.0,
+                  streams: int = 1000, stream_chunks: int = 400, chunk_delay_ms: float = 250.0,
                   deadline: float = 60.0, compile_first: bool = True,
                   workdir: Path | None = None) -> dict[str, Any]:
     """Measure and return the report (see the module docstring); prints progress to stderr."""
@@ -463,8 +468,9 @@ def render(report: dict[str, Any]) -> str:
                      f"{cell(r['idle_rss_mb'], 'MB')} | {cell(r['hwm_mb'], 'MB')} |")
     s = report.get("streams")
     if s:
-        lines += ["", f"{s['opened']} of {s['count']} streams open ({s['errors']} errors) in "
-                  f"{s['open_s']} s: RSS {s['rss_mb']} MB (idle {s['idle_rss_mb']} MB, "
+        lines += ["", f"{s['opened']} of {s['count']} streams opened ({s['errors']} errors) in "
+                  f"{s['open_s']} s, {s['open_at_sample']} open at once: RSS {s['rss_mb']} MB "
+                  f"(idle {s['idle_rss_mb']} MB, "
                   f"{s['per_stream_kb']} kB per stream), {s['after_close_rss_mb']} MB after "
                   f"they closed, peak {s['hwm_mb']} MB"]
     lines += ["", "| target | config | measured | met |", "|---|---|---|---|"]
@@ -487,8 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="idle seconds before RSS is read (default 1)")
     p.add_argument("--streams", type=int, default=1000,
                    help="concurrent open streams (default 1000; 0 skips them)")
-    p.add_argument("--stream-chunks", type=int, default=200)
-    p.add_argument("--chunk-delay-ms", type=float, default=100.0)
+    p.add_argument("--stream-chunks", type=int, default=400,
+                   help="chunks per stream (default 400: with --chunk-delay-ms, longer than "
+                   "opening them all takes; they are closed once measured)")
+    p.add_argument("--chunk-delay-ms", type=float, default=250.0)
     p.add_argument("--deadline", type=float, default=60.0,
                    help="the longest any one wait may take, in seconds (default 60)")
     p.add_argument("--no-compile", action="store_true",

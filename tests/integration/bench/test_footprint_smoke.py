@@ -30,5 +30,6 @@ def test_footprint_reports_ready_time_idle_rss_and_rss_with_open_streams(tmp_pat
     assert report["floor"]["idle_rss_mb"]["median"] > 0
     streams = report["streams"]
     assert streams["opened"] == 20 and streams["errors"] == 0 and streams["rss_mb"] > 0
+    assert 0 <= streams["open_at_sample"] <= 20
     assert {t["what"] for t in report["targets"]} == {"ready_s", "idle_rss_mb"}
     assert "| configs/llms |" in proc.stdout
