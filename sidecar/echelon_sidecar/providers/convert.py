@@ -6,11 +6,7 @@ from typing import Any
 
 import orjson
 
-from ..translate import (
-    anthropic_to_openai_response,
-    gemini_to_openai_response,
-    openai_to_anthropic_response,
-)
+from .. import translate  # the Anthropic and Gemini translators load when first called
 from .checks import check_whole_body
 from .payload import CallerFormat, UpstreamReply
 
@@ -25,12 +21,12 @@ def convert_body(reply: UpstreamReply, caller: CallerFormat) -> bytes:
         return reply.raw
     body: Any = reply.body
     if reply.format == "anthropic":
-        canonical = anthropic_to_openai_response(body, model=reply.model)
+        canonical = translate.anthropic_to_openai_response(body, model=reply.model)
     elif reply.format == "gemini":
-        canonical = gemini_to_openai_response(
+        canonical = translate.gemini_to_openai_response(
             body, model=reply.model, parallel_tool_calls=not reply.first_tool_call_only)
     else:
         canonical = body
     if caller == "openai":
         return orjson.dumps(canonical)
-    return orjson.dumps(openai_to_anthropic_response(canonical, model=reply.model))
+    return orjson.dumps(translate.openai_to_anthropic_response(canonical, model=reply.model))

@@ -13,22 +13,20 @@ spaces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import translate  # the embeddings translators load with the first embeddings call
 from ..config import ModelEntry
 from ..config.route_checks import embedding_space_key, spaces_compatible
 from ..engine import AttemptSettings, InstanceCannotServe
-from ..translate import (
-    EmbeddingsInput,
-    UnsupportedFeature,
-    conform_openai_embeddings,
-    gemini_to_openai_embeddings,
-    openai_to_gemini_embeddings,
-)
+from ..translate import UnsupportedFeature
 from .payload import CallerFormat, UpstreamReply
 from .wire import UpstreamCall
+
+if TYPE_CHECKING:
+    from ..translate import EmbeddingsInput
 
 __all__ = ["EmbeddingSpace", "EmbeddingsRequest", "build_embeddings_call", "embeddings_body",
            "space_label"]
@@ -95,7 +93,8 @@ def build_embeddings_call(request: EmbeddingsRequest, settings: AttemptSettings,
     extra = entry.headers or {}
     if entry.provider == "gemini":
         try:
-            action, body = openai_to_gemini_embeddings(request.input, settings.upstream_model)
+            action, body = translate.openai_to_gemini_embeddings(request.input,
+                                                                 settings.upstream_model)
         except UnsupportedFeature as exc:
             raise InstanceCannotServe(str(exc), exc.feature) from None
         headers = {"Content-Type": _JSON, **extra}
@@ -116,8 +115,8 @@ def embeddings_body(reply: UpstreamReply, request: EmbeddingsRequest,
     OpenAI answer as it is when it already is what the caller asked for."""
     expected = request.input.dimensions or settings.model.embedding_dimensions
     if reply.format == "gemini":
-        return orjson.dumps(gemini_to_openai_embeddings(reply.body, request.input, expected,
-                                                        settings.upstream_model))
-    rewritten = conform_openai_embeddings(reply.body, request.input, expected,
-                                          settings.upstream_model)
+        return orjson.dumps(translate.gemini_to_openai_embeddings(
+            reply.body, request.input, expected, settings.upstream_model))
+    rewritten = translate.conform_openai_embeddings(reply.body, request.input, expected,
+                                                    settings.upstream_model)
     return reply.raw if rewritten is None else orjson.dumps(rewritten)

@@ -16,14 +16,13 @@ from typing import Any
 
 import orjson
 
+from .. import translate  # its Anthropic and Gemini translators load when first called
 from ..engine import AttemptSettings, InstanceCannotServe, UpstreamError
 from ..translate import (
     InvalidRequest,
     RequestSettings,
     UnsupportedFeature,
     apply_settings,
-    openai_to_anthropic_request,
-    openai_to_gemini_request,
     prepare_openai_request,
     upstream_error_to_openai,
 )
@@ -97,7 +96,7 @@ def build_call(
             if inbound.original is not None and tier is None:
                 out = {**inbound.original, "model": settings.upstream_model}
             else:
-                out = openai_to_anthropic_request(
+                out = translate.openai_to_anthropic_request(
                     body, model=settings.upstream_model, default_max_tokens=settings.max_tokens
                 )
                 if inbound.stream:
@@ -111,7 +110,7 @@ def build_call(
                 headers["x-api-key"] = key
             return UpstreamCall("anthropic", f"{entry.endpoint}/v1/messages", headers,
                                 orjson.dumps(out))
-        out = openai_to_gemini_request(body)
+        out = translate.openai_to_gemini_request(body)
         action = ("streamGenerateContent?alt=sse" if inbound.stream else "generateContent")
         headers = {"Content-Type": _JSON, **extra}
         if key:

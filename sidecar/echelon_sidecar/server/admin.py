@@ -12,12 +12,12 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .openapi_admin import admin_spec
+from .keys import SIDECAR
 
 if TYPE_CHECKING:
     from .runtime import Sidecar
 
-__all__ = ["AdminAPI", "status_document"]
+__all__ = ["ROUTES", "healthz", "metrics", "openapi", "readyz", "status", "status_document"]
 
 
 def status_document(sidecar: Sidecar) -> dict[str, Any]:
@@ -81,42 +81,46 @@ def status_document(sidecar: Sidecar) -> dict[str, Any]:
     return doc
 
 
-class AdminAPI:
-    def __init__(self, sidecar: Sidecar) -> None:
-        self.sidecar = sidecar
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
 
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/healthz", self.healthz),
-            web.get("/readyz", self.readyz),
-            web.get("/metrics", self.metrics),
-            web.get("/v1/status", self.status),
-            web.get("/openapi.json", self.openapi),
-        ]
 
-    async def openapi(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(admin_spec()), content_type="application/json")
+async def readyz(request: web.Request) -> web.Response:
+    sidecar = request.app[SIDECAR]
+    if sidecar.engine is None:
+        return web.json_response({"status": "not ready", "reason": sidecar.reload_state
+                                  .get("last_error") or "no config loaded"}, status=503)
+    if sidecar.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    return web.json_response({"status": "ready", "config_version": sidecar.engine.version})
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
 
-    async def readyz(self, request: web.Request) -> web.Response:
-        if self.sidecar.engine is None:
-            return web.json_response({"status": "not ready", "reason": self.sidecar.reload_state
-                                      .get("last_error") or "no config loaded"}, status=503)
-        if self.sidecar.draining:
-            return web.json_response({"status": "draining"}, status=503)
-        return web.json_response({"status": "ready", "config_version": self.sidecar.engine.version})
+async def metrics(request: web.Request) -> web.Response:
+    sidecar = request.app[SIDECAR]
+    if sidecar.engine is not None:
+        doc = status_document(sidecar)
+        sidecar.metrics.set_pool_health(doc["pools"])
+    response = web.Response(body=sidecar.metrics.render())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        sidecar = self.sidecar
-        if sidecar.engine is not None:
-            doc = status_document(sidecar)
-            sidecar.metrics.set_pool_health(doc["pools"])
-        response = web.Response(body=sidecar.metrics.render())
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(status_document(self.sidecar)),
-                            content_type="application/json")
+async def status(request: web.Request) -> web.Response:
+    return web.Response(body=orjson.dumps(status_document(request.app[SIDECAR])),
+                        content_type="application/json")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from .openapi_admin import admin_spec  # only when asked for: not at start-up
+
+    return web.Response(body=orjson.dumps(admin_spec()), content_type="application/json")
+
+
+#: The admin port's routes (``create_admin_app`` serves them).
+ROUTES = (
+    web.get("/healthz", healthz),
+    web.get("/readyz", readyz),
+    web.get("/metrics", metrics),
+    web.get("/v1/status", status),
+    web.get("/openapi.json", openapi),
+)

@@ -30,9 +30,8 @@ from . import gateway
 from .conversation import ReplyText, reply_of_body
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import Parsed, parse_request, request_id
-from .openapi import data_spec
+from .keys import SIDECAR
 from .relay import StreamBroken, StreamRelay
-from .responses import parse_responses
 from .served import log_fields as _log_fields
 from .served import served_headers as _served_headers
 from .tracing import RequestTrace, forwarded
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from ..engine import Serving
     from .runtime import Sidecar
 
-__all__ = ["DataAPI"]
+__all__ = ["ROUTES", "chat_completions", "json_errors", "messages", "openapi", "responses"]
 
 _log = logging.getLogger("echelon.sidecar")
 _DEFAULT_MODEL = "default"
@@ -51,289 +50,261 @@ _ENDPOINTS = ("POST /v1/chat/completions, POST /v1/messages, POST /v1/responses,
               "GET /v1/models/{name} and GET /openapi.json")
 
 
-class DataAPI:
-    """Handlers of the data port; state lives in the :class:`Sidecar`."""
+async def openapi(request: web.Request) -> web.Response:
+    """This port's OpenAPI description (the model names are the ones served now)."""
+    from .openapi import data_spec  # only when asked for: not at start-up
 
-    def __init__(self, sidecar: Sidecar) -> None:
-        self.sidecar = sidecar
+    engine = request.app[SIDECAR].engine
+    cfg = engine.config if engine is not None else None
+    spec = data_spec(gateway.served_names(engine), nodes=list(cfg.workflow_nodes) if cfg else (),
+                     groups=list(cfg.task_groups) if cfg else ())
+    return web.Response(body=orjson.dumps(spec), content_type="application/json")
 
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.post("/v1/chat/completions", self.chat_completions),
-            web.post("/v1/messages", self.messages),
-            web.post("/v1/responses", self.responses),
-            web.post("/v1/embeddings", self.embeddings),
-            web.post("/v1/messages/count_tokens", self.count_tokens),
-            web.get("/v1/models", self.models),
-            web.get("/v1/models/{name}", self.model),
-            web.get("/openapi.json", self.openapi),
-        ]
 
-    async def openapi(self, request: web.Request) -> web.Response:
-        """This port's OpenAPI description (the model names are the ones served now)."""
-        engine = self.sidecar.engine
-        cfg = engine.config if engine is not None else None
-        spec = data_spec(self._names(), nodes=list(cfg.workflow_nodes) if cfg else (),
-                         groups=list(cfg.task_groups) if cfg else ())
-        return web.Response(body=orjson.dumps(spec), content_type="application/json")
-
-    @web.middleware
-    async def json_errors(self, request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                          ) -> web.StreamResponse:
-        """Unknown paths and methods answer in the caller's error shape, saying what is served
-        (aiohttp's own answers are plain text)."""
-        try:
-            return await handler(request)
-        except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
-            fmt: CallerFormat = "anthropic" if request.path.startswith("/v1/messages") \
-                else "openai"
-            if isinstance(exc, web.HTTPMethodNotAllowed):
-                allowed = ", ".join(sorted(exc.allowed_methods))
-                message = f"{request.method} is not allowed on {request.path}; use {allowed}"
-                headers = {"Allow": allowed}
-            else:
-                message = (f"no endpoint {request.method} {request.path}; this sidecar serves "
-                           f"{_ENDPOINTS}")
-                headers = {}
-            return error_response(fmt, exc.status, message, code="unknown_endpoint",
-                                  headers=headers)
-
-    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, "openai")
-
-    async def messages(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, "anthropic")
-
-    async def responses(self, request: web.Request) -> web.StreamResponse:
-        """The OpenAI Responses API: served as a chat completion, answered as a Response."""
-        return await self._serve(request, "openai", responses=True)
-
-    async def embeddings(self, request: web.Request) -> web.StreamResponse:
-        return await gateway.embeddings(self.sidecar, request)
-
-    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
-        return await gateway.count_tokens(self.sidecar, request)
-
-    def _names(self) -> list[str]:
-        engine = self.sidecar.engine
-        if engine is None:
-            return []
-        cfg = engine.config
-        names = [*cfg.workflow_nodes, *cfg.polling_pools]
-        for group_name, group in cfg.task_groups.items():
-            names.append(group_name)
-            names.extend(f"{group_name}.{tier}" for tier, _ in group.ordered_tiers())
-        return names
-
-    async def models(self, request: web.Request) -> web.Response:
-        """Every served name, with its kind and the endpoints that serve it (the OpenAI list
-        shape, with extra fields: see ``gateway.describe_name``)."""
-        engine = self.sidecar.engine
-        data = [gateway.describe_name(engine, name) for name in self._names()] \
-            if engine is not None else []
-        return web.Response(body=orjson.dumps({"object": "list", "data": data}),
-                            content_type="application/json")
-
-    async def model(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        engine = self.sidecar.engine
-        if engine is None or name not in self._names():
-            return error_response("openai", 404, f"model {name!r} names no group, tier, pool "
-                                  "or node of this sidecar", param="model",
-                                  code="model_not_found")
-        return web.Response(body=orjson.dumps(gateway.describe_name(engine, name)),
-                            content_type="application/json")
-
-    # -- serving ---------------------------------------------------------------------------------
-
-    async def _serve(self, request: web.Request, fmt: CallerFormat,
-                     responses: bool = False) -> web.StreamResponse:
-        sidecar = self.sidecar
-        started = time.perf_counter()
-        tracing = sidecar.tracing
-        # tracing on: this request's trace; off: the caller's, forwarded upstream as it is
-        trace: UpstreamTrace | None
-        if tracing is not None:
-            trace = traced = tracing.begin(request.headers)
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """Unknown paths and methods answer in the caller's error shape, saying what is served
+    (aiohttp's own answers are plain text)."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        fmt: CallerFormat = "anthropic" if request.path.startswith("/v1/messages") \
+            else "openai"
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            message = f"{request.method} is not allowed on {request.path}; use {allowed}"
+            headers = {"Allow": allowed}
         else:
-            trace, traced = forwarded(request.headers), None
-        engine = sidecar.engine
-        if engine is None:
-            return error_response(fmt, 503, "the sidecar has no valid config yet",
-                                  headers={"Retry-After": "1"})
-        try:
-            limit = sidecar.settings.max_body_bytes
-            parsed = await (parse_responses(request, limit) if responses
-                            else parse_request(request, fmt, limit))
-        except ClientError as exc:
-            return error_response(fmt, exc.status, exc.message, param=exc.param, code=exc.code,
-                                  headers={"X-Request-Id": request_id(request)})
-        headers = {"X-Request-Id": parsed.inbound.request_id}
-        parsed.inbound.trace = trace
-        model = parsed.model
-        if model in (None, _DEFAULT_MODEL):
-            model = sidecar.default_pool
-            if model is None:
-                return error_response(fmt, 400, "model is required: a group reference, a "
-                                      "polling pool or a workflow node (see GET /v1/models)",
-                                      param="model", headers=headers)
-        target_label = model
-        try:
-            target = engine.resolve(model, parsed.node)
-        except UnknownTarget as exc:
-            sidecar.metrics.observe_request(target_label, None, "unknown_target",
-                                            time.perf_counter() - started)
-            answer = routing_error_response(fmt, exc, headers)
-            if traced is not None:
-                self._trace(traced, request, parsed, model, None, answer.status, None,
-                            "UnknownTarget")
-            return answer
-        target_label = target.name
-        timeout = parsed.timeout or sidecar.settings.request_timeout
-        ereq = EngineRequest(
-            target,
-            payload=parsed.inbound,
-            fallback_groups=parsed.fallback_groups,
-            session_id=parsed.session_id,
-            user_turns=parsed.user_turns,
-            conversation_key=parsed.conversation_key,
-            deadline=engine.clock.now() + timeout if timeout else None,
-            stream=parsed.inbound.stream,
-        )
-        if engine.token_budgets:
-            _estimate_tokens(ereq, parsed.inbound.body)
-        return await self._answer(request, fmt, ereq, parsed, headers, model, target_label,
-                                  started, traced)
+            message = (f"no endpoint {request.method} {request.path}; this sidecar serves "
+                       f"{_ENDPOINTS}")
+            headers = {}
+        return error_response(fmt, exc.status, message, code="unknown_endpoint",
+                              headers=headers)
 
-    async def _answer(self, request: web.Request, fmt: CallerFormat, ereq: EngineRequest,
-                      parsed: Parsed, headers: dict[str, str], model: str,
-                      target_label: str, started: float, traced: RequestTrace | None
-                      ) -> web.StreamResponse:
-        """Serve the resolved request: streamed, or whole; a routing failure in the caller's
-        error shape."""
-        engine = self.sidecar.engine
-        assert engine is not None
-        metrics = self.sidecar.metrics
-        metrics.in_flight.inc()
-        try:
-            if parsed.inbound.stream:
-                return await self._stream(request, fmt, ereq, parsed, headers, model,
-                                          target_label, started, traced)
-            serving = engine.serve(ereq)
-            async with serving as outcome:
-                reply: UpstreamReply = outcome.result
-                body = reply.raw
-                if parsed.first_turn:
-                    _pin_first_turn(serving, parsed, fmt, reply)
-                usage = usage_of_body(reply.format, reply.body)
-                if usage is not None and ereq.input_tokens:
-                    serving.report_usage(usage[0] + usage[1])  # settles the token budgets
-            if parsed.responses is not None:
-                body = parsed.responses.body(reply)
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, "openai")
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, "anthropic")
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    """The OpenAI Responses API: served as a chat completion, answered as a Response."""
+    return await _serve(request, "openai", responses=True)
+
+
+#: The data port's routes (``create_data_app`` serves them, with ``json_errors``).
+ROUTES = (
+    web.post("/v1/chat/completions", chat_completions),
+    web.post("/v1/messages", messages),
+    web.post("/v1/responses", responses),
+    web.post("/v1/embeddings", gateway.embeddings),
+    web.post("/v1/messages/count_tokens", gateway.count_tokens),
+    web.get("/v1/models", gateway.models),
+    web.get("/v1/models/{name}", gateway.model),
+    web.get("/openapi.json", openapi),
+)
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+async def _serve(request: web.Request, fmt: CallerFormat,
+                 responses: bool = False) -> web.StreamResponse:
+    sidecar = request.app[SIDECAR]
+    started = time.perf_counter()
+    tracing = sidecar.tracing
+    # tracing on: this request's trace; off: the caller's, forwarded upstream as it is
+    trace: UpstreamTrace | None
+    if tracing is not None:
+        trace = traced = tracing.begin(request.headers)
+    else:
+        trace, traced = forwarded(request.headers), None
+    engine = sidecar.engine
+    if engine is None:
+        return error_response(fmt, 503, "the sidecar has no valid config yet",
+                              headers={"Retry-After": "1"})
+    try:
+        limit = sidecar.settings.max_body_bytes
+        if responses:  # the Responses API and its translators: loaded with its first call
+            from .responses import parse_responses
+
+            parsed = await parse_responses(request, limit)
+        else:
+            parsed = await parse_request(request, fmt, limit)
+    except ClientError as exc:
+        return error_response(fmt, exc.status, exc.message, param=exc.param, code=exc.code,
+                              headers={"X-Request-Id": request_id(request)})
+    headers = {"X-Request-Id": parsed.inbound.request_id}
+    parsed.inbound.trace = trace
+    model = parsed.model
+    if model in (None, _DEFAULT_MODEL):
+        model = sidecar.default_pool
+        if model is None:
+            return error_response(fmt, 400, "model is required: a group reference, a "
+                                  "polling pool or a workflow node (see GET /v1/models)",
+                                  param="model", headers=headers)
+    target_label = model
+    try:
+        target = engine.resolve(model, parsed.node)
+    except UnknownTarget as exc:
+        sidecar.metrics.observe_request(target_label, None, "unknown_target",
+                                        time.perf_counter() - started)
+        answer = routing_error_response(fmt, exc, headers)
+        if traced is not None:
+            _trace(sidecar, traced, request, parsed, model, None, answer.status, None,
+                   "UnknownTarget")
+        return answer
+    target_label = target.name
+    timeout = parsed.timeout or sidecar.settings.request_timeout
+    ereq = EngineRequest(
+        target,
+        payload=parsed.inbound,
+        fallback_groups=parsed.fallback_groups,
+        session_id=parsed.session_id,
+        user_turns=parsed.user_turns,
+        conversation_key=parsed.conversation_key,
+        deadline=engine.clock.now() + timeout if timeout else None,
+        stream=parsed.inbound.stream,
+    )
+    if engine.token_budgets:
+        _estimate_tokens(ereq, parsed.inbound.body)
+    return await _answer(sidecar, request, fmt, ereq, parsed, headers, model, target_label,
+                         started, traced)
+
+
+async def _answer(sidecar: Sidecar, request: web.Request, fmt: CallerFormat,
+                  ereq: EngineRequest, parsed: Parsed, headers: dict[str, str], model: str,
+                  target_label: str, started: float, traced: RequestTrace | None
+                  ) -> web.StreamResponse:
+    """Serve the resolved request: streamed, or whole; a routing failure in the caller's
+    error shape."""
+    engine = sidecar.engine
+    assert engine is not None
+    metrics = sidecar.metrics
+    metrics.in_flight.inc()
+    try:
+        if parsed.inbound.stream:
+            return await _stream(sidecar, request, fmt, ereq, parsed, headers, model,
+                                 target_label, started, traced)
+        serving = engine.serve(ereq)
+        async with serving as outcome:
+            reply: UpstreamReply = outcome.result
+            body = reply.raw
+            if parsed.first_turn:
+                _pin_first_turn(serving, parsed, fmt, reply)
+            usage = usage_of_body(reply.format, reply.body)
+            if usage is not None and ereq.input_tokens:
+                serving.report_usage(usage[0] + usage[1])  # settles the token budgets
+        if parsed.responses is not None:
+            body = parsed.responses.body(reply)
+        _served_headers(outcome, headers)
+        seconds = time.perf_counter() - started
+        metrics.observe_request(target_label, outcome, "ok", seconds)
+        metrics.observe_served(outcome, usage, seconds)
+        if traced is not None:
+            _trace(sidecar, traced, request, parsed, model, target_label, 200, outcome, None,
+                   usage, body_model(reply.body), reply)
+        if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
+            # the trail is built only when the line is written
+            _log.info("served after fallback", extra=_log_fields(parsed.inbound.request_id,
+                                                                 target_label, outcome))
+        return web.Response(body=body, content_type="application/json", headers=headers)
+    except RoutingError as exc:
+        failed: Outcome | None = getattr(exc, "outcome", None)
+        metrics.observe_request(target_label, failed, type(exc).__name__,
+                                time.perf_counter() - started)
+        _log.warning("request failed: %s", exc,
+                     extra=_log_fields(parsed.inbound.request_id, target_label, failed))
+        answer = routing_error_response(fmt, exc, headers)
+        if traced is not None:
+            _trace(sidecar, traced, request, parsed, model, target_label, answer.status,
+                   failed, type(exc).__name__)
+        return answer
+    finally:
+        metrics.in_flight.dec()
+
+
+def _trace(sidecar: Sidecar, trace: RequestTrace, request: web.Request, parsed: Parsed,
+           model: str | None, target: str | None, status: int, outcome: Outcome | None,
+           error: str | None, usage: Usage | None = None, response_model: str | None = None,
+           reply: UpstreamReply | None = None) -> None:
+    """The request's spans (tracing on), built now from its outcome's trail."""
+    tracing, engine = sidecar.tracing, sidecar.engine
+    if tracing is None:
+        return
+    reply_body = None
+    if tracing.capture_content and reply is not None and reply.raw:
+        with suppress(orjson.JSONDecodeError):
+            reply_body = orjson.loads(reply.raw)  # the reply as the caller got it
+    inbound = parsed.inbound
+    tracing.finish(
+        trace, requested=model, target=target, path=request.path, stream=inbound.stream,
+        request_id=inbound.request_id, status=status, outcome=outcome, error=error,
+        usage=usage, response_model=response_model,
+        models=engine.config.models if engine is not None else None,
+        clock_now=engine.clock.now() if engine is not None else None,
+        request_body=inbound.body, reply_body=reply_body)
+
+
+async def _stream(sidecar: Sidecar, request: web.Request, fmt: CallerFormat,
+                  ereq: EngineRequest, parsed: Parsed, headers: dict[str, str],
+                  model: str | None, target_label: str, started: float,
+                  traced: RequestTrace | None) -> web.StreamResponse:
+    engine = sidecar.engine
+    assert engine is not None
+    response: web.StreamResponse | None = None
+    outcome: Outcome | None = None
+    try:
+        serving = engine.serve(ereq)
+        async with serving as outcome:
+            reply: UpstreamReply = outcome.result
             _served_headers(outcome, headers)
-            seconds = time.perf_counter() - started
-            metrics.observe_request(target_label, outcome, "ok", seconds)
-            metrics.observe_served(outcome, usage, seconds)
-            if traced is not None:
-                self._trace(traced, request, parsed, model, target_label, 200, outcome, None,
-                            usage, body_model(reply.body), reply)
-            if outcome.fallbacks_taken and _log.isEnabledFor(logging.INFO):
-                # the trail is built only when the line is written
-                _log.info("served after fallback", extra=_log_fields(parsed.inbound.request_id,
-                                                                     target_label, outcome))
-            return web.Response(body=body, content_type="application/json", headers=headers)
-        except RoutingError as exc:
-            failed: Outcome | None = getattr(exc, "outcome", None)
-            metrics.observe_request(target_label, failed, type(exc).__name__,
-                                    time.perf_counter() - started)
-            _log.warning("request failed: %s", exc,
-                         extra=_log_fields(parsed.inbound.request_id, target_label, failed))
-            answer = routing_error_response(fmt, exc, headers)
-            if traced is not None:
-                self._trace(traced, request, parsed, model, target_label, answer.status,
-                            failed, type(exc).__name__)
-            return answer
-        finally:
-            metrics.in_flight.dec()
-
-    def _trace(self, trace: RequestTrace, request: web.Request, parsed: Parsed,
-               model: str | None, target: str | None, status: int, outcome: Outcome | None,
-               error: str | None, usage: Usage | None = None, response_model: str | None = None,
-               reply: UpstreamReply | None = None) -> None:
-        """The request's spans (tracing on), built now from its outcome's trail."""
-        sidecar = self.sidecar
-        tracing, engine = sidecar.tracing, sidecar.engine
-        if tracing is None:
-            return
-        reply_body = None
-        if tracing.capture_content and reply is not None and reply.raw:
-            with suppress(orjson.JSONDecodeError):
-                reply_body = orjson.loads(reply.raw)  # the reply as the caller got it
-        inbound = parsed.inbound
-        tracing.finish(
-            trace, requested=model, target=target, path=request.path, stream=inbound.stream,
-            request_id=inbound.request_id, status=status, outcome=outcome, error=error,
-            usage=usage, response_model=response_model,
-            models=engine.config.models if engine is not None else None,
-            clock_now=engine.clock.now() if engine is not None else None,
-            request_body=inbound.body, reply_body=reply_body)
-
-    async def _stream(self, request: web.Request, fmt: CallerFormat, ereq: EngineRequest,
-                      parsed: Parsed, headers: dict[str, str], model: str | None,
-                      target_label: str, started: float, traced: RequestTrace | None
-                      ) -> web.StreamResponse:
-        engine = self.sidecar.engine
-        assert engine is not None
-        response: web.StreamResponse | None = None
-        outcome: Outcome | None = None
-        try:
-            serving = engine.serve(ereq)
-            async with serving as outcome:
-                reply: UpstreamReply = outcome.result
-                _served_headers(outcome, headers)
-                response = web.StreamResponse(headers={
-                    **headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                    "X-Accel-Buffering": "no"})
-                await response.prepare(request)
-                self.sidecar.metrics.observe_request(target_label, outcome, "ok",
-                                                     time.perf_counter() - started)
-                collected = ReplyText() if parsed.first_turn else None
-                usage_raw, first_at = await _relay(response, reply, fmt, parsed, outcome,
-                                                   collected)
-                usage = usage_of_openai(usage_raw)
-                if usage is not None and ereq.input_tokens:
-                    serving.report_usage(usage[0] + usage[1])  # settles the token budgets
-                if collected is not None:  # the whole reply went out
-                    streamed = collected.reply()
-                    if streamed is not None:
-                        serving.pin_as(parsed.conversation.pin_key(streamed))
-            self.sidecar.metrics.observe_served(outcome, usage, time.perf_counter() - started,
-                                                first_at - started)
-            if traced is not None:
-                self._trace(traced, request, parsed, model, target_label, 200, outcome, None,
-                            usage)
-            return response
-        except StreamBroken as exc:
-            _log.warning("stream broke after its first byte: %s", exc,
-                         extra=_log_fields(ereq.payload.request_id, target_label,  # type: ignore[attr-defined]
-                                           outcome))
-            assert response is not None
-            if traced is not None:
-                self._trace(traced, request, parsed, model, target_label, response.status,
-                            outcome, "stream_broken")
-            return response
-        except RoutingError as exc:
-            failed = getattr(exc, "outcome", None)
-            self.sidecar.metrics.observe_request(target_label, failed, type(exc).__name__,
-                                                 time.perf_counter() - started)
-            _log.warning("request failed: %s", exc, extra=_log_fields(
-                ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
-            answer = routing_error_response(fmt, exc, headers)
-            if traced is not None:
-                self._trace(traced, request, parsed, model, target_label, answer.status,
-                            failed, type(exc).__name__)
-            return answer
+            response = web.StreamResponse(headers={
+                **headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no"})
+            await response.prepare(request)
+            sidecar.metrics.observe_request(target_label, outcome, "ok",
+                                            time.perf_counter() - started)
+            collected = ReplyText() if parsed.first_turn else None
+            usage_raw, first_at = await _relay(response, reply, fmt, parsed, outcome,
+                                               collected)
+            usage = usage_of_openai(usage_raw)
+            if usage is not None and ereq.input_tokens:
+                serving.report_usage(usage[0] + usage[1])  # settles the token budgets
+            if collected is not None:  # the whole reply went out
+                streamed = collected.reply()
+                if streamed is not None:
+                    serving.pin_as(parsed.conversation.pin_key(streamed))
+        sidecar.metrics.observe_served(outcome, usage, time.perf_counter() - started,
+                                       first_at - started)
+        if traced is not None:
+            _trace(sidecar, traced, request, parsed, model, target_label, 200, outcome, None,
+                   usage)
+        return response
+    except StreamBroken as exc:
+        _log.warning("stream broke after its first byte: %s", exc,
+                     extra=_log_fields(ereq.payload.request_id, target_label,  # type: ignore[attr-defined]
+                                       outcome))
+        assert response is not None
+        if traced is not None:
+            _trace(sidecar, traced, request, parsed, model, target_label, response.status,
+                   outcome, "stream_broken")
+        return response
+    except RoutingError as exc:
+        failed = getattr(exc, "outcome", None)
+        sidecar.metrics.observe_request(target_label, failed, type(exc).__name__,
+                                        time.perf_counter() - started)
+        _log.warning("request failed: %s", exc, extra=_log_fields(
+            ereq.payload.request_id, target_label, failed))  # type: ignore[attr-defined]
+        answer = routing_error_response(fmt, exc, headers)
+        if traced is not None:
+            _trace(sidecar, traced, request, parsed, model, target_label, answer.status,
+                   failed, type(exc).__name__)
+        return answer
 
 
 def _estimate_tokens(ereq: EngineRequest, body: dict[str, Any]) -> None:

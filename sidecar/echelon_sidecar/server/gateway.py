@@ -25,20 +25,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from .. import translate
 from ..config import EMBEDDING_PROVIDERS
 from ..config.route_checks import embedding_space_key
 from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
 from ..providers import CallerFormat, EmbeddingSpace, EmbeddingsRequest
-from ..translate import (
-    InvalidRequest,
-    TranslationError,
-    anthropic_to_openai_request,
-    estimate_input_tokens,
-    read_embeddings_request,
-)
+from ..translate import InvalidRequest, TranslationError, estimate_input_tokens
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import read_json, request_id, routing_headers
+from .keys import SIDECAR
 from .served import log_fields, served_headers
 
 if TYPE_CHECKING:
@@ -54,7 +50,10 @@ __all__ = [
     "count_tokens",
     "describe_name",
     "embeddings",
+    "model",
+    "models",
     "route_space",
+    "served_names",
 ]
 
 _log = logging.getLogger("echelon.sidecar")
@@ -114,6 +113,41 @@ def describe_name(engine: Engine, name: str) -> dict[str, Any]:
     return entry
 
 
+# -- GET /v1/models ------------------------------------------------------------------------------
+
+def served_names(engine: Engine | None) -> list[str]:
+    """Every name the engine serves: nodes, pools, groups and their tiers."""
+    if engine is None:
+        return []
+    cfg = engine.config
+    names = [*cfg.workflow_nodes, *cfg.polling_pools]
+    for group_name, group in cfg.task_groups.items():
+        names.append(group_name)
+        names.extend(f"{group_name}.{tier}" for tier, _ in group.ordered_tiers())
+    return names
+
+
+async def models(request: web.Request) -> web.Response:
+    """Every served name, with its kind and the endpoints that serve it (the OpenAI list
+    shape, with extra fields: see ``describe_name``)."""
+    engine = request.app[SIDECAR].engine
+    data = [describe_name(engine, name) for name in served_names(engine)] \
+        if engine is not None else []
+    return web.Response(body=orjson.dumps({"object": "list", "data": data}),
+                        content_type="application/json")
+
+
+async def model(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    engine = request.app[SIDECAR].engine
+    if engine is None or name not in served_names(engine):
+        return error_response("openai", 404, f"model {name!r} names no group, tier, pool "
+                              "or node of this sidecar", param="model",
+                              code="model_not_found")
+    return web.Response(body=orjson.dumps(describe_name(engine, name)),
+                        content_type="application/json")
+
+
 # -- shared request handling -----------------------------------------------------------------
 
 def _target(sidecar: Sidecar, fmt: CallerFormat, model: Any, node: str | None,
@@ -144,9 +178,10 @@ def _no_config(fmt: CallerFormat) -> web.Response:
 
 # -- POST /v1/embeddings -----------------------------------------------------------------------
 
-async def embeddings(sidecar: Sidecar, request: web.Request) -> web.Response:
+async def embeddings(request: web.Request) -> web.Response:
     """``POST /v1/embeddings`` (OpenAI format), routed by group, tier, pool or node."""
     started = time.perf_counter()
+    sidecar = request.app[SIDECAR]
     engine = sidecar.engine
     if engine is None:
         return _no_config("openai")
@@ -155,7 +190,7 @@ async def embeddings(sidecar: Sidecar, request: web.Request) -> web.Response:
     try:
         body = await read_json(request, sidecar.settings.max_body_bytes)
         routing = routing_headers(request)
-        checked = read_embeddings_request(body)
+        checked = translate.read_embeddings_request(body)
     except ClientError as exc:
         return error_response("openai", exc.status, exc.message, param=exc.param,
                               code=exc.code, headers=headers)
@@ -217,8 +252,9 @@ def _tool_prompt_tokens(body: dict[str, Any]) -> int:
     return ANTHROPIC_TOOL_PROMPT_TOKENS.get(kind if isinstance(kind, str) else "auto", 346)
 
 
-async def count_tokens(sidecar: Sidecar, request: web.Request) -> web.Response:
+async def count_tokens(request: web.Request) -> web.Response:
     """``POST /v1/messages/count_tokens`` (Anthropic format): an estimate, no upstream call."""
+    sidecar = request.app[SIDECAR]
     if sidecar.engine is None:
         return _no_config("anthropic")
     headers = {"X-Request-Id": request_id(request)}
@@ -237,7 +273,7 @@ async def count_tokens(sidecar: Sidecar, request: web.Request) -> web.Response:
     if isinstance(target, web.Response):
         return target
     try:  # count_tokens takes no max_tokens; the translation wants one
-        canonical = anthropic_to_openai_request({**body, "max_tokens": 1})
+        canonical = translate.anthropic_to_openai_request({**body, "max_tokens": 1})
     except InvalidRequest as exc:
         return error_response("anthropic", 400, str(exc), param=exc.field_path,
                               headers=headers)

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from .. import translate
 from ..providers import CallerFormat, InboundRequest
-from ..translate import InvalidRequest, TranslationError, anthropic_to_openai_request
+from ..translate import InvalidRequest, TranslationError
 from .conversation import Conversation, read_conversation
 from .errors import ClientError
 
@@ -182,7 +183,7 @@ async def parse_request(request: web.Request, fmt: CallerFormat, limit: int) -> 
     if fmt == "anthropic":
         original = body
         try:
-            canonical = anthropic_to_openai_request(body)
+            canonical = translate.anthropic_to_openai_request(body)
         except InvalidRequest as exc:
             raise ClientError(400, str(exc), param=getattr(exc, "field_path", None)) from None
         except TranslationError as exc:

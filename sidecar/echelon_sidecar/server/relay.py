@@ -12,27 +12,31 @@ a broken stream ends with its ``error`` and ``response.failed`` events.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import translate  # the stream translators of a format load when first needed
 from ..errors import EchelonError
 from ..providers import CallerFormat, UpstreamReply
 from ..translate import (
     OPENAI_DONE,
-    AnthropicStreamToOpenAI,
-    GeminiStreamToOpenAI,
-    OpenAIStreamToAnthropic,
-    OpenAIStreamToResponses,
     SSEEvent,
     anthropic_error_to_openai,
     encode_anthropic_event,
     encode_openai_chunk,
     encode_sse,
     openai_error_to_anthropic,
-    usage_from_anthropic,
 )
 from .conversation import ReplyText
+
+if TYPE_CHECKING:
+    from ..translate import (
+        AnthropicStreamToOpenAI,
+        GeminiStreamToOpenAI,
+        OpenAIStreamToAnthropic,
+        OpenAIStreamToResponses,
+    )
 
 __all__ = ["StreamBroken", "StreamRelay"]
 
@@ -68,13 +72,14 @@ class StreamRelay:
         self.to_anthropic: OpenAIStreamToAnthropic | None = None
         usage = include_usage or caller == "anthropic"
         if reply.format == "anthropic" and caller != "anthropic":
-            self.to_openai = AnthropicStreamToOpenAI(model=reply.model, include_usage=usage)
+            self.to_openai = translate.AnthropicStreamToOpenAI(model=reply.model,
+                                                               include_usage=usage)
         elif reply.format == "gemini":
-            self.to_openai = GeminiStreamToOpenAI(
+            self.to_openai = translate.GeminiStreamToOpenAI(
                 model=reply.model, include_usage=usage,
                 parallel_tool_calls=not reply.first_tool_call_only)
         if caller == "anthropic" and reply.format != "anthropic":
-            self.to_anthropic = OpenAIStreamToAnthropic(model=reply.model)
+            self.to_anthropic = translate.OpenAIStreamToAnthropic(model=reply.model)
 
     # -- events in, bytes out --------------------------------------------------------------------
 
@@ -122,7 +127,7 @@ class StreamRelay:
         if self._usage is not None:
             return self._usage
         if self._anthropic_usage is not None:
-            return usage_from_anthropic(self._anthropic_usage)
+            return translate.usage_from_anthropic(self._anthropic_usage)
         return self.to_openai.usage() if self.to_openai is not None else None
 
     def finish(self) -> bytes:
@@ -133,7 +138,8 @@ class StreamRelay:
             held, self._held = self._held, b""
             return held
         out = bytearray()
-        if isinstance(self.to_openai, GeminiStreamToOpenAI) and not self.done:
+        if self.upstream == "gemini" and isinstance(self.to_openai, translate.GeminiStreamToOpenAI) \
+                and not self.done:
             chunks = self.to_openai.finish()
             if not self.to_openai.complete:
                 raise StreamBroken("the upstream stream ended without a finish reason")
@@ -217,12 +223,12 @@ class StreamRelay:
             if event.event == "error":
                 err = anthropic_error_to_openai(data)
                 raise StreamBroken(str(err.get("error", {}).get("message", "error event")))
-            assert isinstance(self.to_openai, AnthropicStreamToOpenAI)
+            assert isinstance(self.to_openai, translate.AnthropicStreamToOpenAI)
             chunks = self.to_openai.feed(event.event or "", data)
             if event.event == "message_stop":
                 chunks = [*chunks, *self.to_openai.finish(), *self._end()]
             return chunks
-        assert isinstance(self.to_openai, GeminiStreamToOpenAI)
+        assert isinstance(self.to_openai, translate.GeminiStreamToOpenAI)
         return self.to_openai.feed(data)
 
     _END: dict[str, Any] = {"__end__": True}

@@ -50,21 +50,17 @@ class ConfigWatcher:
         self.signature: Signature = ()
 
     def load(self) -> LoadedConfig:
-        """Load now (raises ConfigError) and remember what was loaded."""
+        """Load now, in this thread (raises ConfigError). What was read is remembered either
+        way: a refused file is not retried until it changes again."""
         signature = config_signature(self.path)
-        loaded = load_config(self.path)
-        self.signature = signature
-        return loaded
+        try:
+            return load_config(self.path)
+        finally:
+            self.signature = signature
 
     def changed(self) -> bool:
         return config_signature(self.path) != self.signature
 
     async def load_async(self) -> LoadedConfig:
-        signature = config_signature(self.path)
-        loop = asyncio.get_running_loop()
-        try:
-            loaded = await loop.run_in_executor(None, load_config, self.path)
-        finally:
-            # a refused file is not retried until it changes again
-            self.signature = signature
-        return loaded
+        """``load()`` in the default executor: the event loop keeps serving meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.load)

@@ -5,8 +5,11 @@
     async with Sidecar(ServerSettings(config=Path("configs/llms"), port=0, admin_port=0)) as sc:
         ...  # sc.data_url, sc.admin_url, sc.engine, sc.reload_now()
 
-A sidecar whose config is invalid at start still starts: ``/readyz`` answers 503 with the
-reason and the data port answers 503 until a valid config appears.
+The sidecar is the state both of its aiohttp applications serve (``app.create_data_app`` and
+``app.create_admin_app``, which hold it under the ``SIDECAR`` key); ``start()`` runs them on
+their ports and ``stop()`` drains and closes them. A sidecar whose config is invalid at start
+still starts: ``/readyz`` answers 503 with the reason and the data port answers 503 until a
+valid config appears.
 """
 
 from __future__ import annotations
@@ -14,18 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
 from typing import Any
 
 from aiohttp import web
 
+from .. import translate
 from ..config import LoadedConfig
 from ..config.resolve import Resolver
 from ..engine import Clock, Engine, Provider
 from ..errors import ConfigError
 from ..providers import HttpProvider
-from .admin import AdminAPI
-from .data import DataAPI
+from .app import create_admin_app, create_data_app
 from .metrics import Metrics
 from .reload import ConfigWatcher
 from .settings import ServerSettings
@@ -45,7 +47,7 @@ class Sidecar:
         self.tracing = tracing if tracing is not None else _tracing_from_env()
         self.engine: Engine | None = None
         self.draining = False
-        self._provider = provider
+        self.provider = provider
         self._own_provider: HttpProvider | None = None
         self._clock = clock
         self._watcher = ConfigWatcher(settings.config, settings.reload_interval)
@@ -54,7 +56,6 @@ class Sidecar:
             "reloads": 0, "failures": 0, "last_error": None, "last_attempt": None,
         }
         self._runners: list[web.AppRunner] = []
-        self._tasks: list[asyncio.Task[None]] = []
         self.data_port = settings.port
         self.admin_port = settings.admin_port
         self._lock = asyncio.Lock()
@@ -74,14 +75,29 @@ class Sidecar:
     def admin_url(self) -> str:
         return f"http://{_host(self.settings.admin_host)}:{self.admin_port}"
 
+    # -- the upstream ------------------------------------------------------------------------------
+
+    def upstream(self) -> Provider:
+        """The provider the engine calls: the injected one, else an :class:`HttpProvider` of
+        the sidecar's own (closed by ``close_upstream``)."""
+        if self.provider is None:
+            self.provider = self._own_provider = HttpProvider()
+        return self.provider
+
+    async def close_upstream(self) -> None:
+        """Close the sidecar's own provider (its connection pools); an injected one stays."""
+        own, self._own_provider = self._own_provider, None
+        if own is not None:
+            await own.close()
+
     # -- config ------------------------------------------------------------------------------------
 
     def _apply(self, loaded: LoadedConfig) -> None:
+        models = loaded.config.models.values()  # their translators load now, not mid-request
+        translate.preload({m.provider for m in models},
+                          embeddings=any(m.is_embedding for m in models))
         if self.engine is None:
-            provider = self._provider
-            if provider is None:
-                provider = self._own_provider = HttpProvider()
-            self.engine = Engine(loaded, provider, clock=self._clock,
+            self.engine = Engine(loaded, self.upstream(), clock=self._clock,
                                  listeners=[self.metrics])
             self._engine_ready.set()
         else:
@@ -100,13 +116,22 @@ class Sidecar:
         raise ConfigError([f"--pool {pool}: the config has no polling pool of that name "
                            f"(its pools: {known})"], "invalid --pool")
 
-    async def reload_now(self) -> bool:
-        """Load the config path now; True when a new config took effect."""
+    def config_changed(self) -> bool:
+        """Whether the config path differs from what was last loaded (or refused)."""
+        return self._watcher.changed()
+
+    async def reload_now(self, *, blocking: bool = False) -> bool:
+        """Load the config path now; True when a new config took effect.
+
+        The files are read and validated in a thread, so that requests go on being served,
+        unless ``blocking``: the data app's start-up loads in the event loop's own thread, as
+        nothing is served yet (and the thread, with its memory, is not needed then).
+        """
         async with self._lock:
             self.reload_state["last_attempt"] = time.time()
             first = self.engine is None
             try:
-                loaded = await self._watcher.load_async()
+                loaded = self._watcher.load() if blocking else await self._watcher.load_async()
                 self._check_pool_flag(loaded)
             except ConfigError as exc:
                 self.reload_state["failures"] += 1
@@ -130,17 +155,8 @@ class Sidecar:
                       self.settings.config)
             return True
 
-    async def _watch(self) -> None:
-        interval = self.settings.reload_interval
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if self._watcher.changed():
-                    await self.reload_now()
-            except Exception:  # never let the watcher die
-                _log.exception("config watcher failed")
-
-    async def _health_checks(self) -> None:
+    async def run_health_checks(self) -> None:
+        """The engine's active health checks, from the moment there is an engine (forever)."""
         await self._engine_ready.wait()
         assert self.engine is not None
         await self.engine.run_health_checks()
@@ -148,45 +164,37 @@ class Sidecar:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.reload_now()
-        api = DataAPI(self)
-        data = web.Application(client_max_size=self.settings.max_body_bytes + 1024,
-                               middlewares=[api.json_errors])
-        data.add_routes(api.routes())
-        admin = web.Application()
-        admin.add_routes(AdminAPI(self).routes())
-        for app, host, port, attr in (
-            (data, self.settings.host, self.settings.port, "data_port"),
-            (admin, self.settings.admin_host, self.settings.admin_port, "admin_port"),
-        ):
-            runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                                   shutdown_timeout=self.settings.drain_timeout)
-            await runner.setup()
-            site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            self._runners.append(runner)
-            setattr(self, attr, runner.addresses[0][1])
-        if self.settings.reload_interval > 0:
-            self._tasks.append(asyncio.create_task(self._watch(), name="config-watcher"))
-        self._tasks.append(asyncio.create_task(self._health_checks(), name="health-checks"))
+        """Set up both applications (the data one loads the config) and listen on their ports."""
+        try:
+            for app, host, port, attr in (
+                (create_data_app(self), self.settings.host, self.settings.port, "data_port"),
+                (create_admin_app(self), self.settings.admin_host, self.settings.admin_port,
+                 "admin_port"),
+            ):
+                runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
+                                       shutdown_timeout=self.settings.drain_timeout)
+                await runner.setup()
+                self._runners.append(runner)
+                site = web.TCPSite(runner, host, port, reuse_address=True)
+                await site.start()
+                setattr(self, attr, runner.addresses[0][1])
+        except BaseException:
+            await self._cleanup()
+            raise
         _log.info("sidecar serving on %s (admin %s)", self.data_url, self.admin_url)
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight requests (bounded by drain_timeout), close."""
         self.draining = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        for runner in self._runners:  # data first: it drains in-flight requests
+        await self._cleanup()
+        await self.close_upstream()  # one a reload made outside a started data app
+
+    async def _cleanup(self) -> None:
+        # data first: it drains in-flight requests, then its cleanup contexts stop the
+        # watcher and the health checks and close the upstream and the span exporter
+        for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
-        if self._own_provider is not None:
-            await self._own_provider.close()
-        if self.tracing is not None:  # flushes the spans still queued (blocking: a thread)
-            await asyncio.to_thread(self.tracing.shutdown)
 
     async def __aenter__(self) -> Sidecar:
         await self.start()

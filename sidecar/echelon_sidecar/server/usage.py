@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import translate  # the Anthropic and Gemini translators load when first called
 from ..config import ModelPrice
-from ..translate import usage_from_anthropic, usage_from_gemini
 
 __all__ = ["Usage", "cost_of", "usage_of_body", "usage_of_openai"]
 
@@ -43,9 +43,9 @@ def usage_of_body(fmt: str, body: object) -> Usage | None:
         return usage_of_openai(body.get("usage"))
     if fmt == "anthropic":
         raw = body.get("usage")
-        return usage_of_openai(usage_from_anthropic(raw)) if isinstance(raw, dict) else None
+        return usage_of_openai(translate.usage_from_anthropic(raw)) if isinstance(raw, dict) else None
     raw = body.get("usageMetadata")
-    return usage_of_openai(usage_from_gemini(raw)) if isinstance(raw, dict) else None
+    return usage_of_openai(translate.usage_from_gemini(raw)) if isinstance(raw, dict) else None
 
 
 def cost_of(usage: Usage, price: ModelPrice | None) -> float:

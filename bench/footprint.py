@@ -1,0 +1,521 @@
+"""One sidecar's footprint: time from process start to ready, idle RSS, RSS with open streams.
+
+    python -m bench.footprint [--runs 7] [--config PATH ...] [--streams 1000] [--json OUT]
+
+For each config (default: ``configs/llms``, ``configs/_task_groups.yaml``, ``configs/k8s`` and,
+where ``../shared/seeds`` is beside the repository, the source document's combined example with
+the catalog of ``configs/llms/models.yaml``), ``echelon-sidecar`` is started ``--runs`` times as
+a subprocess on ports from the OS. Each run reports:
+
+- ``ready_s``: wall time from just before the process is spawned to the first ``200`` of
+  ``GET /readyz`` (polled every 5 ms on the admin port);
+- ``cpu_s``: the CPU time (user + system) the process had used by then: less sensitive than the
+  wall time to other work on a shared machine;
+- ``idle_rss_mb``: ``VmRSS`` of ``/proc/<pid>/status`` after ``--settle`` seconds idle (and
+  ``VmHWM``, the peak, as ``hwm_mb``).
+
+Then, unless ``--streams 0``: a fake upstream (``python -m echelon_sidecar.fake_provider``)
+that streams slowly (``--stream-chunks`` chunks ``--chunk-delay-ms`` apart), a sidecar on it,
+and ``--streams`` concurrent streamed chat completions held open through the sidecar: its RSS
+once every stream has its first chunk, and again after they are all closed. Everything runs
+on 127.0.0.1; every wait is bounded (``--deadline``), every process is stopped at the end.
+
+Two references are measured the same way: ``python -c pass`` (the interpreter's own start),
+and ``floor``: a process that imports the sidecar's dependencies (aiohttp's server and client,
+pydantic with one model built, PyYAML, orjson, uvloop, prometheus-client), serves ``/readyz``
+on aiohttp and does nothing else -- what no change inside Echelon can go below.
+
+Before measuring, the sidecar package's bytecode is compiled (``compileall``, as ``pip
+install`` does for the image); ``--no-compile`` measures the tree as it is (a source checkout
+run with ``PYTHONDONTWRITEBYTECODE`` compiles every module at every start).
+
+The medians over the runs are compared with issue 20's targets (ready < 0.5 s, idle RSS
+< 45 MB). ``run_footprint(...)`` returns the whole report as a dict (``python -m bench`` can
+include it). Not a test: it measures, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import compileall
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TARGETS", "default_configs", "main", "run_footprint"]
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_DOC = REPO.parent / "shared" / "seeds" / "003_0e025ccb3d733202.txt"
+#: issue 20: (what, limit, unit)
+TARGETS = {"ready_s": (0.5, "s"), "idle_rss_mb": (45.0, "MB")}
+_UPSTREAM_KEY_ENV = "ECHELON_FOOTPRINT_UPSTREAM_KEY"
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sidecar_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "echelon-sidecar"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "echelon_sidecar.cli"]
+
+
+def _status_kb(pid: int) -> dict[str, int]:
+    """The ``kB`` fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile, ...)."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if value.strip().endswith(" kB"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the process (/proc/<pid>/stat fields 14 and 15)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _readyz(port: int) -> int | None:
+    """The status of ``GET /readyz`` (None: nothing answers yet)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+class _Sidecar:
+    """``echelon-sidecar`` on ``config`` with ports from the OS, its log in ``log``."""
+
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port, self.admin_port = _free_port(), _free_port()
+        cmd = [*_sidecar_cmd(), "--config", str(config), "--port", str(self.port),
+               "--admin-host", "127.0.0.1", "--admin-port", str(self.admin_port),
+               "--log-format", "json"]
+        self._log = log.open("ab")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
+
+    def wait_ready(self, deadline: float) -> float | None:
+        """Seconds from the spawn to the first 200 of /readyz (None: not within deadline)."""
+        stop = self.started + deadline
+        while time.perf_counter() < stop and self.proc.poll() is None:
+            if _readyz(self.admin_port) == 200:
+                return time.perf_counter() - self.started
+            time.sleep(0.005)
+        return None
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self._log.close()
+
+
+# -- configs -------------------------------------------------------------------------------------
+
+def default_configs() -> list[Path]:
+    configs = [REPO / "configs" / "llms", REPO / "configs" / "_task_groups.yaml",
+               REPO / "configs" / "k8s"]
+    if SEED_DOC.exists():
+        configs.append(SEED_DOC)
+    return configs
+
+
+def _document_config(doc: Path, workdir: Path) -> Path:
+    """A source document (text with fenced YAML): its first YAML block (the combined
+    ``_task_groups.yaml`` example) and, as the document has none, the example catalog."""
+    blocks = re.findall(r"```ya?ml\n(.*?)```", doc.read_text(), flags=re.S)
+    if not blocks:
+        raise ValueError(f"{doc}: no ```yaml block")
+    text = blocks[0]
+    if not re.search(r"^models:", text, flags=re.M):
+        text += "\n" + (REPO / "configs" / "llms" / "models.yaml").read_text()
+    out = workdir / f"{doc.stem}.yaml"
+    out.write_text(text)
+    return out
+
+
+def _label(config: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(config.resolve().relative_to(REPO))
+    return f"seed:{config.name}" if config.suffix in (".txt", ".md") else str(config)
+
+
+# -- start-up and idle ---------------------------------------------------------------------------
+
+def _summary(values: Sequence[float], digits: int = 3) -> dict[str, Any]:
+    if not values:
+        return {"median": None, "min": None, "max": None, "runs": []}
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits),
+            "runs": [round(v, digits) for v in values]}
+
+
+def measure_start(config: Path, runs: int, settle: float, workdir: Path,
+                  deadline: float = 30.0) -> dict[str, Any]:
+    """``runs`` starts of a sidecar on ``config``: ready time, CPU to ready, idle RSS."""
+    ready, cpu, rss, hwm, anon = [], [], [], [], []
+    failures: list[str] = []
+    log = workdir / f"sidecar-{len(list(workdir.glob('sidecar-*.log')))}.log"
+    for _ in range(runs):
+        sidecar = _Sidecar(config, log)
+        try:
+            seconds = sidecar.wait_ready(deadline)
+            if seconds is None:
+                failures.append(f"not ready within {deadline:g}s (exit {sidecar.proc.poll()})")
+                continue
+            pid = sidecar.proc.pid
+            ready.append(seconds)
+            cpu.append(_cpu_s(pid))
+            time.sleep(settle)
+            status = _status_kb(pid)
+            rss.append(status.get("VmRSS", 0) / 1024)
+            hwm.append(status.get("VmHWM", 0) / 1024)
+            anon.append(status.get("RssAnon", 0) / 1024)
+        finally:
+            sidecar.stop()
+    return {"ready_s": _summary(ready), "cpu_s": _summary(cpu),
+            "idle_rss_mb": _summary(rss, 1), "hwm_mb": _summary(hwm, 1),
+            "rss_anon_mb": _summary(anon, 1), "failures": failures, "log": str(log)}
+
+
+def measure_interpreter(runs: int) -> dict[str, Any]:
+    """The floor: ``python -c pass`` with the same interpreter (site-packages included)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - started)
+    return {"start_s": _summary(times)}
+
+
+_FLOOR = """
+import asyncio, sys
+import orjson, pydantic, prometheus_client, uvloop, yaml
+from aiohttp import web
+class M(pydantic.BaseModel):
+    x: int = 1
+M(x=2); yaml.safe_load("a: 1"); orjson.dumps({})
+prometheus_client.Counter("c", "c", registry=prometheus_client.CollectorRegistry())
+async def main():
+    app = web.Application()
+    async def readyz(request):
+        return web.json_response({"status": "ready"})
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
+
+
+def measure_floor(runs: int, settle: float, deadline: float = 30.0) -> dict[str, Any]:
+    """The dependencies alone (see the module docstring): ready time, CPU, idle RSS."""
+    ready, cpu, rss = [], [], []
+    for _ in range(runs):
+        port = _free_port()
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", _FLOOR, str(port)])
+        try:
+            while time.perf_counter() - started < deadline and proc.poll() is None:
+                if _readyz(port) == 200:
+                    ready.append(time.perf_counter() - started)
+                    cpu.append(_cpu_s(proc.pid))
+                    time.sleep(settle)
+                    rss.append(_status_kb(proc.pid).get("VmRSS", 0) / 1024)
+                    break
+                time.sleep(0.005)
+        finally:
+            _stop(proc)
+    return {"ready_s": _summary(ready), "cpu_s": _summary(cpu), "idle_rss_mb": _summary(rss, 1)}
+
+
+def compile_sidecar() -> int:
+    """Compile the sidecar package's bytecode beside its sources; how many files it wrote."""
+    import echelon_sidecar
+
+    before = _pyc_count(Path(echelon_sidecar.__file__).parent)
+    compileall.compile_dir(Path(echelon_sidecar.__file__).parent, quiet=1)
+    return _pyc_count(Path(echelon_sidecar.__file__).parent) - before
+
+
+def _pyc_count(root: Path) -> int:
+    return sum(1 for _ in root.rglob("__pycache__/*.pyc"))
+
+
+# -- open streams --------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _fake_upstream(workdir: Path, chunks: int, delay_ms: float) -> Iterator[int]:
+    port_file = workdir / "upstream.port"
+    cmd = [sys.executable, "-m", "echelon_sidecar.fake_provider", "--port", "0",
+           "--port-file", str(port_file), "--stream-chunks", str(chunks),
+           "--chunk-delay-ms", str(delay_ms), "--record-requests", "0"]
+    with (workdir / "upstream.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            stop = time.monotonic() + 30
+            while not port_file.exists():
+                if proc.poll() is not None or time.monotonic() > stop:
+                    raise RuntimeError("the fake upstream did not start (see upstream.log)")
+                time.sleep(0.02)
+            yield int(port_file.read_text())
+        finally:
+            _stop(proc)
+
+
+def _stream_config(upstream_port: int, streams: int) -> dict[str, Any]:
+    big = 10 * streams + 1000
+    return {
+        "models": {"slow": {"provider": "openai", "model": "slow-stream",
+                            "base_url": f"http://127.0.0.1:{upstream_port}/v1",
+                            "api_key_env": _UPSTREAM_KEY_ENV}},
+        "task_groups": {"streams": {"echelon1": {
+            "models": ["slow"], "priority": 1, "concurrency_limit": big, "rpm_limit": big * 60,
+            "timeout": 300, "max_retries": 0}}},
+    }
+
+
+async def _hold_streams(url: str, count: int, deadline: float, pid: int) -> dict[str, Any]:
+    import aiohttp
+
+    body = {"model": "streams", "stream": True,
+            "messages": [{"role": "user", "content": "stream slowly please"}]}
+    opened = asyncio.Event()
+    first: list[float] = []
+    errors: list[str] = []
+    ended: list[int] = []  # streams that reached their end (before they were closed)
+    started = time.perf_counter()
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        try:
+            async with session.post(url, json=body) as resp:
+                if resp.status != 200:
+                    errors.append(f"HTTP {resp.status}")
+                    return
+                await resp.content.readany()
+                first.append(time.perf_counter() - started)
+                if len(first) == count:
+                    opened.set()
+                async for _ in resp.content.iter_any():
+                    pass
+                ended.append(1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            errors.append(type(exc).__name__)
+        finally:
+            if len(first) + len(errors) >= count:
+                opened.set()
+
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=deadline)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = [asyncio.create_task(one(session)) for _ in range(count)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(opened.wait(), deadline)
+        open_s = time.perf_counter() - started
+        await asyncio.sleep(0.5)
+        rss = max(_status_kb(pid).get("VmRSS", 0) for _ in range(3)) / 1024
+        held_open = len(first) - len(ended)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {"opened": len(first), "open_at_sample": held_open, "errors": len(errors),
+            "error_kinds": sorted(set(errors)),
+            "open_s": round(open_s, 2), "rss_mb": round(rss, 1),
+            "first_chunk_p50_s": round(statistics.median(first), 3) if first else None}
+
+
+def measure_streams(count: int, chunks: int, delay_ms: float, settle: float, workdir: Path,
+                    deadline: float) -> dict[str, Any]:
+    """RSS of one sidecar holding ``count`` open streams against a slow fake upstream."""
+    with _fake_upstream(workdir, chunks, delay_ms) as upstream_port:
+        config = workdir / "streams.yaml"
+        config.write_text(json.dumps(_stream_config(upstream_port, count)))  # JSON is YAML
+        sidecar = _Sidecar(config, workdir / "sidecar-streams.log",
+                           env={_UPSTREAM_KEY_ENV: "sk-footprint"})
+        try:
+            if sidecar.wait_ready(deadline) is None:
+                raise RuntimeError("the streams sidecar did not get ready (see its log)")
+            pid = sidecar.proc.pid
+            time.sleep(settle)
+            idle = _status_kb(pid).get("VmRSS", 0) / 1024
+            url = f"http://127.0.0.1:{sidecar.port}/v1/chat/completions"
+            held = asyncio.run(_hold_streams(url, count, deadline, pid))
+            time.sleep(settle)
+            after = _status_kb(pid)
+        finally:
+            sidecar.stop()
+    held.update(count=count, idle_rss_mb=round(idle, 1),
+                per_stream_kb=round((held["rss_mb"] - idle) * 1024
+                                    / max(held["open_at_sample"], 1), 1),
+                after_close_rss_mb=round(after.get("VmRSS", 0) / 1024, 1),
+                hwm_mb=round(after.get("VmHWM", 0) / 1024, 1),
+                stream_chunks=chunks, chunk_delay_ms=delay_ms)
+    return held
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+def _targets(configs: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for label, result in configs.items():
+        for key, (limit, unit) in TARGETS.items():
+            value = result[key]["median"]
+            out.append({"config": label, "what": key, "target": f"< {limit:g} {unit}",
+                        "measured": value, "met": value is not None and value < limit})
+    return out
+
+
+def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settle: float = 1.0,
+                  streams: int = 1000, stream_chunks: int = 400, chunk_delay_ms: float = 250.0,
+                  deadline: float = 60.0, compile_first: bool = True,
+                  workdir: Path | None = None) -> dict[str, Any]:
+    """Measure and return the report (see the module docstring); prints progress to stderr."""
+    compiled = compile_sidecar() if compile_first else None
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="echelon-footprint.")))
+        report: dict[str, Any] = {
+            "meta": {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": sys.version.split()[0],
+                     "runs": runs, "settle_s": settle, "cpus": os.cpu_count(),
+                     "loadavg": os.getloadavg(),
+                     "bytecode": "as found" if compiled is None else
+                     f"compiled first ({compiled} files written)"},
+            "interpreter": measure_interpreter(runs),
+            "floor": measure_floor(runs, settle, deadline),
+            "configs": {},
+        }
+        floor = report["floor"]
+        sys.stderr.write(f"[footprint] floor (the dependencies alone): ready "
+                         f"{floor['ready_s']['median']} s, idle RSS "
+                         f"{floor['idle_rss_mb']['median']} MB\n")
+        for config in configs or default_configs():
+            path = _document_config(config, workdir) if config.suffix in (".txt", ".md") \
+                else config
+            label = _label(config)
+            result = report["configs"][label] = measure_start(path, runs, settle, workdir,
+                                                              deadline)
+            sys.stderr.write(f"[footprint] {label}: ready {result['ready_s']['median']} s "
+                             f"(cpu {result['cpu_s']['median']} s), idle RSS "
+                             f"{result['idle_rss_mb']['median']} MB\n")
+        if streams > 0:
+            result = report["streams"] = measure_streams(streams, stream_chunks, chunk_delay_ms,
+                                                         settle, workdir, deadline)
+            sys.stderr.write(f"[footprint] {result['opened']}/{streams} streams open: RSS "
+                             f"{result['rss_mb']} MB (idle {result['idle_rss_mb']} MB, "
+                             f"{result['per_stream_kb']} kB per stream)\n")
+        report["targets"] = _targets(report["configs"])
+        report["meta"]["loadavg_after"] = os.getloadavg()
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as a Markdown table (medians, min-max in brackets)."""
+    def cell(s: dict[str, Any], unit: str) -> str:
+        if s["median"] is None:
+            return "-"
+        return f"{s['median']:g} {unit} ({s['min']:g}-{s['max']:g})"
+
+    meta = report["meta"]
+    floor = report["floor"]
+    lines = [f"Sidecar footprint, {meta['runs']} runs each (median, min-max), load average "
+             f"{meta['loadavg'][0]:.2f} at the start, bytecode {meta['bytecode']}; "
+             f"`python -c pass`: {cell(report['interpreter']['start_s'], 's')}", "",
+             "| config | ready | CPU to ready | idle RSS | peak RSS |", "|---|---|---|---|---|",
+             f"| floor: the dependencies alone | {cell(floor['ready_s'], 's')} | "
+             f"{cell(floor['cpu_s'], 's')} | {cell(floor['idle_rss_mb'], 'MB')} | - |"]
+    for label, r in report["configs"].items():
+        lines.append(f"| {label} | {cell(r['ready_s'], 's')} | {cell(r['cpu_s'], 's')} | "
+                     f"{cell(r['idle_rss_mb'], 'MB')} | {cell(r['hwm_mb'], 'MB')} |")
+    s = report.get("streams")
+    if s:
+        lines += ["", f"{s['opened']} of {s['count']} streams opened ({s['errors']} errors) in "
+                  f"{s['open_s']} s, {s['open_at_sample']} open at once: RSS {s['rss_mb']} MB "
+                  f"(idle {s['idle_rss_mb']} MB, "
+                  f"{s['per_stream_kb']} kB per stream), {s['after_close_rss_mb']} MB after "
+                  f"they closed, peak {s['hwm_mb']} MB"]
+    lines += ["", "| target | config | measured | met |", "|---|---|---|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['what']} {t['target']} | {t['config']} | {t['measured']} | "
+                     f"{'met' if t['met'] else 'not met'} |")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.footprint",
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 2)[2])
+    p.add_argument("--config", action="append", type=Path, metavar="PATH",
+                   help="a config file or directory, or a source document with fenced YAML "
+                   "(repeatable; default: the example configs and the seed document)")
+    p.add_argument("--runs", type=int, default=7, help="starts per config (default 7)")
+    p.add_argument("--settle", type=float, default=1.0,
+                   help="idle seconds before RSS is read (default 1)")
+    p.add_argument("--streams", type=int, default=1000,
+                   help="concurrent open streams (default 1000; 0 skips them)")
+    p.add_argument("--stream-chunks", type=int, default=400,
+                   help="chunks per stream (default 400: with --chunk-delay-ms, longer than "
+                   "opening them all takes; they are closed once measured)")
+    p.add_argument("--chunk-delay-ms", type=float, default=250.0)
+    p.add_argument("--deadline", type=float, default=60.0,
+                   help="the longest any one wait may take, in seconds (default 60)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="do not compile the sidecar's bytecode first (measure the tree as is)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = run_footprint(args.config, runs=args.runs, settle=args.settle,
+                           streams=args.streams, stream_chunks=args.stream_chunks,
+                           chunk_delay_ms=args.chunk_delay_ms, deadline=args.deadline,
+                           compile_first=not args.no_compile)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    sys.stdout.write(render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

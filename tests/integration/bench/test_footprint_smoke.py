@@ -1,0 +1,35 @@
+"""`python -m bench footprint` starts sidecars, holds streams and reports (never a timing
+assertion: what it measures depends on the machine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+pytestmark = pytest.mark.slow
+
+
+def test_footprint_reports_ready_time_idle_rss_and_rss_with_open_streams(tmp_path: Path) -> None:
+    out = tmp_path / "footprint.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "footprint", "--runs", "1", "--streams", "20",
+         "--stream-chunks", "50", "--chunk-delay-ms", "50", "--settle", "0.2",
+         "--config", "configs/llms", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    [(label, result)] = report["configs"].items()
+    assert label == "configs/llms" and not result["failures"]
+    assert result["ready_s"]["median"] > 0 and result["idle_rss_mb"]["median"] > 0
+    assert report["floor"]["idle_rss_mb"]["median"] > 0
+    streams = report["streams"]
+    assert streams["opened"] == 20 and streams["errors"] == 0 and streams["rss_mb"] > 0
+    assert 0 <= streams["open_at_sample"] <= 20
+    assert {t["what"] for t in report["targets"]} == {"ready_s", "idle_rss_mb"}
+    assert "| configs/llms |" in proc.stdout
