@@ -40,8 +40,15 @@ class Write:
 @dataclass
 class CountingProxy:
     upstream: str
+    #: sent when a request carries no credential of its own (client-go sends no bearer
+    #: token over plain HTTP)
+    token: str | None = None
     writes: list[Write] = field(default_factory=list)
     reads: int = 0
+    #: when each pod list was asked for (the start of an operator's poll round)
+    pod_lists: list[float] = field(default_factory=list)
+    #: answers of 400 and above: (method, path, status, request content type, body head)
+    refused: list[tuple[str, str, int, str, str]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
     port: int = 0
@@ -75,14 +82,27 @@ class CountingProxy:
             self.writes.append(Write(time.time(), request.method, request.path))
         else:
             self.reads += 1
+            if request.method == "GET" and request.path.endswith("/pods") and \
+                    "watch" not in request.query:
+                self.pod_lists.append(time.time())
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        if self.token and "Authorization" not in request.headers:
+            headers["Authorization"] = f"Bearer {self.token}"
         body = await request.read()
+        # a request without a Content-Type goes on without one (the API server reads it as
+        # JSON; aiohttp would call it application/octet-stream, which it refuses)
+        skip = () if "Content-Type" in request.headers else ("Content-Type",)
         async with self._session.request(request.method, self.upstream + request.path_qs,
-                                         data=body or None, headers=headers) as up:
+                                         data=body or None, headers=headers,
+                                         skip_auto_headers=skip) as up:
             out_headers: dict[str, Any] = {k: v for k, v in up.headers.items()
                                            if k.lower() not in _HOP and k.lower() != "content-encoding"}
             if up.headers.get("Content-Encoding"):
                 out_headers["Content-Encoding"] = up.headers["Content-Encoding"]
+            if up.status >= 400 and up.status != 404 and len(self.refused) < 100:
+                self.refused.append((request.method, request.path, up.status,
+                                     request.headers.get("Content-Type", ""),
+                                     body[:200].decode("utf-8", "replace")))
             response = web.StreamResponse(status=up.status, headers=out_headers)
             await response.prepare(request)
             async for chunk in up.content.iter_any():

@@ -14,7 +14,8 @@ that one process answers thousands of polls a second.
 
 The control port (127.0.0.1) takes ``POST /flip?count=N``: the first N sidecars whose
 circuits are all closed open one (their first instance), so that the operator has a change
-to write; and ``GET /stats``: requests answered, connections accepted.
+to write; and ``GET /stats``: requests answered, connections accepted, and the bursts of
+``/v1/status`` requests (first and last time, count: one per poll round).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import orjson
 
 __all__ = ["main", "status_document"]
 
+#: a pause in the polls longer than this separates two poll rounds (seconds)
+BURST_GAP = 1.0
 PROVIDERS = {"m-openai": "openai", "m-claude": "anthropic", "m-gemini": "gemini"}
 
 
@@ -85,6 +88,7 @@ class Farm:
         self.bodies = [_response(200, orjson.dumps(status_document(t, now))) for t in targets]
         self.requests = 0
         self.connections = 0
+        self.bursts: list[list[float]] = []  # [first, last, count] of each poll round seen
 
     def flip(self, count: int) -> int:
         now = time.time()
@@ -135,9 +139,18 @@ class _Conn(asyncio.Protocol):
                 count = int((parse_qs(urlsplit(target).query).get("count") or ["1"])[0])
                 return _response(200, orjson.dumps({"flipped": farm.flip(count)}))
             return _response(200, orjson.dumps({"requests": farm.requests,
-                                                "connections": farm.connections}))
+                                                "connections": farm.connections,
+                                                "bursts": farm.bursts}))
         farm.requests += 1
         if path == "/v1/status":
+            now = time.time()
+            bursts = farm.bursts
+            if bursts and now - bursts[-1][1] < BURST_GAP:
+                last = bursts[-1]
+                last[1] = now
+                last[2] += 1
+            else:
+                bursts.append([now, now, 1])
             return farm.bodies[self.index]
         if path in ("/readyz", "/healthz"):
             return _response(200, b'{"ok": true}')

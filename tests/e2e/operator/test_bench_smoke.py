@@ -32,7 +32,7 @@ def test_operator_scale_bench_runs_with_a_few_simulated_sidecars(k8s: Cluster, c
                                                                  ) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.operator_scale", "--pods", "6", "--pools", "2",
-         "--deployments", "1", "--rounds", "1", "--interval", "1",
+         "--deployments", "1", "--rounds", "1", "--interval", "3",
          "--kubeconfig", str(k8s.kubeconfig)],
         cwd=REPO_ROOT, env=k8s.env, capture_output=True, text=True, timeout=280, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
