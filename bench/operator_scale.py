@@ -182,20 +182,19 @@ class Operator:
 
 class Rounds:
     """The operator's poll rounds as seen from outside (its liveness probe is cached for up
-    to 10 s by kopf, too coarse): a round starts with its first pod list at the API server
-    (the counting proxy) and polls every sidecar (a burst of requests at the farm); it ends
-    with the later of its last poll and its last write. Writes are the round's from its start
-    until the next round starts (Events and status patches follow the polls). The operator's
-    CPU time and RSS are sampled every 0.1 s."""
+    to 10 s by kopf: a round may go unseen, each one seen is exact): when it started and
+    ended, by the operator's own clock (``lastPoll``, ``lastPollSeconds``); its polls at the
+    farm, its writes at the counting proxy; the operator's CPU time and RSS, sampled every
+    0.1-0.25 s. Every write of a phase is counted too, seen round or not."""
 
-    def __init__(self, op: Operator, proxy: CountingProxy, farm_port: int) -> None:
+    def __init__(self, op: Operator, proxy: CountingProxy, farm_port: int, interval: float
+                 ) -> None:
         self.op, self.proxy, self.farm_port = op, proxy, farm_port
+        self.interval = interval
         self.samples: list[tuple[float, float]] = []  # (time, cpu)
         self.rss_peak = 0.0
-        self.seen = 0  # bursts already reported
         self.count = 0
-        self.last_end: float | None = None
-        self.last_start = 0.0
+        self.polls = 0
 
     def _cpu_at(self, t: float) -> float:
         """The CPU time at ``t``, interpolated between samples."""
@@ -216,54 +215,55 @@ class Rounds:
         self.samples.append((time.time(), self.op.cpu()))
         self.rss_peak = max(self.rss_peak, self.op.rss_mb())
 
-    async def _bursts(self, session: aiohttp.ClientSession) -> list[list[float]]:
+    async def _farm(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         async with session.get(f"http://127.0.0.1:{self.farm_port}/stats") as resp:
-            return list((await resp.json())["bursts"])
+            return dict(await resp.json())
 
-    async def next(self, session: aiohttp.ClientSession, deadline: float) -> dict[str, Any]:
-        """Wait until the next round is over (its polls done, 1.5 s without a write or a
-        poll since); its figures."""
+    async def polled(self, session: aiohttp.ClientSession) -> int:
+        return int((await self._farm(session))["polled"])
+
+    async def next(self, session: aiohttp.ClientSession, deadline: float, n: int
+                   ) -> dict[str, Any]:
+        """Wait for the operator to report a round newer than the last one seen (kopf caches
+        its liveness probe up to 10 s, so a round may go unseen: each one seen is exact, from
+        the operator's own clock); its figures. Its writes: from its start until the next
+        round can start (an interval later, or at its end if it took longer)."""
         while True:
             if time.monotonic() > deadline:
                 raise TimeoutError("no poll round ended in time")
             if self.op.proc.poll() is not None:
                 raise RuntimeError(f"echelon-operator exited {self.op.proc.returncode}")
             self.sample()
-            bursts = await self._bursts(session)
-            now = time.time()
-            if len(bursts) > self.seen:
-                first, last, polls = bursts[self.seen]
-                writes = [w.at for w in self.proxy.writes if w.at >= first]
-                quiet_since = max([last, *writes])
-                if len(bursts) > self.seen + 1 or now - quiet_since > 1.5:
-                    break
-            await asyncio.sleep(0.1)
-        first, last, polls = bursts[self.seen]
-        following = bursts[self.seen + 1][0] if len(bursts) > self.seen + 1 else now
-        self.seen += 1
-        self.count += 1
-        lists = [t for t in self.proxy.pod_lists
-                 if t <= first and (self.last_end is None or t > self.last_end)]
-        start = min(lists) if lists else first
-        window_end = following - 0.5 if len(bursts) > self.seen else now
+            probe = await self.op.probe(session)
+            if probe and (probe.get("polls") or 0) > self.polls and probe.get("lastPoll"):
+                end = float(probe["lastPoll"])
+                if time.time() - end > 1.5 or time.time() - end > self.interval * 0.6:
+                    break  # its writes are in (Events follow the status patches)
+            await asyncio.sleep(0.25)
+        self.polls = int(probe["polls"])
+        seconds = float(probe.get("lastPollSeconds") or 0.0)
+        start = end - seconds
+        window_end = max(end + 1.0, start + self.interval)
+        async with session.get(f"http://127.0.0.1:{self.farm_port}/window",
+                               params={"from": str(start), "to": str(end + 0.01)}) as resp:
+            window = await resp.json()
         writes = [w for w in self.proxy.writes if start <= w.at < window_end]
-        end = max([last, *[w.at for w in writes if w.at <= last + 5.0]])
         kinds: dict[str, int] = {}
         for w in writes:
             kinds[w.kind] = kinds.get(w.kind, 0) + 1
         cpu = self._cpu_at(end) - self._cpu_at(start)
-        seconds = end - start
-        out = {"round": self.count, "seconds": round(seconds, 3), "sidecars_polled": polls,
-               "polls_s": round(last - first, 3), "cpu_s": round(cpu, 3),
-               "cores_during_round": round(cpu / seconds, 3) if seconds > 0 else None,
-               "interval_s": round(start - self.last_start, 3) if self.count > 1 else None,
-               "cpu_s_per_interval": (round(self._cpu_at(start) - self._cpu_at(self.last_start), 3)
-                                      if self.count > 1 else None),
-               "rss_mb": self.op.rss_mb(), "writes": len(writes), "writes_by_kind": kinds,
-               "write_paths": sorted({f"{w.method} {w.path}" for w in writes})[:12]}
-        self.last_end = end
-        self.last_start = start
-        return out
+        self.count += 1
+        return {"round": self.polls, "seconds": round(seconds, 3),
+                "sidecars_polled": window["sidecars"], "polls": window["polls"],
+                "polls_s": round((window["last"] or start) - (window["first"] or start), 3),
+                "cpu_s": round(cpu, 3),
+                "cores_during_round": round(cpu / seconds, 3) if seconds > 0 else None,
+                "cpu_s_per_interval": round(self._cpu_at(start + self.interval)
+                                            - self._cpu_at(start), 3)
+                if time.time() > start + self.interval else None,
+                "rss_mb": self.op.rss_mb(), "writes": len(writes), "writes_by_kind": kinds,
+                "write_paths": sorted({f"{w.method} {w.path}" for w in writes})[:12],
+                "start": start, "end": end}
 
 
 async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
@@ -367,39 +367,62 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
                 for name, _, ip in pods])
             result["pods_running_s"] = round(time.monotonic() - t0, 2)
             log(f"N={n}: {n} pods Running in {result['pods_running_s']} s")
-            # follow the rounds
-            rounds = Rounds(op, proxy, farm_port)
+            # follow the rounds: first until every sidecar was polled and a round wrote
+            # nothing, then from a clean count (the k-th poll of every sidecar: round k)
+            rounds = Rounds(op, proxy, farm_port, args.interval)
             out_rounds: list[dict[str, Any]] = []
-            first = 0
-            while True:  # until a round polled every sidecar and wrote nothing
-                r = await rounds.next(local, deadline)
-                r["phase"] = "pods appearing"
+            t0 = time.monotonic()
+            while await rounds.polled(local) < n:
+                rounds.sample()
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the operator did not poll every sidecar in time")
+                await asyncio.sleep(0.2)
+            result["all_polled_after_s"] = round(time.monotonic() - t0, 2)
+            log(f"N={n}: every sidecar polled {result['all_polled_after_s']} s after the pods "
+                "were Running")
+            for _ in range(8):  # until a round polled every sidecar and wrote nothing
+                r = await rounds.next(local, deadline, n)
+                r["phase"] = "pods appeared"
                 out_rounds.append(r)
-                first += 1
                 log(f"N={n}: round {r['round']}: {r['seconds']} s (polls {r['polls_s']} s), "
-                    f"cpu {r['cpu_s']} s, {r['writes']} writes, {r['sidecars_polled']} "
-                    "sidecars polled")
-                if r["sidecars_polled"] >= n and r["writes"] == 0:
+                    f"cpu {r['cpu_s']} s, {r['writes']} writes")
+                if r["writes"] == 0 and r["sidecars_polled"] >= n:
                     r["phase"] = "steady"
                     break
-                if first >= 8:
-                    break
             for _ in range(args.rounds - 1):
-                r = await rounds.next(local, deadline)
+                r = await rounds.next(local, deadline, n)
                 r["phase"] = "steady"
                 out_rounds.append(r)
                 log(f"N={n}: steady round {r['round']}: {r['seconds']} s (polls "
                     f"{r['polls_s']} s), cpu {r['cpu_s']} s, {r['writes']} writes")
+            # a change: 1 % of the sidecars open a circuit; the writes it causes are every
+            # write from then until a round that started after it and wrote nothing
             flip = max(1, n // 100)
+            flipped_at = time.time()
             async with local.post(f"http://127.0.0.1:{farm_port}/flip?count={flip}") as resp:
                 flipped = (await resp.json())["flipped"]
-            for phase in ("after a change", "steady after the change"):
-                r = await rounds.next(local, deadline)
+            phase = "after a change"
+            for _ in range(8):
+                r = await rounds.next(local, deadline, n)
+                if r["start"] < flipped_at:
+                    continue  # began before the change
                 r["phase"] = phase
-                if phase == "after a change":
-                    r["circuits_opened"] = flipped
                 out_rounds.append(r)
                 log(f"N={n}: {phase} round {r['round']}: {r['seconds']} s, writes {r['writes']}")
+                if phase == "after a change":
+                    phase = "steady after the change"
+                    continue
+                if r["writes"] == 0:
+                    break
+            calm = out_rounds[-1]["start"]
+            changed = [w for w in proxy.writes if flipped_at <= w.at < calm]
+            kinds: dict[str, int] = {}
+            for w in changed:
+                kinds[w.kind] = kinds.get(w.kind, 0) + 1
+            result["change"] = {"circuits_opened": flipped, "writes": len(changed),
+                                "writes_by_kind": kinds,
+                                "write_paths": sorted({f"{w.method} {w.path}"
+                                                       for w in changed})[:12]}
             async with local.get(f"http://127.0.0.1:{farm_port}/stats") as resp:
                 farm_stats = await resp.json()
             result["farm"] = {"requests": farm_stats["requests"],
@@ -410,6 +433,11 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
             result["api_reads_total"] = proxy.reads
             result["api_refused"] = [list(r) for r in proxy.refused[:10]]
             steady = [r for r in out_rounds if r["phase"].startswith("steady")]
+            first_steady = next(r for r in out_rounds if r["phase"] == "steady")
+            last_steady = [r for r in out_rounds if r["phase"] == "steady"][-1]
+            result["writes_over_steady_phase"] = len(
+                [w for w in proxy.writes
+                 if first_steady["start"] <= w.at < last_steady["start"] + args.interval])
             result["steady"] = {
                 "round_s_max": max(r["seconds"] for r in steady),
                 "round_s_median": sorted(r["seconds"] for r in steady)[len(steady) // 2],
@@ -455,6 +483,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900, help="seconds per case")
     args = p.parse_args(argv)
     args.pods = [int(x) for x in str(args.pods).split(",") if x.strip()]
+    import signal
+
+    def stop(signum: int, frame: object) -> None:  # a timeout's TERM: clean up on the way
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))

@@ -437,6 +437,99 @@ def _tls_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
     return out
 
 
+def _operator_scale_section(results: dict[str, Any]) -> list[str]:
+    sc = results.get("operator_scale")
+    if not sc:
+        return []
+    out = ["## Operator over thousands of pods (simulated sidecars)", ""]
+    if "skipped" in sc:
+        return [*out, f"**Not measured in this run:** {sc['skipped']}", ""]
+    st = sc.get("settings") or {}
+    out += [
+        "Measured with `bench/operator_scale.py` on the local API server (the same 2-core "
+        f"machine): per case {st.get('pools')} PollingPools (one TaskGroup of two models each) "
+        f"and {st.get('deployments_per_pool')} labelled Deployments per pool, N pods in all. "
+        "The Deployments are paused (the controller-manager makes no ReplicaSets); once the "
+        "operator has injected its sidecar into their templates, the benchmark creates the "
+        "pods from those templates and sets them Running with IPs in 127.10.0.0/16 through "
+        "`pods/status`, as a kubelet would. One farm process "
+        "(`bench/harness/sidecar_farm.py`) answers every pod IP's admin `/v1/status` with "
+        "its own document (docs/status-api.md; every tenth sidecar has an open circuit). The "
+        "operator reaches the API server through a counting proxy "
+        "(`bench/harness/kube_proxy.py`) that timestamps every write. Its settings are its "
+        f"defaults: a poll every {_f(st.get('interval_s'), 0)} s, {st.get('poll_concurrency')} "
+        f"sidecars at a time, {_f(st.get('poll_timeout_s'), 0)} s per poll. A round runs from "
+        "its first pod list to its last poll or write; its writes are those until the next "
+        "round starts. Steady rounds changed nothing; then 1 % of the sidecars opened a "
+        "circuit (a change to write), and one more steady round followed.", "",
+        "### Targets (issue 20, operator)", "",
+        "| target | bar | measured | met |", "|---|---|---:|---|"]
+    for t in operator_scale_targets(sc):
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        out.append(f"| {t['target']} | {t['bar']} | {t['value']} | {met} |")
+    out += ["", "### Growth", "",
+            "| pods | pools | Deployments | pods created s | set Running s | steady round s "
+            "(median / max) | of which polling s | operator CPU s per round (max) | cores "
+            "during a round (max) | CPU s per poll interval | RSS MB (peak) | writes in a "
+            "steady round (max) | writes after 1 % opened a circuit |",
+            "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+    notes: list[str] = []
+    for r in sc.get("results") or []:
+        steady = [x for x in r.get("rounds") or [] if x["phase"].startswith("steady")]
+        change = r.get("change") or {}
+        s_ = r.get("steady") or {}
+        polls = max((x.get("polls_s") or 0 for x in steady), default=None)
+        per_interval = max((x.get("cpu_s_per_interval") or 0 for x in steady), default=None)
+        kinds = ", ".join(f"{k} {v}" for k, v in (change.get("writes_by_kind") or {}).items())
+        out.append(
+            f"| {r['pods']:,} | {r['pools']} | {r['deployments']} | {_f(r.get('pods_created_s'))}"
+            f" | {_f(r.get('pods_running_s'))} | {_f(s_.get('round_s_median'))} / "
+            f"{_f(s_.get('round_s_max'))} | {_f(polls)} | {_f(s_.get('cpu_s_per_round_max'))} | "
+            f"{_f(s_.get('cores_during_round_max'))} | {_f(per_interval)} | "
+            f"{_f(r.get('operator_rss_mb_peak'), 1)} | {s_.get('writes_max')} | "
+            f"{change.get('writes', '–')} ({kinds or 'none'}; "
+            f"{change.get('circuits_opened', '–')} circuits opened) |")
+        if r.get("writes_over_steady_phase") is not None:
+            notes.append(f"{r['pods']:,} pods: {r['writes_over_steady_phase']} writes over the "
+                         "whole steady phase (every round of it, seen or not).")
+    out += ["", *(f"- {x}" for x in notes), "", "Every round seen, in order (kopf caches the "
+            "operator's liveness probe for 10 s, so a round may go unseen; those seen are "
+            "timed by the operator's own clock):", "",
+            "| pods | round | phase | s | polling s | sidecars polled | CPU s | cores | "
+            "writes |", "|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in sc.get("results") or []:
+        for x in r.get("rounds") or []:
+            kinds = ", ".join(f"{k} {v}" for k, v in (x.get("writes_by_kind") or {}).items())
+            out.append(f"| {r['pods']:,} | {x['round']} | {x['phase']} | {_f(x['seconds'])} | "
+                       f"{_f(x.get('polls_s'))} | {x.get('sidecars_polled')} | "
+                       f"{_f(x.get('cpu_s'))} | {_f(x.get('cores_during_round'))} | "
+                       f"{x['writes']}{' (' + kinds + ')' if kinds else ''} |")
+    return [*out, ""]
+
+
+def operator_scale_targets(sc: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for r in sc.get("results") or []:
+        s_ = r.get("steady") or {}
+        n = r["pods"]
+        if s_.get("round_s_max") is not None:
+            rows.append({"target": f"a poll round over {n:,} sidecars (slowest steady round)",
+                         "bar": "<= 10 s", "value": f"{s_['round_s_max']:.2f} s",
+                         "met": s_["round_s_max"] <= 10})
+            rows.append({"target": f"CPU during a round over {n:,} sidecars (busiest round)",
+                         "bar": "< 1 core", "value": f"{s_['cores_during_round_max']:.2f} cores",
+                         "met": s_["cores_during_round_max"] < 1})
+        if r.get("operator_rss_mb_peak") is not None:
+            rows.append({"target": f"operator memory with {n:,} pods (peak RSS)",
+                         "bar": "< 500 MB", "value": f"{r['operator_rss_mb_peak']:.1f} MB",
+                         "met": r["operator_rss_mb_peak"] < 500})
+        if s_.get("writes_max") is not None:
+            rows.append({"target": f"API writes in a round when nothing changed ({n:,} pods)",
+                         "bar": "0", "value": str(s_["writes_max"]),
+                         "met": s_["writes_max"] == 0})
+    return rows
+
+
 def _closed_loadgen(plan: dict[str, Any]) -> str:
     if not plan.get("wrk"):
         return "the Python generator"
@@ -528,6 +621,7 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
                 *_closed_table(results, derived, "slow", None, "slow"), ""]
     out += _paced_section(results, derived)
     out += _tls_section(results, derived)
+    out += _operator_scale_section(results)
     out += ["## Failover cost", "",
             "One client, one request at a time. Tier 1's model answers 503 (or its port "
             "refuses connections) on every request; tier 2 answers. Retry delay 0, and the "

@@ -14,8 +14,9 @@ that one process answers thousands of polls a second.
 
 The control port (127.0.0.1) takes ``POST /flip?count=N``: the first N sidecars whose
 circuits are all closed open one (their first instance), so that the operator has a change
-to write; and ``GET /stats``: requests answered, connections accepted, and the bursts of
-``/v1/status`` requests (first and last time, count: one per poll round).
+to write; ``POST /reset`` forgets the polls seen; and ``GET /stats``: requests answered,
+connections accepted, sidecars polled, and the poll rounds: the k-th poll of every sidecar
+(first and last time, how many).
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ import orjson
 
 __all__ = ["main", "status_document"]
 
-#: a pause in the polls longer than this separates two poll rounds (seconds)
-BURST_GAP = 1.0
 PROVIDERS = {"m-openai": "openai", "m-claude": "anthropic", "m-gemini": "gemini"}
 
 
@@ -88,7 +87,20 @@ class Farm:
         self.bodies = [_response(200, orjson.dumps(status_document(t, now))) for t in targets]
         self.requests = 0
         self.connections = 0
-        self.bursts: list[list[float]] = []  # [first, last, count] of each poll round seen
+        # the time of every poll of each sidecar since the last reset
+        self.polls: list[list[float]] = [[] for _ in targets]
+
+    def rounds(self) -> list[list[float]]:
+        """[first, last, sidecars] of the k-th poll of every sidecar polled k times: a poll
+        round, once every sidecar answers each round."""
+        out = []
+        k = 0
+        while True:
+            times = [p[k] for p in self.polls if len(p) > k]
+            if not times:
+                return out
+            out.append([min(times), max(times), len(times)])
+            k += 1
 
     def flip(self, count: int) -> int:
         now = time.time()
@@ -135,22 +147,30 @@ class _Conn(asyncio.Protocol):
         farm = self.farm
         path = target.split("?", 1)[0]
         if self.index is None:  # the control port
+            if path == "/window":  # the polls in [from, to): how many, first, last
+                q = parse_qs(urlsplit(target).query)
+                lo, hi = float(q["from"][0]), float(q["to"][0])
+                times = [t for p in farm.polls for t in p if lo <= t < hi]
+                return _response(200, orjson.dumps({"polls": len(times),
+                                                    "sidecars": sum(1 for p in farm.polls if any(
+                                                        lo <= t < hi for t in p)),
+                                                    "first": min(times, default=None),
+                                                    "last": max(times, default=None)}))
+            if method == "POST" and path == "/reset":
+                farm.polls = [[] for _ in farm.targets]
+                return _response(200, b'{"reset": true}')
             if method == "POST" and path == "/flip":
                 count = int((parse_qs(urlsplit(target).query).get("count") or ["1"])[0])
                 return _response(200, orjson.dumps({"flipped": farm.flip(count)}))
             return _response(200, orjson.dumps({"requests": farm.requests,
                                                 "connections": farm.connections,
-                                                "bursts": farm.bursts}))
+                                                "polled": sum(1 for p in farm.polls if p),
+                                                "last_poll": max((p[-1] for p in farm.polls
+                                                                  if p), default=None),
+                                                "rounds": farm.rounds()}))
         farm.requests += 1
         if path == "/v1/status":
-            now = time.time()
-            bursts = farm.bursts
-            if bursts and now - bursts[-1][1] < BURST_GAP:
-                last = bursts[-1]
-                last[1] = now
-                last[2] += 1
-            else:
-                bursts.append([now, now, 1])
+            farm.polls[self.index].append(time.time())
             return farm.bodies[self.index]
         if path in ("/readyz", "/healthz"):
             return _response(200, b'{"ok": true}')
