@@ -29,13 +29,23 @@ __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[2]
 
-QUICK = {"arms": "direct,bare,echelon", "duration": 1.5, "warmup": 0.3,
+SECTIONS = ("main", "paced", "tls", "operator", "operator-scale")
+PACED_KINDS = "openai,anthropic_to_openai,gemini_to_openai,openai_to_anthropic"
+QUICK = {"arms": "direct,bare,stream,echelon", "duration": 1.5, "warmup": 0.3,
          "concurrency": "1,16", "stream": "1", "slow": "", "rates": "500",
-         "failover_duration": 0.7, "rounds": 1}
+         "failover_duration": 0.7, "rounds": 1, "sections": "main,paced,tls",
+         "paced_concurrency": "20", "paced_translated": "20", "paced_chunks": 20,
+         "paced_duration": 1.0, "paced_ramp": 0.4, "paced_rounds": 1,
+         "tls_concurrency": "16", "tls_stream": "16", "tls_paced": "20",
+         "operator_scale": ""}
 FULL = {"arms": ",".join(ARMS), "duration": 10.0, "warmup": 2.0,
         "concurrency": "1,16,64", "stream": "1,16,64", "slow": "1,16,64",
         "rates": "50,100,250,500,1000,1500,2000,3000,4000,6000", "failover_duration": 4.0,
-        "rounds": 3}
+        "rounds": 3, "sections": ",".join(SECTIONS),
+        "paced_concurrency": "100,200,500,1000", "paced_translated": "200,1000",
+        "paced_chunks": 200, "paced_duration": 8.0, "paced_ramp": 4.0, "paced_rounds": 2,
+        "tls_concurrency": "1,16,64", "tls_stream": "16", "tls_paced": "200",
+        "operator_scale": "50,500,5000"}
 
 
 def _ints(text: str) -> list[int]:
@@ -83,6 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bench/operator_bench.py modes: one-pool and/or pools")
     p.add_argument("--kubeconfig", help="use this cluster for the operator benchmark instead "
                    "of starting scripts/local-k8s")
+    p.add_argument("--sections", help=f"comma-separated subset of {','.join(SECTIONS)} "
+                   "(--full: all; --quick: main,paced,tls)")
+    p.add_argument("--paced-kinds", default=PACED_KINDS, help="paced stream kinds "
+                   "(default: %(default)s)")
+    p.add_argument("--paced-concurrency", help="concurrent paced streams, passthrough kind")
+    p.add_argument("--paced-translated", help="concurrent paced streams, translated kinds")
+    p.add_argument("--paced-chunks", type=int, help="content chunks per paced stream")
+    p.add_argument("--paced-rate", type=float, default=50.0, help="paced chunks per second")
+    p.add_argument("--paced-duration", type=float, help="seconds of paced streams recorded "
+                   "per point (after a ramp of first requests)")
+    p.add_argument("--paced-ramp", type=float, help="seconds over which a point's first "
+                   "streams start (unrecorded)")
+    p.add_argument("--paced-rounds", type=int, help="passes over the paced points")
+    p.add_argument("--tls-concurrency", help="closed-loop concurrencies over HTTPS")
+    p.add_argument("--tls-stream-concurrency", help="5-chunk stream concurrencies over HTTPS")
+    p.add_argument("--tls-paced-concurrency", help="paced passthrough streams over HTTPS")
+    p.add_argument("--operator-scale", help="pod counts of the operator-at-scale simulation "
+                   "(bench/operator_scale.py; '' to skip)")
     p.add_argument("--server-core", type=int, default=0, help="core of the server arms")
     p.add_argument("--client-core", type=int, default=1,
                    help="core of the upstream and the load generator")
@@ -161,7 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             arms.remove("litellm")
             notes.append(f"- The LiteLLM arm was skipped: {exc}")
 
-    run_operator = mode == "full" and not args.no_operator
+    sections = [x.strip() for x in str(pick(args.sections, "sections")).split(",") if x.strip()]
+    for section in sections:
+        if section not in SECTIONS:
+            build_parser().error(f"unknown section {section!r} (choose from "
+                                 f"{', '.join(SECTIONS)})")
+    run_operator = "operator" in sections and not args.no_operator and (
+        mode == "full" or args.sections is not None)
+    paced_kinds = [k.strip() for k in args.paced_kinds.split(",") if k.strip()]
     plan = Plan(
         mode=mode,
         arms=arms,
@@ -182,6 +217,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         operator_groups=_ints(args.operator_groups) if run_operator else [],
         operator_modes=[m.strip() for m in args.operator_modes.split(",") if m.strip()],
         operator_kubeconfig=args.kubeconfig,
+        paced_kinds=paced_kinds if "paced" in sections else [],
+        paced_concurrency=_ints(str(pick(args.paced_concurrency, "paced_concurrency"))),
+        paced_translated=_ints(str(pick(args.paced_translated, "paced_translated"))),
+        paced_chunks=int(pick(args.paced_chunks, "paced_chunks")),  # type: ignore[call-overload]
+        paced_rate=args.paced_rate,
+        paced_duration=float(pick(args.paced_duration, "paced_duration")),  # type: ignore[arg-type]
+        paced_ramp=float(pick(args.paced_ramp, "paced_ramp")),  # type: ignore[arg-type]
+        paced_rounds=int(pick(args.paced_rounds, "paced_rounds")),  # type: ignore[call-overload]
+        tls="tls" in sections,
+        tls_concurrency=_ints(str(pick(args.tls_concurrency, "tls_concurrency"))),
+        tls_stream_concurrency=_ints(str(pick(args.tls_stream_concurrency, "tls_stream"))),
+        tls_paced_concurrency=_ints(str(pick(args.tls_paced_concurrency, "tls_paced"))),
+        operator_scale=_ints(str(pick(args.operator_scale, "operator_scale")))
+        if "operator-scale" in sections else [],
+        sections=sections,
         command=shlex.join(["python", "-m", "bench", *argv]),
     )
     if mode == "full" and args.no_operator:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["derive"]
+__all__ = ["derive", "derive_paced", "paced_targets"]
 
 _Q = ("p50_ms", "p90_ms", "p99_ms")
 
@@ -62,6 +62,22 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         "throughput_ratio_vs_bare_proxy": _ratio(echelon16, (c16.get("bare") or {}).get("rps")),
     }
     derived["targets"] = _targets(results, derived)
+    if results.get("paced"):
+        derived["paced"] = derive_paced(results["paced"].get("points") or {})
+        derived["paced_targets"] = paced_targets(results, derived)
+    tls = results.get("tls") or {}
+    if tls.get("paced"):
+        derived["tls_paced"] = derive_paced(tls["paced"])
+    for section in ("closed", "stream"):
+        for c, point in (tls.get(section) or {}).items():
+            floor = point.get("direct")
+            if section == "stream":
+                floor = (floor or {}).get("ttft")
+            for arm, r in point.items():
+                if arm != "direct":
+                    derived.setdefault("tls_added", {}).setdefault(section, {}).setdefault(
+                        arm, {})[c] = _minus(r.get("ttft") if section == "stream" else r,
+                                             floor)
     return derived
 
 
@@ -107,3 +123,66 @@ def _targets(results: dict[str, Any], derived: dict[str, Any]) -> list[dict[str,
                         "bar": "< 60 s", "value": value, "unit": "s",
                         "met": None if value is None else value < 60})
     return out
+
+
+_GQ = ("p50_ms", "p99_ms", "p999_ms")
+
+
+def _added(arm: dict[str, Any] | None, floor: dict[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for q in _GQ:
+        a, f = (arm or {}).get(q), (floor or {}).get(q)
+        if a is not None and f is not None:
+            out[q] = round(a - f, 3)
+    return out
+
+
+def derive_paced(points: dict[str, Any]) -> dict[str, Any]:
+    """Per kind, concurrency and arm: TTFT and gap added (vs direct), CPU per 1,000 chunks as
+    a multiple of the bare streaming proxy's."""
+    out: dict[str, Any] = {}
+    for kind, by_c in points.items():
+        for c, by_arm in by_c.items():
+            direct = by_arm.get("direct") or {}
+            floor = (by_arm.get("stream") or {}).get("server_cpu_ms_per_1000_chunks")
+            for arm, r in by_arm.items():
+                cpu = r.get("server_cpu_ms_per_1000_chunks")
+                entry = {"ttft_added": _added(r.get("ttft"), direct.get("ttft")),
+                         "gap_added": _added(r.get("gap"), direct.get("gap")),
+                         "cpu_vs_stream_proxy": round(cpu / floor, 3) if cpu and floor else None}
+                out.setdefault(kind, {}).setdefault(c, {})[arm] = entry
+    return out
+
+
+def paced_targets(results: dict[str, Any], derived: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue-20 stream targets, for Echelon (and LiteLLM's figure beside each)."""
+    paced = results.get("paced") or {}
+    points = paced.get("points") or {}
+    ratios = derived.get("paced") or {}
+    rows: list[dict[str, Any]] = []
+    for kind, by_c in points.items():
+        bar = 1.1 if kind == "openai" else 1.25
+        what = "passthrough" if kind == "openai" else "translated"
+        label = (paced.get("kinds") or {}).get(kind, kind)
+        for c in sorted(by_c, key=int):
+            r = ratios.get(kind, {}).get(c, {})
+            ech = (r.get("echelon") or {}).get("cpu_vs_stream_proxy")
+            lit = (r.get("litellm") or {}).get("cpu_vs_stream_proxy")
+            rows.append({"target": f"{what} CPU per chunk vs the bare streaming proxy: {label}, "
+                                   f"{c} streams", "bar": f"<= {bar}x",
+                         "value": ech, "unit": "x", "met": None if ech is None else ech <= bar,
+                         "litellm": lit,
+                         "litellm_met": None if lit is None else lit <= bar})
+        for c in sorted(by_c, key=int):
+            if int(c) < 1000:
+                continue
+            e, li = by_c[c].get("echelon") or {}, by_c[c].get("litellm") or {}
+            rows.append({"target": f"no stream lost at {c} concurrent streams: {label}",
+                         "bar": "0 lost", "value": e.get("lost"), "unit": "lost",
+                         "met": None if e.get("lost") is None else e["lost"] == 0,
+                         "detail": f"{e.get('completed')}/{e.get('started')} completed",
+                         "litellm": li.get("lost"),
+                         "litellm_met": None if li.get("lost") is None else li["lost"] == 0,
+                         "litellm_detail": f"{li.get('completed')}/{li.get('started')} completed"
+                         if li else None})
+    return rows

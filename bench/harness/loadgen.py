@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -98,10 +99,13 @@ class _Conn(asyncio.Protocol):
 
 
 class _Client:
-    def __init__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    def __init__(self, url: str, body: bytes, headers: dict[str, str], timeout: float,
+                 cafile: str | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        tls = parts.scheme == "https"
+        self.port = parts.port or (443 if tls else 80)
+        self.ssl = ssl.create_default_context(cafile=cafile) if tls else None
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}",
                  "Content-Type: application/json", f"Content-Length: {len(body)}",
@@ -117,7 +121,9 @@ class _Client:
         self.answered = 0  # every request that got an answer or failed, warm-up included
 
     async def connect(self) -> _Conn:
-        _, conn = await self.loop.create_connection(lambda: _Conn(self.loop), self.host, self.port)
+        _, conn = await self.loop.create_connection(
+            lambda: _Conn(self.loop), self.host, self.port, ssl=self.ssl,
+            server_hostname=self.host if self.ssl else None)
         self.open += 1
         return conn
 
@@ -247,9 +253,9 @@ async def _open(client: _Client, rate: float, duration: float, connections: int)
 
 async def run(url: str, body: bytes, *, concurrency: int | None = None, rate: float | None = None,
               duration: float = 10.0, warmup: float = 1.0, request_timeout: float = 10.0,
-              connections: int = 64, headers: dict[str, str] | None = None
-              ) -> dict[str, Any]:
-    client = _Client(url, body, headers or {}, request_timeout)
+              connections: int = 64, headers: dict[str, str] | None = None,
+              cafile: str | None = None) -> dict[str, Any]:
+    client = _Client(url, body, headers or {}, request_timeout, cafile)
     try:
         if rate is not None:
             # a short warm-up at the same rate, not recorded
@@ -289,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=64,
                    help="open loop: the fixed set of keep-alive connections (default 64)")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    p.add_argument("--cafile", help="CA bundle to trust (https URLs)")
     args = p.parse_args(argv)
     with open(args.body_file, "rb") as fh:
         body = fh.read()
@@ -301,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = runner(run(args.url, body, concurrency=args.concurrency, rate=args.rate,
                         duration=args.duration, warmup=args.warmup,
                         request_timeout=args.timeout,
-                        connections=args.connections,
+                        connections=args.connections, cafile=args.cafile,
                         headers={k.strip(): v.strip() for k, v in headers.items()}))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,27 @@ class Plan:
     operator_groups: list[int] = field(default_factory=list)
     operator_modes: list[str] = field(default_factory=list)
     operator_kubeconfig: str | None = None
+    # paced streams (streams.run_paced): concurrencies of the passthrough kind and of the
+    # translated kinds; chunks per stream, chunks per second; seconds recorded per point
+    # after a ramp of first requests; a stream's own time limit
+    paced_kinds: list[str] = field(default_factory=list)
+    paced_concurrency: list[int] = field(default_factory=list)
+    paced_translated: list[int] = field(default_factory=list)
+    paced_chunks: int = 200
+    paced_rate: float = 50.0
+    paced_duration: float = 8.0
+    paced_ramp: float = 4.0
+    paced_stream_timeout: float = 60.0
+    paced_rounds: int = 1
+    # TLS (streams.run_tls): closed-loop, 5-chunk stream and paced passthrough points over
+    # HTTPS; off when tls is False
+    tls: bool = False
+    tls_concurrency: list[int] = field(default_factory=list)
+    tls_stream_concurrency: list[int] = field(default_factory=list)
+    tls_paced_concurrency: list[int] = field(default_factory=list)
+    # the operator over many simulated sidecars (bench/operator_scale.py): pod counts
+    operator_scale: list[int] = field(default_factory=list)
+    sections: list[str] = field(default_factory=lambda: ["main"])
     command: str = ""
 
 
@@ -77,13 +99,15 @@ class Driver:
 
     def loadgen(self, url: str, body: bytes, *, concurrency: int | None = None,
                 rate: float | None = None, duration: float, warmup: float,
-                connections: int = 64) -> dict[str, Any]:
+                connections: int = 64, cafile: Path | None = None) -> dict[str, Any]:
         body_file = self.workdir / "body.json"
         body_file.write_bytes(body)
         cmd = [sys.executable, "-m", "bench.harness.loadgen", "--url", url,
                "--body-file", str(body_file), "--duration", str(duration),
                "--warmup", str(warmup), "--connections", str(connections)]
         cmd += ["--concurrency", str(concurrency)] if rate is None else ["--rate", str(rate)]
+        if cafile is not None:
+            cmd += ["--cafile", str(cafile)]
         for k, v in self.headers.items():
             cmd += ["--header", f"{k}:{v}"]
         proc = subprocess.run(pinned(cmd, self.plan.client_core), capture_output=True,
@@ -96,7 +120,8 @@ class Driver:
         return result
 
     def closed(self, url: str, body: bytes, concurrency: int, *, stream: bool,
-               duration: float | None = None, server: Proc | None = None) -> dict[str, Any]:
+               duration: float | None = None, server: Proc | None = None,
+               cafile: Path | None = None) -> dict[str, Any]:
         """A closed-loop point; with ``server``, also its CPU time per request."""
         duration = duration or self.plan.duration
         if self.plan.wrk and not stream and concurrency >= self.plan.wrk_min_concurrency:
@@ -113,7 +138,7 @@ class Driver:
         else:
             cpu = server.cpu_seconds() if server else 0.0
             result = self.loadgen(url, body, concurrency=concurrency, duration=duration,
-                                  warmup=self.plan.warmup)
+                                  warmup=self.plan.warmup, cafile=cafile)
         if server is not None and result.get("requests_total"):
             result["server_cpu_us_per_request"] = round(
                 (server.cpu_seconds() - cpu) / result["requests_total"] * 1e6, 1)
@@ -294,51 +319,107 @@ def run_operator(plan: Plan) -> dict[str, Any]:
     return report
 
 
+def _tls_closed(plan: Plan, workdir: Path) -> Callable[..., dict[str, Any]]:
+    """Closed-loop points of the TLS section (every arm in turn, ``plan.rounds`` rounds, each
+    arm's best), with the connections the upstream accepted per 1,000 requests."""
+    driver = Driver(plan, workdir)
+
+    def closed(arms: dict[str, Arm], up: Upstream, levels: list[int], stream: bool,
+               cafile: Path) -> dict[str, Any]:
+        def stats() -> dict[str, Any]:
+            ctx = ssl.create_default_context(cafile=str(cafile))
+            with urllib.request.urlopen(f"{up.base}/_fake/stats", timeout=10,
+                                        context=ctx) as resp:
+                return dict(json.loads(resp.read()))
+
+        def step(arm: Arm, c: int) -> dict[str, Any]:
+            before = stats()
+            result = driver.closed(arm.url, _body("bench", stream), c, stream=stream,
+                                   server=_server(arm, up), cafile=cafile)
+            after = stats()
+            result["upstream_connections"] = after["connections"] - before["connections"]
+            result["upstream_requests"] = after["total"] - before["total"]
+            if result["upstream_requests"]:
+                result["handshakes_per_1000_requests"] = round(
+                    result["upstream_connections"] / result["upstream_requests"] * 1000, 2)
+            return result
+
+        rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for r in range(plan.rounds):
+            for c in levels:
+                label = f"tls {'stream' if stream else 'non-stream'} c={c}" + (
+                    f" (round {r + 1}/{plan.rounds})" if plan.rounds > 1 else "")
+                point = _each_arm(arms, label, lambda arm, c=c: step(arm, c))
+                for name, result in point.items():
+                    rounds.setdefault(str(c), {}).setdefault(name, []).append(result)
+        return {c: {name: _best_round(runs, stream) for name, runs in by_arm.items()}
+                for c, by_arm in rounds.items()}
+
+    return closed
+
+
+def _run_main(plan: Plan, workdir: Path, idle: IdlePoll) -> dict[str, Any]:
+    """The sections on the fake provider: closed and open loop, streams, failover."""
+    upstream: Upstream | None = None
+    arms: dict[str, Arm] = {}
+    try:
+        upstream = start_upstream(plan.client_core, workdir, plan.stream_chunks)
+        for name in plan.arms:
+            _log(f"starting {name}")
+            arms[name] = start_arm(name, upstream, core=plan.server_core, log_dir=workdir,
+                                   litellm_python=plan.litellm_python)
+        checks = {name: _check(arm.url, "bench") for name, arm in arms.items()}
+        driver = Driver(plan, workdir)
+        load = run_load(plan, arms, driver, upstream, idle)
+        failover = run_failover(plan, arms, driver)
+        rss = {name: (arm.proc.peak_rss_mb() if arm.proc else None)
+               for name, arm in arms.items()}
+        rss["upstream"] = upstream.proc.peak_rss_mb()
+    except Exception:
+        for name, arm in arms.items():
+            if arm.proc is not None:
+                _log(f"--- {name} log tail ---\n{arm.proc.log_tail()}")
+        if upstream is not None:
+            _log(f"--- upstream log tail ---\n{upstream.proc.log_tail()}")
+        raise
+    finally:
+        for arm in arms.values():
+            if arm.proc is not None:
+                arm.proc.stop()
+        if upstream is not None:
+            upstream.proc.stop()
+    return {"checks": checks, "arms": {name: arm.notes for name, arm in arms.items()},
+            "load": load, "failover": failover, "rss": rss}
+
+
 def run_plan(plan: Plan) -> dict[str, Any]:
+    from .streams import run_paced, run_tls
     machine = describe(plan.wrk, plan.litellm_python if "litellm" in plan.arms else None)
     started = time.time()
+    main: dict[str, Any] = {"checks": {}, "arms": {}, "load": {}, "failover": {}, "rss": {}}
+    sections: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="echelon-bench.") as tmp:
         workdir = Path(tmp)
-        upstream: Upstream | None = None
-        arms: dict[str, Arm] = {}
+        idle = IdlePoll()
         try:
-            upstream = start_upstream(plan.client_core, workdir, plan.stream_chunks)
-            for name in plan.arms:
-                _log(f"starting {name}")
-                arms[name] = start_arm(name, upstream, core=plan.server_core, log_dir=workdir,
-                                       litellm_python=plan.litellm_python)
-            checks = {name: _check(arm.url, "bench") for name, arm in arms.items()}
-            driver = Driver(plan, workdir)
-            idle = IdlePoll()
-            try:
-                if plan.idle_poll and not idle.hold():
-                    _log(f"idle CPUs keep halting (cannot hold {idle.error})")
-                machine["cpu_idle"]["while_measuring"] = (
-                    "poll (cpu_dma_latency held at 0)" if idle.held else
-                    "the machine's default" + (f" (not held: {idle.error})" if idle.error
-                                               else ""))
-                load = run_load(plan, arms, driver, upstream, idle)
-                failover = run_failover(plan, arms, driver)
-            finally:
-                idle.release()
-            rss = {name: (arm.proc.peak_rss_mb() if arm.proc else None)
-                   for name, arm in arms.items()}
-            rss["upstream"] = upstream.proc.peak_rss_mb()
-        except Exception:
-            for name, arm in arms.items():
-                if arm.proc is not None:
-                    _log(f"--- {name} log tail ---\n{arm.proc.log_tail()}")
-            if upstream is not None:
-                _log(f"--- upstream log tail ---\n{upstream.proc.log_tail()}")
-            raise
+            if plan.idle_poll and not idle.hold():
+                _log(f"idle CPUs keep halting (cannot hold {idle.error})")
+            machine["cpu_idle"]["while_measuring"] = (
+                "poll (cpu_dma_latency held at 0)" if idle.held else
+                "the machine's default" + (f" (not held: {idle.error})" if idle.error
+                                           else ""))
+            if "main" in plan.sections:
+                main = _run_main(plan, workdir, idle)
+            if "paced" in plan.sections and plan.paced_kinds:
+                sections["paced"] = run_paced(plan, workdir)
+            if "tls" in plan.sections and plan.tls:
+                sections["tls"] = run_tls(plan, workdir, _tls_closed(plan, workdir))
         finally:
-            for arm in arms.values():
-                if arm.proc is not None:
-                    arm.proc.stop()
-            if upstream is not None:
-                upstream.proc.stop()
+            idle.release()
     operator = run_operator(plan) if plan.operator_groups else {
         "skipped": "not run in this mode (--full runs it; --no-operator skips it)"}
+    if plan.operator_scale:
+        sections["operator_scale"] = run_operator_scale(plan)
     machine["loadavg_end"] = loadavg()
     return {
         "meta": {
@@ -350,11 +431,36 @@ def run_plan(plan: Plan) -> dict[str, Any]:
             "plan": {k: (str(v) if isinstance(v, Path) else v)
                      for k, v in plan.__dict__.items()},
             "machine": machine,
-            "arms": {name: arm.notes for name, arm in arms.items()},
-            "checks": checks,
+            "arms": main["arms"] or (sections.get("paced") or {}).get("arms") or {},
+            "checks": main["checks"],
         },
-        **load,
-        "failover": failover,
-        "rss_mb": rss,
+        **main["load"],
+        "failover": main["failover"],
+        "rss_mb": main["rss"],
         "operator": operator,
+        **sections,
     }
+
+
+def run_operator_scale(plan: Plan) -> dict[str, Any]:
+    try:
+        from bench import operator_scale
+    except ImportError as exc:
+        return {"skipped": f"bench/operator_scale.py is not importable: {exc}"}
+    args = ["--pods", ",".join(str(n) for n in plan.operator_scale)]
+    if plan.operator_kubeconfig:
+        args += ["--kubeconfig", plan.operator_kubeconfig]
+    out = io.StringIO()
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = operator_scale.main(args)
+    except Exception as exc:
+        return {"skipped": f"the operator scale benchmark failed: {type(exc).__name__}: "
+                           f"{exc}"[:600], "args": args}
+    if code != 0:
+        return {"skipped": f"the operator scale benchmark exited {code}", "args": args}
+    report: dict[str, Any] = json.loads(out.getvalue())
+    report["args"] = args
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    return report

@@ -112,6 +112,7 @@ def _group_health(entry: GroupEntry, instances: list[dict[str, Any]], models: li
 
 
 async def poll_once(rt: Runtime) -> None:
+    started = time.monotonic()
     if await refresh_operator_global(rt):
         for ns in rt.indices.namespaces():
             reconcile_namespace(rt, ns)
@@ -136,6 +137,8 @@ async def poll_once(rt: Runtime) -> None:
         except KubeError as exc:
             logger.warning("writing TaskGroup health in %s failed: %s", ns, exc)
     rt.last_poll = time.time()
+    rt.last_poll_seconds = round(time.monotonic() - started, 3)
+    rt.polls += 1
 
 
 async def poll_forever(rt: Runtime) -> None:

@@ -135,6 +135,9 @@ class Runtime:
     operator_global: GlobalEntry | None = None
     global_seen: set[NsName] = field(default_factory=set)
     last_poll: float | None = None
+    #: wall seconds of the last poll round, and how many rounds finished (probe, benchmarks)
+    last_poll_seconds: float | None = None
+    polls: int = 0
     poll_errors: int = 0
     _notes: dict[tuple[str, str], str] = field(default_factory=dict)
     _status_locks: KeyedLocks[str] = field(default_factory=KeyedLocks)
@@ -300,5 +303,7 @@ class Runtime:
             "groups": sum(len(self.indices.groups(ns)) for ns in namespaces),
             "reconciling": self.pool_runs.busy() + self.group_runs.busy(),
             "lastPoll": self.last_poll,
+            "lastPollSeconds": self.last_poll_seconds,
+            "polls": self.polls,
         }
 

@@ -30,7 +30,7 @@ from .settings import FakeSettings
 from .state import STATE, FakeState
 from .wire import json_response
 
-__all__ = ["create_app"]
+__all__ = ["count_connections", "create_app"]
 
 
 def _control_error(message: str, status: int = 400) -> web.Response:
@@ -160,6 +160,24 @@ async def models(request: web.Request) -> web.StreamResponse:
 
 async def _on_shutdown(app: web.Application) -> None:
     app[STATE].shutdown.set()
+
+
+def count_connections(runner: web.AppRunner) -> None:
+    """Count each connection the runner's server accepts in ``/_fake/stats``'s
+    ``connections`` (over TLS a connection is counted once its handshake is done): how well
+    a client reuses its connections. Call after ``runner.setup()``."""
+    server = runner.server
+    app = runner.app
+    if server is None or not isinstance(app, web.Application):
+        return
+    stats = app[STATE].stats
+    made = server.connection_made
+
+    def counted(handler: Any, transport: Any) -> None:
+        stats.connections += 1
+        made(handler, transport)
+
+    server.connection_made = counted  # type: ignore[method-assign]
 
 
 def create_app(settings: FakeSettings | None = None) -> web.Application:

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..argtypes import non_negative_float, non_negative_int, positive_int, tcp_port
-from .app import create_app
+from .app import count_connections, create_app
 from .faults import Fault, FaultSpecError, parse_fault_arg
 from .settings import FakeSettings
 
@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=tcp_port, default=0, help="port to bind; 0 lets the OS choose (default)")
     parser.add_argument("--port-file", type=Path, help="write the bound port to this file once listening")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate "
+                        "chain (with --tls-key); /_fake/stats counts connections (handshakes)")
+    parser.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")
     parser.add_argument("--api-key", help="require this API key (each provider's own header); default: any")
     parser.add_argument("--latency-ms", type=non_negative_float, default=0.0, help="added before every answer")
     parser.add_argument("--stream-chunks", type=positive_int, default=5, help="content chunks per stream (default 5)")
@@ -115,6 +118,8 @@ def settings_from_args(args: argparse.Namespace) -> FakeSettings:
         record_requests=args.record_requests,
         faults=faults,
         embedding_dimensions=dict(getattr(args, "embedding_dimensions", None) or ()),
+        tls_cert=str(args.tls_cert) if getattr(args, "tls_cert", None) else None,
+        tls_key=str(args.tls_key) if getattr(args, "tls_key", None) else None,
     )
     if getattr(args, "models", None):
         settings.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
@@ -144,15 +149,18 @@ async def serve_forever(settings: FakeSettings, port_file: Path | None = None) -
     runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None,
                            shutdown_timeout=5.0)
     await runner.setup()
+    count_connections(runner)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True,
+                           ssl_context=settings.ssl_context())
         await site.start()
         port = next(int(a[1]) for a in runner.addresses if isinstance(a, tuple))
         settings.port = port
         if port_file is not None:
             _write_port_file(port_file, port)
         faults = ", ".join(f"{m}={f.spec()}" for m, f in settings.faults.items()) or "none"
-        print(f"fake-provider listening on http://{settings.host}:{port} (faults: {faults})",
+        scheme = "https" if settings.tls_cert else "http"
+        print(f"fake-provider listening on {scheme}://{settings.host}:{port} (faults: {faults})",
               flush=True)
         await stop.wait()
     finally:

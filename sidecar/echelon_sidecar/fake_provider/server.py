@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import create_app
+from .app import count_connections, create_app
 from .faults import Fault
 from .settings import FakeSettings
 from .state import STATE, FakeState
@@ -50,8 +50,10 @@ class FakeProvider:
             shutdown_timeout=self._shutdown_timeout,
         )
         await runner.setup()
+        count_connections(runner)
         try:
-            site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True)
+            site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_address=True,
+                               ssl_context=self.settings.ssl_context())
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -84,7 +86,8 @@ class FakeProvider:
         host = self.settings.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.settings.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def openai_base_url(self) -> str:

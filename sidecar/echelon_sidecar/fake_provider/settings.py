@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -48,6 +49,8 @@ class FakeSettings:
     seed             seed of the RNG behind `rate:P` faults
     faults           initial fault rules, model (or `*`) -> Fault
     models           ids listed by `GET /v1/models`
+    tls_cert, tls_key  serve HTTPS with this certificate chain and key (PEM files; both or
+                     neither; read at start)
     embedding_dimensions  vector length per embedding model (`/v1/embeddings`, Gemini
                      `embedContent`); other models: their real default when the fake knows
                      it (text-embedding-3-small 1536, gemini-embedding-001 3072, ...), else
@@ -69,11 +72,15 @@ class FakeSettings:
     models: tuple[str, ...] = DEFAULT_MODELS
     embedding_dimensions: dict[str, int] = field(default_factory=dict)
     default_embedding_dimensions: int = 256
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
         if self.stream_chunks < 1:
             raise ValueError(f"stream_chunks must be >= 1, got {self.stream_chunks}")
         if self.latency_ms < 0 or self.chunk_delay_ms < 0:
@@ -86,6 +93,14 @@ class FakeSettings:
                             "(default)": self.default_embedding_dimensions}.items():
             if not 1 <= dims <= 65536:
                 raise ValueError(f"embedding dimensions of {model} must be 1-65536, got {dims}")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context when ``tls_cert``/``tls_key`` are set, else None."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        return ctx
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply runtime changes (the JSON of `POST /_fake/settings`); all or nothing."""

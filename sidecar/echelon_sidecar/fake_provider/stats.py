@@ -56,6 +56,8 @@ class Stats:
 
     def reset(self) -> None:
         self.total = 0
+        # connections accepted (with TLS: handshakes completed); see app.count_connections
+        self.connections = 0
         self.by_model: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
         self.by_model_status: dict[str, Counter[str]] = {}
@@ -121,6 +123,7 @@ class Stats:
         """The JSON of `GET /_fake/stats`."""
         return {
             "total": self.total,
+            "connections": self.connections,
             "by_model": dict(self.by_model),
             "by_status": dict(self.by_status),
             "by_model_status": {m: dict(c) for m, c in self.by_model_status.items()},

@@ -297,6 +297,8 @@ def _end_marker_boundary(buf: bytes, upstream: str) -> int:
 def _last_boundary(buf: bytes, searched: int) -> int:
     """The end of the last blank line (SSE event boundary) in ``buf``, 0 if none; the first
     ``searched`` bytes are known to hold none (but for the last few)."""
+    if buf.endswith(_BOUNDARIES):  # the usual case: the read ended with a whole event
+        return len(buf)
     start = max(0, searched - 3)
     end = 0
     for sep in _BOUNDARIES:

@@ -70,8 +70,13 @@ class SSEDecoder:
         lines = buf.split(b"\n")
         self._buf = lines.pop()
         events: list[SSEEvent] = []
+        data = self._data
         for line in lines:
-            self._line(line, events)
+            if line.startswith(b"data: "):  # the common line, without the general parse
+                data.append(line[6:].decode("utf-8", errors="replace"))
+            else:
+                self._line(line, events)
+                data = self._data  # a dispatch starts a new list
         return events
 
     def flush(self) -> list[SSEEvent]:

@@ -1,10 +1,13 @@
-"""The reconcile benchmark's harness works (N=1); the numbers themselves are not asserted."""
+"""The operator benchmarks' harnesses work (N=1, a few simulated sidecars); the numbers
+themselves are not asserted."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
 
 from ..cluster import REPO_ROOT, Cluster
 
@@ -22,3 +25,21 @@ def test_operator_bench_runs_with_one_group(k8s: Cluster, crds: None) -> None:
         assert result["groups"] == 1
         assert result["configmaps_right_s"] > 0 and result["edit_rerender_s"] > 0
         assert result["operator_rss_mb_peak"] > 0
+
+
+@pytest.mark.slow
+def test_operator_scale_bench_runs_with_a_few_simulated_sidecars(k8s: Cluster, crds: None
+                                                                 ) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.operator_scale", "--pods", "6", "--pools", "2",
+         "--deployments", "1", "--rounds", "1", "--interval", "3",
+         "--kubeconfig", str(k8s.kubeconfig)],
+        cwd=REPO_ROOT, env=k8s.env, capture_output=True, text=True, timeout=280, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    (case,) = report["results"]
+    assert case["pods"] == 6 and case["farm"]["requests"] > 0
+    phases = [r["phase"] for r in case["rounds"]]
+    assert "steady" in phases and "after a change" in phases
+    assert case["change"]["circuits_opened"] == 1
+    assert case["operator_rss_mb_peak"] > 0

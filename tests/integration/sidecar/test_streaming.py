@@ -147,3 +147,32 @@ async def test_an_anthropic_callers_stream_cut_mid_way_ends_with_an_error_event(
     assert events[0] == "message_start"
     assert "message_stop" not in events
     assert fake.stats()["by_model"].get("up-second", 0) == 0
+
+
+async def test_an_upstream_silent_mid_stream_for_the_tier_timeout_ends_the_stream(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    # the first event at once, then 2 s of silence: the tier's timeout (0.5 s) is the idle
+    # limit between two reads of a committed stream
+    sc = await make_sidecar(_config(fake, timeout=0.5))
+    fake.configure(stream_chunks=3, chunk_delay_ms=2000)
+    chunks: list[Any] = []
+    with pytest.raises(openai.APIError) as info:
+        await _read(sc, chunks)
+    assert len(chunks) == 1
+    assert "sent nothing for 0.5s" in info.value.message
+    assert fake.stats()["by_model"].get("up-second", 0) == 0, "no failover after the first byte"
+
+
+async def test_a_slow_stream_whose_reads_each_come_within_the_timeout_completes(
+    fake: FakeProvider, make_sidecar: MakeSidecar
+) -> None:
+    # five gaps of 0.2 s: the whole stream takes longer than the 0.5 s idle limit, no read
+    # waits that long
+    sc = await make_sidecar(_config(fake, timeout=0.5))
+    fake.configure(stream_chunks=5, chunk_delay_ms=200)
+    chunks: list[Any] = []
+    await _read(sc, chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith(
+        "[fake:up-first]")
+    assert chunks[-1].choices[0].finish_reason == "stop"
