@@ -176,6 +176,8 @@ header names as given.
 - name: ECHELON_SIDECAR_ENV
   value: {{ toJson .Values.sidecar.env | quote }}
 {{- end }}
+- name: ECHELON_SIDECAR_MODE
+  value: {{ .Values.sidecar.mode | quote }}
 - name: ECHELON_SIDECAR_DATA_PORT
   value: {{ .Values.sidecar.dataPort | quote }}
 - name: ECHELON_SIDECAR_ADMIN_PORT

@@ -447,3 +447,8 @@ def test_sidecar_env_reaches_the_operator_as_json(all_options_docs: Docs,
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
         "OTEL_SERVICE_NAME": "echelon-sidecar"}
     assert "ECHELON_SIDECAR_ENV" not in container_env(one(default_docs, "Deployment"))
+
+
+def test_sidecar_mode_reaches_the_operator(all_options_docs: Docs, default_docs: Docs) -> None:
+    assert container_env(one(default_docs, "Deployment"))["ECHELON_SIDECAR_MODE"] == "auto"
+    assert container_env(one(all_options_docs, "Deployment"))["ECHELON_SIDECAR_MODE"] == "native"
