@@ -41,6 +41,7 @@ from .workloads import (
     WorkloadKind,
     carries_sidecar,
     created_by_cronjob,
+    find_sidecar,
     job_finished,
     pod_template,
 )
@@ -350,12 +351,16 @@ async def reconcile_workload(rt: Runtime, kind: WorkloadKind, namespace: str, na
             if patch is None:
                 return
             try:
-                await rt.kube.patch_workload(kind, namespace, name, patch)
+                result = await rt.kube.patch_workload(kind, namespace, name, patch)
             except Conflict:
                 obj = await rt.kube.get_workload(kind, namespace, name)
                 continue
             except NotFound:
                 return  # deleted meanwhile (e.g. its namespace is going away)
+            if pool and rt.native_sidecars and not _native_kept(kind, result):
+                await _native_refused(rt, ref)
+                obj = result  # correct it at once, as a regular container
+                continue
             if pool:
                 await rt.event(ref, "Normal", "SidecarInjected",
                                f"echelon-sidecar serving pool {pool} added to the pod template "
@@ -366,6 +371,26 @@ async def reconcile_workload(rt: Runtime, kind: WorkloadKind, namespace: str, na
             return
         logger.warning("%s %s/%s kept changing; will retry on its next event", kind.kind,
                        namespace, name)
+
+
+def _native_kept(kind: WorkloadKind, result: Mapping[str, Any] | None) -> bool:
+    """The API server kept the native sidecar as sent (``restartPolicy: Always``)."""
+    found = find_sidecar(pod_template(result or {}, kind).get("spec") or {})
+    return found is not None and found[0] == "initContainers"
+
+
+async def _native_refused(rt: Runtime, ref: Mapping[str, Any]) -> None:
+    """The API server dropped ``restartPolicy`` of the init container: native sidecars are off
+    on this cluster (its SidecarContainers feature gate). Regular containers from now on."""
+    rt.native_sidecars = False
+    message = ("the API server dropped restartPolicy: Always of the echelon-sidecar init "
+               "container: native sidecars are off on this cluster (the SidecarContainers "
+               "feature gate), so echelon-operator injects regular containers from now on; "
+               "run it with --sidecar-mode container to say so")
+    logger.error("%s", message)
+    await rt.event(ref, "Warning", "NativeSidecarsUnavailable", message)
+    for ns in rt.indices.namespaces():
+        reconcile_namespace(rt, ns)  # every pool re-applies its workloads in the new form
 
 
 async def check_job(rt: Runtime, job: Mapping[str, Any]) -> None:

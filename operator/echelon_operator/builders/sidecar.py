@@ -44,6 +44,7 @@ from ..workloads import DEPLOYMENT, WorkloadKind, find_sidecar, pod_template
 from .render import SecretRef
 
 __all__ = [
+    "NATIVE_SIDECAR_FIELD_VERSION",
     "NATIVE_SIDECAR_VERSION",
     "contains",
     "inject_sidecar",
@@ -60,6 +61,8 @@ SIDECAR_UID = 65532
 #: the first Kubernetes release with native sidecars on by default (the SidecarContainers
 #: feature gate is beta, enabled, from 1.29; alpha and off in 1.28)
 NATIVE_SIDECAR_VERSION = (1, 29)
+#: the first release that knows ``restartPolicy: Always`` on init containers at all
+NATIVE_SIDECAR_FIELD_VERSION = (1, 28)
 #: how long the kubelet waits for a native sidecar's /readyz before it restarts it
 STARTUP_PERIOD_S = 1
 STARTUP_FAILURES = 120
@@ -84,9 +87,13 @@ def parse_server_version(info: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def native_sidecars(mode: SidecarMode, server: tuple[int, int]) -> bool:
-    """Inject native sidecars? ``auto``: when the API server is 1.29 or newer."""
+    """Inject native sidecars? ``auto``: when the API server is 1.29 or newer; ``native``:
+    from 1.28 on (where the SidecarContainers feature gate must be on). An older API server
+    has no ``restartPolicy`` for init containers: it would drop it and leave an init container
+    that never ends, so there ``native`` gives regular containers too (and the operator says so
+    at start-up)."""
     if mode == "native":
-        return True
+        return server >= NATIVE_SIDECAR_FIELD_VERSION
     if mode == "container":
         return False
     return server >= NATIVE_SIDECAR_VERSION

@@ -50,6 +50,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> 
     rt = build_runtime(ours, kube, indices)
     rt.server_version = server
     rt.native_sidecars = native_sidecars(ours.sidecar_mode, server)
+    if ours.sidecar_mode == "native" and not rt.native_sidecars:
+        logger.warning("--sidecar-mode native needs Kubernetes 1.28 or newer (1.28 with the "
+                       "SidecarContainers feature gate); this API server is %d.%d, so the "
+                       "sidecar is injected as a regular container", *server)
     rt.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=ours.poll_concurrency, force_close=True),
         headers={"User-Agent": "echelon-operator"},

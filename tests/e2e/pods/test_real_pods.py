@@ -26,6 +26,7 @@ import yaml
 from ...unit.chart.helm import CHART
 from ..cluster import Cluster, KubectlError
 from ..operator.conftest import wait_for
+from ..podspec import names, sidecar_of
 from .conftest import RealNode
 
 # one node per run: the tests run in this order on one xdist worker (--dist loadgroup)
@@ -59,14 +60,22 @@ def pods(node: RealNode, selector: str, namespace: str = APP_NS) -> list[dict[st
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
+def statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Container statuses by name, a native sidecar's (among the init containers) included."""
+    status = pod.get("status") or {}
+    return {s["name"]: s for s in [*(status.get("initContainerStatuses") or []),
+                                   *(status.get("containerStatuses") or [])]}
+
+
 def ready(pod: dict[str, Any]) -> bool:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return (pod.get("status", {}).get("phase") == "Running" and bool(statuses)
-            and all(s.get("ready") for s in statuses))
+    found = statuses(pod)
+    return (pod.get("status", {}).get("phase") == "Running" and bool(found)
+            and all(s.get("ready") for s in found.values()))
 
 
 def container_names(pod: dict[str, Any]) -> list[str]:
-    return [c["name"] for c in pod["spec"]["containers"]]
+    """The app's containers, then the sidecar (a regular container or a native sidecar)."""
+    return names(pod["spec"])
 
 
 def app_pods(node: RealNode, count: int, *, sidecar: bool = True, timeout: float = 180
@@ -136,7 +145,7 @@ def limit(status: dict[str, Any], kind: str) -> int:
 
 
 def restarts(pod: dict[str, Any]) -> dict[str, int]:
-    return {s["name"]: s["restartCount"] for s in pod["status"]["containerStatuses"]}
+    return {name: s["restartCount"] for name, s in statuses(pod).items()}
 
 
 def pool_configmap(node: RealNode) -> dict[str, Any]:
@@ -404,11 +413,12 @@ def test_the_labelled_app_gets_the_sidecar_and_is_served_also_through_a_fallback
     node = app
     first, second = app_pods(node, 2)
     name = first["metadata"]["name"]
-    sidecar = next(c for c in first["spec"]["containers"] if c["name"] == "echelon-sidecar")
+    sidecar = sidecar_of(first["spec"])
+    assert sidecar is not None
     assert sidecar["image"] == node.image("echelon-sidecar")
     assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
-    status = {s["name"]: s for s in first["status"]["containerStatuses"]}
+    status = statuses(first)
     assert status["echelon-sidecar"]["ready"] and status["echelon-sidecar"]["restartCount"] == 0
     # non-root, read-only root file system: as the running process sees it
     assert exec_in(node, name, "echelon-sidecar", "id", "-u").stdout.strip() == str(SIDECAR_UID)
@@ -541,7 +551,7 @@ def test_a_killed_sidecar_is_restarted_by_the_kubelet_and_serves_again(app: Real
     pods_now = app_pods(node, len(pods(node, "app=app")))
     pod = pods_now[0]
     name = pod["metadata"]["name"]
-    status = {s["name"]: s for s in pod["status"]["containerStatuses"]}
+    status = statuses(pod)
     container_id = status["echelon-sidecar"]["containerID"].split("://", 1)[1]
     node.ctr("tasks", "kill", "--signal", "SIGKILL", container_id)
 
@@ -552,7 +562,7 @@ def test_a_killed_sidecar_is_restarted_by_the_kubelet_and_serves_again(app: Real
 
     after = wait_for(restarted, timeout=120, interval=1, what="the sidecar restarted and Ready")
     assert restarts(after) == {"app": 0, "echelon-sidecar": 1}
-    last = {s["name"]: s for s in after["status"]["containerStatuses"]}["echelon-sidecar"]
+    last = statuses(after)["echelon-sidecar"]
     assert last["lastState"]["terminated"]["exitCode"] == 137  # SIGKILL
     code, headers, _ = chat(node, name, "still there?")
     assert code == 200 and headers["x-echelon-served-by"] in ("primary", "backup")

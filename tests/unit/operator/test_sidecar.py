@@ -250,7 +250,10 @@ def test_auto_mode_picks_native_sidecars_from_kubernetes_1_29_and_a_setting_forc
         parse_server_version({"gitVersion": "weird"})
     assert native_sidecars("auto", (1, 29)) and native_sidecars("auto", (1, 37))
     assert not native_sidecars("auto", (1, 28)) and not native_sidecars("auto", (1, 20))
-    assert native_sidecars("native", (1, 20)) and not native_sidecars("container", (1, 33))
+    assert native_sidecars("native", (1, 28)) and not native_sidecars("container", (1, 33))
+    # before 1.28 the API server would drop restartPolicy and leave an init container that
+    # never ends: forcing native gives regular containers there
+    assert not native_sidecars("native", (1, 27))
 
 
 # -- other workload kinds --------------------------------------------------------------------
