@@ -543,6 +543,93 @@ def test_scaling_to_three_re_splits_the_budgets_and_the_shares_sum_to_the_budget
     assert concurrency[first] == 2 and rpm[first] == 3
 
 
+# ------------------------------------------------------------- 6b. native sidecars and Jobs
+
+#: the first release whose kubelet runs native sidecars by default
+NATIVE = (1, 29)
+
+
+def report_cronjob(node: RealNode) -> str:
+    """A labelled CronJob (suspended: its Jobs start by hand) whose one container sends ONE
+    request at its very start, without any retry, and exits with wget's status."""
+    tools = node_image_name(node, "busybox")
+    body = json.dumps({"model": "checkout", "messages": [{"role": "user",
+                                                          "content": "first thing"}]})
+    return f"""
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: report
+  labels: {{echelon.dev/pool: checkout-pool}}
+spec:
+  schedule: "0 3 * * *"
+  suspend: true
+  jobTemplate:
+    spec:
+      backoffLimit: 0
+      template:
+        metadata: {{labels: {{app: report}}}}
+        spec:
+          restartPolicy: Never
+          terminationGracePeriodSeconds: 5
+          containers:
+          - name: report
+            image: {tools}
+            imagePullPolicy: Never
+            command: [wget, -q, -O, -, -T, "30", --header, "Content-Type: application/json",
+                      --post-data, {json.dumps(body)},
+                      "http://127.0.0.1:8080/v1/chat/completions"]
+            securityContext: {{runAsUser: 65534, runAsNonRoot: true,
+                               readOnlyRootFilesystem: true}}
+"""
+
+
+def test_native_sidecars_start_before_the_app_and_a_labelled_job_runs_to_completion(
+        app: RealNode) -> None:
+    node = app
+    node.cluster.require(NATIVE, "native sidecars (an init container with restartPolicy "
+                         "Always)")
+    # the labelled Deployment's pods run the sidecar as a native sidecar
+    pod = app_pods(node, 2)[0]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["echelon-sidecar"]
+    assert pod["spec"]["initContainers"][0]["restartPolicy"] == "Always"
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
+
+    kubectl(node, "apply", "-n", APP_NS, "-f", "-", input=report_cronjob(node))
+    wait_for(lambda: sidecar_of(get_json(node, "get", "cronjob", "report", "-n", APP_NS)[
+        "spec"]["jobTemplate"]["spec"]["template"]["spec"]), timeout=60, interval=1,
+             what="the sidecar in the CronJob's Job template")
+    started = time.monotonic()
+    kubectl(node, "create", "job", "first-request", "--from=cronjob/report", "-n", APP_NS)
+
+    def finished() -> dict[str, Any] | None:
+        job = get_json(node, "get", "job", "first-request", "-n", APP_NS)
+        conditions = {c["type"]: c["status"] for c in job.get("status", {}).get("conditions")
+                      or []}
+        if conditions.get("Failed") == "True":
+            logs = kubectl(node, "logs", "-n", APP_NS, "job/first-request", "-c", "report",
+                           check=False)
+            pytest.fail(f"the Job failed: its one request at start-up was not served: {logs}")
+        return job if conditions.get("Complete") == "True" else None
+
+    wait_for(finished, timeout=180, interval=1, what="the labelled Job Complete")
+    node.timings["Job with a native sidecar: create -> Complete"] = time.monotonic() - started
+    (job_pod,) = pods(node, "job-name=first-request")
+    assert job_pod["status"]["phase"] == "Succeeded"
+    # the first request, sent the moment the app started, was served (never refused)
+    logs = kubectl(node, "logs", "-n", APP_NS, job_pod["metadata"]["name"], "-c", "report")
+    assert json.loads(logs)["choices"][0]["message"]["content"]
+    # and the kubelet stopped the sidecar once the app was done
+    sidecar = statuses(job_pod)["echelon-sidecar"]
+    assert "terminated" in sidecar["state"], sidecar
+    # a finished Job's pod holds no budget share
+    wait_for(lambda: "first-request" not in " ".join(pool_configmap(node)["sidecar"]
+                                                     .get("pods") or []),
+             timeout=60, interval=1, what="the Job's pod out of the budget split")
+    kubectl(node, "delete", "cronjob", "report", "-n", APP_NS, "--cascade=foreground",
+            "--wait=true")
+
+
 # ------------------------------------------------------------------------------ 7. lifecycle
 
 
