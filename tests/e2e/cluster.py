@@ -159,7 +159,7 @@ class Cluster:
 
         have = self.server_version()
         if have < minimum:
-            pytest.skip(f"{feature} needs Kubernetes {minimum[0]}.{minimum[1]} or newer; this "
+            pytest.skip(f"{feature}: needs Kubernetes {minimum[0]}.{minimum[1]} or newer; this "
                         f"API server is {have[0]}.{have[1]}")
 
     def api_client(self) -> kubernetes.client.ApiClient:
