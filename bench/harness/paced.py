@@ -78,7 +78,7 @@ def _nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 class _Stream:
-    __slots__ = ("content", "conn", "head", "i", "start", "tail")
+    __slots__ = ("conn", "content", "head", "i", "start", "tail")
 
     def __init__(self, conn: _Conn, head: bytes, content: list[bytes], tail: bytes,
                  start: float) -> None:

@@ -11,9 +11,9 @@ the fake upstream and the load (wrk, or the harness's generator for streams) on
 from __future__ import annotations
 
 import argparse
-import json
 import asyncio
 import cProfile
+import json
 import os
 import pstats
 import sys

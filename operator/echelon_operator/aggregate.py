@@ -1,7 +1,8 @@
 """Poll the sidecars of a pool (their admin ``/v1/status``) and sum up their circuit states.
 
 Pull, like Prometheus: the operator GETs ``http://<podIP>:<echelon-admin port>/v1/status`` of
-every Running pod that carries the ``echelon-sidecar`` container (docs/status-api.md). Every
+every Running pod that carries the ``echelon-sidecar`` container, a regular one or a native
+sidecar among the init containers (docs/status-api.md). Every
 request has a timeout, and at most ``concurrency`` run at once. Pure parts (which pods, how
 to add up) are separate from the one function that does HTTP.
 """
@@ -17,7 +18,8 @@ import aiohttp
 import orjson
 
 from .builders.status import CircuitCounts
-from .names import ADMIN_PORT_NAME, CONFIG_VOLUME, SIDECAR_CONTAINER, configmap_name
+from .names import ADMIN_PORT_NAME
+from .workloads import carries_sidecar, find_sidecar
 
 __all__ = [
     "PoolHealth",
@@ -70,7 +72,8 @@ class PoolHealth:
 
 
 def sidecar_targets(pods: Iterable[Mapping[str, Any]]) -> list[SidecarTarget]:
-    """Running pods with an IP and an ``echelon-sidecar`` container exposing ``echelon-admin``."""
+    """Running pods with an IP and an ``echelon-sidecar`` container (or native sidecar)
+    exposing ``echelon-admin``."""
     out: list[SidecarTarget] = []
     for pod in pods:
         status = pod.get("status") or {}
@@ -79,11 +82,10 @@ def sidecar_targets(pods: Iterable[Mapping[str, Any]]) -> list[SidecarTarget]:
             continue
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue
-        containers = (pod.get("spec") or {}).get("containers") or []
-        sidecar = next((c for c in containers if c.get("name") == SIDECAR_CONTAINER), None)
-        if sidecar is None:
+        found = find_sidecar(pod.get("spec") or {})
+        if found is None:
             continue
-        port = next((p.get("containerPort") for p in sidecar.get("ports") or []
+        port = next((p.get("containerPort") for p in found[1].get("ports") or []
                      if p.get("name") == ADMIN_PORT_NAME), None)
         if not isinstance(port, int):
             continue
@@ -93,10 +95,10 @@ def sidecar_targets(pods: Iterable[Mapping[str, Any]]) -> list[SidecarTarget]:
 
 def budget_members(pods: Iterable[Mapping[str, Any]], pool: str) -> tuple[str, ...]:
     """The pods that hold a share of ``pool``'s budgets, by name: every pod whose
-    ``echelon-sidecar`` reads the pool's ConfigMap and that is neither terminating nor finished
-    (Pending ones count: they are about to serve; during a rollout old and new pods both do,
-    and a pod still serving the pool its Deployment was labelled for before does not)."""
-    config = configmap_name(pool)
+    ``echelon-sidecar`` (a regular container or a native sidecar) reads the pool's ConfigMap and
+    that is neither terminating nor finished (Pending ones count: they are about to serve;
+    during a rollout old and new pods both do, and a pod still serving the pool its workload
+    was labelled for before does not; a Job's pods that completed do not)."""
     names = set()
     for pod in pods:
         meta = pod.get("metadata") or {}
@@ -104,11 +106,7 @@ def budget_members(pods: Iterable[Mapping[str, Any]], pool: str) -> tuple[str, .
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        spec = pod.get("spec") or {}
-        if not any(c.get("name") == SIDECAR_CONTAINER for c in spec.get("containers") or []):
-            continue
-        if any(v.get("name") == CONFIG_VOLUME and (v.get("configMap") or {}).get("name") == config
-               for v in spec.get("volumes") or []):
+        if carries_sidecar(pod.get("spec") or {}, pool):
             names.add(str(meta["name"]))
     return tuple(sorted(names))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,10 +21,10 @@ from .builders.globalconfig import GlobalConfig, parse_global_configmap
 from .names import API_VERSION
 
 __all__ = [
-    "DeploymentEntry",
     "GlobalEntry",
     "GroupEntry",
     "PoolEntry",
+    "WorkloadEntry",
     "parse_spec",
     "selector_string",
 ]
@@ -100,15 +100,23 @@ class PoolEntry(_Resource):
 
 
 @dataclass(frozen=True)
-class DeploymentEntry:
-    """A Deployment labelled ``echelon.dev/pool``: its pool, replicas and pod selector."""
+class WorkloadEntry:
+    """A workload labelled ``echelon.dev/pool`` (Deployment, StatefulSet, Job or CronJob): its
+    pool, how many of the pool's sidecars it runs, and the label selector of its pods."""
 
     namespace: str
     name: str
     uid: str
     pool: str
     replicas: int
-    selector: Mapping[str, Any] = field(default_factory=dict)
+    #: the label selector of its pods, as the API's query string
+    selector: str = ""
+    kind: str = "Deployment"
+
+    @property
+    def key(self) -> str:
+        """``Kind/name``, as the pool's status lists it."""
+        return f"{self.kind}/{self.name}"
 
 
 @dataclass(frozen=True)

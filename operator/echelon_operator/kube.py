@@ -24,6 +24,7 @@ import urllib3
 from echelon_sidecar.errors import EchelonError
 
 from .names import API_GROUP, VERSION
+from .workloads import DEPLOYMENT, WorkloadKind
 
 __all__ = ["Conflict", "Kube", "KubeError", "NotFound", "object_ref"]
 
@@ -65,6 +66,7 @@ class Kube:
         self.core = kubernetes.client.CoreV1Api(api_client)
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.version = kubernetes.client.VersionApi(api_client)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-kube")
         self._closed = False
         self.instance = os.environ.get("HOSTNAME") or socket.gethostname()
@@ -131,19 +133,39 @@ class Kube:
             _content_type=MERGE)
         return result
 
-    # -- Deployments and Pods ---------------------------------------------------------------
+    # -- the server ---------------------------------------------------------------------------
+
+    async def server_version(self) -> dict[str, Any]:
+        """The API server's ``/version`` document (``gitVersion``, ``major``, ``minor``, ...)."""
+        result: dict[str, Any] = await self._call(self.version.get_code)
+        return result
+
+    # -- workloads and Pods -----------------------------------------------------------------
+
+    async def get_workload(self, kind: WorkloadKind, namespace: str, name: str
+                           ) -> dict[str, Any] | None:
+        """A Deployment, StatefulSet, Job or CronJob as raw JSON (None if it is gone).
+
+        The custom-objects calls build the same ``/apis/<group>/<version>/namespaces/<ns>/
+        <plural>/<name>`` paths as the typed APIs, for every kind alike."""
+        result: dict[str, Any] | None = await self._call(
+            self.custom.get_namespaced_custom_object, kind.group, kind.version, namespace,
+            kind.plural, name, allow_404=True)
+        return result
+
+    async def patch_workload(self, kind: WorkloadKind, namespace: str, name: str,
+                             patch: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            self.custom.patch_namespaced_custom_object, kind.group, kind.version, namespace,
+            kind.plural, name, dict(patch), _content_type=MERGE)
+        return result
 
     async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = await self._call(
-            self.apps.read_namespaced_deployment, name, namespace, allow_404=True)
-        return result
+        return await self.get_workload(DEPLOYMENT, namespace, name)
 
     async def patch_deployment(self, namespace: str, name: str, patch: Mapping[str, Any]
                                ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            self.apps.patch_namespaced_deployment, name, namespace, dict(patch),
-            _content_type=MERGE)
-        return result
+        return await self.patch_workload(DEPLOYMENT, namespace, name, patch)
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         result = await self._call(self.core.list_namespaced_pod, namespace,

@@ -55,7 +55,7 @@ async def poll_pool(rt: Runtime, namespace: str, name: str) -> None:
     if entry is None or rt.session is None:
         return
     key = (namespace, canonical_name(entry.name))
-    pods = await pool_pods(rt, namespace, rt.indices.deployments(namespace, entry.name))
+    pods = await pool_pods(rt, namespace, rt.indices.workloads(namespace, entry.name))
     members = budget_members(pods.values(), entry.name)
     rt.members[key] = members
     state = rt.pool_state.get(key)

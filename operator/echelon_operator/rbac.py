@@ -6,8 +6,11 @@ Split by purpose, least privilege:
   CRDs; with ``--peering``, its peering objects.
 - **echelon** (what the operator does, in every watched namespace): watch and patch TaskGroups
   and PollingPools and write their status; create and patch the pools' ConfigMaps (and read
-  the labelled global-config ones); watch and patch Deployments (to add/remove the sidecar);
-  list Pods (to find the sidecars to poll); create Events.
+  the labelled global-config ones); watch and patch Deployments, StatefulSets and CronJobs
+  (to add/remove the sidecar); watch Jobs (never patched: a Job's pod template cannot change);
+  list Pods (to find the sidecars to poll); create Events. And read ``/version`` (every
+  authenticated user may: the ``system:public-info-viewer`` ClusterRole), to learn whether the
+  server runs native sidecars.
 - **operator namespace**: read the one global-config ConfigMap named in the settings.
 
 Never: Secrets (the sidecar container gets credentials through ``secretKeyRef`` env vars, which
@@ -80,8 +83,11 @@ def echelon_rules() -> list[dict[str, Any]]:
         _rule([API_GROUP], ["pollingpools/finalizers"], ["update"]),
         # the pools' ConfigMaps (created and patched) and the global-config ones (read)
         _rule([""], ["configmaps"], [*WATCH, "create", "patch"]),
-        # add / remove the sidecar in labelled Deployments
-        _rule(["apps"], ["deployments"], [*WATCH, "patch"]),
+        # add / remove the sidecar in labelled Deployments, StatefulSets and CronJobs
+        _rule(["apps"], ["deployments", "statefulsets"], [*WATCH, "patch"]),
+        _rule(["batch"], ["cronjobs"], [*WATCH, "patch"]),
+        # Jobs: counted and checked, never patched (their pod template is immutable)
+        _rule(["batch"], ["jobs"], WATCH),
         # find the sidecars to poll
         _rule([""], ["pods"], ["list"]),
         _rule(["", "events.k8s.io"], ["events"], ["create"]),

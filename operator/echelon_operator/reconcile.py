@@ -1,15 +1,15 @@
-"""Reconcile pools, task groups and Deployments: fetch from the indexes, build, apply.
+"""Reconcile pools, task groups and workloads: fetch from the indexes, build, apply.
 
 Every function is idempotent: it computes what the cluster should hold, compares it with what
 it holds, and writes only the difference. Runs for one pool or group are serialized and
-coalesced (see :mod:`.coalesce`); Deployments are patched under a per-Deployment lock with
-the resourceVersion they were read at.
+coalesced (see :mod:`.coalesce`); workloads (Deployments, StatefulSets, CronJobs) are patched
+under a per-workload lock with the resourceVersion they were read at. Jobs are never patched
+(their pod template is immutable): see :func:`check_job`.
 """
 
 from __future__ import annotations
 
 import asyncio
-
 import dataclasses
 import functools
 import logging
@@ -31,23 +31,34 @@ from .builders.render import SecretRef, users_of
 from .builders.sidecar import inject_sidecar, injected_pool, remove_sidecar
 from .builders.status import build_group_status, build_pool_status, clip
 from .coalesce import Coalescer
-from .entries import DeploymentEntry, GroupEntry, PoolEntry, selector_string
+from .entries import GroupEntry, PoolEntry, WorkloadEntry
 from .kube import Conflict, Kube, NotFound
 from .names import POOL_LABEL, configmap_name
 from .runtime import Indices, NsName, PoolState, Runtime, now
 from .settings import OperatorSettings
+from .workloads import (
+    JOB,
+    KINDS,
+    WorkloadKind,
+    carries_sidecar,
+    created_by_cronjob,
+    find_sidecar,
+    job_finished,
+    pod_template,
+)
 
 __all__ = [
     "build_runtime",
+    "check_job",
     "group_dependents",
     "pool_deleted",
     "pool_pods",
     "pools_serving",
     "reconcile_dependents",
-    "reconcile_deployment",
     "reconcile_group",
     "reconcile_namespace",
     "reconcile_pool",
+    "reconcile_workload",
     "replicas_changed",
 ]
 
@@ -71,14 +82,15 @@ def build_runtime(settings: OperatorSettings, kube: Kube, indices: Indices) -> R
 # -- pools ------------------------------------------------------------------------------
 
 
-async def pool_pods(rt: Runtime, namespace: str, deployments: list[DeploymentEntry]
+async def pool_pods(rt: Runtime, namespace: str, workloads: list[WorkloadEntry]
                     ) -> dict[str, dict[str, Any]]:
-    """The pods of the Deployments a pool serves, by name (one list call per Deployment, all
-    at once: the client's worker threads bound how many are in flight; one after the other,
-    a pool of 50 Deployments took seconds of waiting per poll round)."""
+    """The pods of the workloads a pool serves, by name (one list call per pod selector: a
+    Deployment's, StatefulSet's or Job's own; for CronJobs the pool label the operator puts on
+    their pod template), all at once: the client's worker threads bound how many are in
+    flight; one after the other, a pool of 50 Deployments took seconds of waiting per round."""
     pods: dict[str, dict[str, Any]] = {}
-    lists = await asyncio.gather(*(rt.kube.list_pods(namespace, selector_string(dep.selector))
-                                   for dep in deployments))
+    selectors = dict.fromkeys(w.selector for w in workloads if w.selector)
+    lists = await asyncio.gather(*(rt.kube.list_pods(namespace, sel) for sel in selectors))
     for listed in lists:
         for pod in listed:
             pods[str((pod.get("metadata") or {}).get("name"))] = pod
@@ -86,20 +98,20 @@ async def pool_pods(rt: Runtime, namespace: str, deployments: list[DeploymentEnt
 
 
 async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
-    """Render the pool's ConfigMap, write its status, bring its Deployments up to date."""
+    """Render the pool's ConfigMap, write its status, bring its workloads up to date."""
     entry = rt.indices.pool(namespace, name)
     if entry is None:
         return
     key = (namespace, canonical_name(entry.name))
     snapshot = rt.groups(namespace)
     global_cfg = rt.global_config(namespace)
-    deployments = rt.indices.deployments(namespace, entry.name)
-    replicas = sum(d.replicas for d in deployments)
+    workloads = rt.indices.workloads(namespace, entry.name)
+    replicas = sum(w.replicas for w in workloads)
     members = rt.members.get(key)
     if members is None:
         # not polled yet (e.g. the operator just started): ask now, so that the first render
         # after a restart lists the same pods as the last one did (nothing changes)
-        members = budget_members((await pool_pods(rt, namespace, deployments)).values(),
+        members = budget_members((await pool_pods(rt, namespace, workloads)).values(),
                                  entry.name)
         rt.members[key] = members
     plan = await rt.compute(functools.partial(
@@ -125,7 +137,7 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
         version=plan.version if cm_name else (previous.version if previous else None),
         secret_refs=plan.secret_refs if cm_name else (previous.secret_refs if previous else None),
         replicas=replicas,
-        deployments=tuple(d.name for d in deployments),
+        workloads=tuple(w.key for w in workloads),
         groups=plan.groups,
         instances=plan.instances if cm_name else (previous.instances if previous else ()),
         # the pods this plan was made for (also when invalid: no re-plan per poll round)
@@ -133,7 +145,7 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
     )
     rt.pool_state[key] = state
     _, old = await rt.update_status(entry, lambda prev: build_pool_status(
-        plan, spec=entry.spec, replicas=replicas, deployments=state.deployments,
+        plan, spec=entry.spec, replicas=replicas, workloads=state.workloads,
         configmap=cm_name, generation=entry.generation, previous=prev, now=now()))
     await _note_plan(rt, entry, old, plan.errors, plan.warnings)
     if changed:
@@ -141,8 +153,8 @@ async def reconcile_pool(rt: Runtime, namespace: str, name: str) -> None:
                        f"ConfigMap {cm_name} holds config {plan.version}: {len(plan.groups)} "
                        f"task group(s), budgets split over {plan.sidecars} sidecar(s)")
     if cm_name is not None:
-        for dep in deployments:
-            await reconcile_deployment(rt, namespace, dep.name)
+        for w in workloads:
+            await reconcile_workload(rt, KINDS[w.kind], namespace, w.name)
     # the groups this pool serves list it in their status
     before = set(previous.groups) if previous is not None else set()
     for group in sorted(before ^ set(state.groups)):
@@ -189,30 +201,30 @@ async def _note_plan(rt: Runtime, entry: GroupEntry | PoolEntry, old: Mapping[st
 
 
 async def pool_deleted(rt: Runtime, namespace: str, name: str, uid: str) -> None:
-    """Take the sidecar out of the pool's Deployments; refresh the groups it served."""
+    """Take the sidecar out of the pool's workloads; refresh the groups it served."""
     key = (namespace, canonical_name(name))
     state = rt.pool_state.pop(key, None)
     rt.health.pop(key, None)
     rt.members.pop(key, None)
     rt.forget(uid)
-    for dep in rt.indices.deployments(namespace, name):
-        await reconcile_deployment(rt, namespace, dep.name)
+    for w in rt.indices.workloads(namespace, name):
+        await reconcile_workload(rt, KINDS[w.kind], namespace, w.name)
     for group in state.groups if state is not None else ():
         rt.group_runs.schedule((namespace, group))
 
 
 def replicas_changed(rt: Runtime, namespace: str) -> None:
-    """Re-render pools of ``namespace`` whose Deployments or replica counts changed."""
+    """Re-render pools of ``namespace`` whose workloads or replica counts changed."""
     for (ns, _), state in list(rt.pool_state.items()):
         if ns != namespace:
             continue
-        deployments = rt.indices.deployments(ns, state.name)
-        if (sum(d.replicas for d in deployments) != state.replicas
-                or tuple(d.name for d in deployments) != state.deployments):
+        workloads = rt.indices.workloads(ns, state.name)
+        if (sum(w.replicas for w in workloads) != state.replicas
+                or tuple(w.key for w in workloads) != state.workloads):
             rt.pool_runs.schedule((ns, state.name))
     for entry in rt.indices.pools(namespace).values():  # pools not rendered yet
         if ((namespace, canonical_name(entry.name)) not in rt.pool_state
-                and rt.indices.deployments(namespace, entry.name)):
+                and rt.indices.workloads(namespace, entry.name)):
             rt.pool_runs.schedule((namespace, entry.name))
 
 
@@ -286,50 +298,120 @@ async def _secret_refs_for(rt: Runtime, namespace: str, pool: PoolEntry
     return tuple(refs) if refs is not None else None
 
 
-async def _deployment_patch(rt: Runtime, namespace: str, dep: Mapping[str, Any]
-                            ) -> tuple[dict[str, Any] | None, str]:
-    labels = (dep.get("metadata") or {}).get("labels") or {}
-    wanted = labels.get(POOL_LABEL)
-    current = injected_pool(dep)
+def _needs_native(kind: WorkloadKind, name: str, rt: Runtime) -> str:
+    server = ".".join(map(str, rt.server_version)) if rt.server_version else "unknown"
+    why = (f"the API server is Kubernetes {server}" if rt.settings.sidecar_mode == "auto"
+           else "the operator runs with --sidecar-mode container")
+    return (f"{kind.kind} {name}: its pods run to completion, which needs the sidecar as a native "
+            "sidecar (an init container with restartPolicy: Always, Kubernetes 1.29+); "
+            f"{why}, so no sidecar is added (a regular sidecar container would keep every "
+            "Job from completing)")
+
+
+async def _workload_patch(rt: Runtime, kind: WorkloadKind, namespace: str,
+                          obj: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str, str | None]:
+    """``(patch or None, pool injected or "" for removed, warning or None)``."""
+    meta = obj.get("metadata") or {}
+    wanted = (meta.get("labels") or {}).get(POOL_LABEL)
+    current = injected_pool(obj)
     if wanted:
         pool = rt.indices.pool(namespace, str(wanted))
         if pool is not None:
+            if kind.completes and not rt.native_sidecars:
+                return (remove_sidecar(obj, kind=kind), "",
+                        _needs_native(kind, str(meta.get("name")), rt))
             refs = await _secret_refs_for(rt, namespace, pool)
             if refs is not None:
-                return inject_sidecar(dep, pool.name, rt.settings, refs), pool.name
+                label = str(wanted) if kind.pods_by_pool_label else None
+                return inject_sidecar(obj, pool.name, rt.settings, refs, kind=kind,
+                                      native=rt.native_sidecars, pod_label=label), pool.name, None
             if current is None or canonical_name(current) == canonical_name(pool.name):
-                return None, pool.name  # not rendered yet: the pool's reconcile comes back
-    return remove_sidecar(dep), ""
+                return None, pool.name, None  # not rendered yet: the pool's reconcile comes back
+    return remove_sidecar(obj, kind=kind), "", None
 
 
-async def reconcile_deployment(rt: Runtime, namespace: str, name: str,
-                               body: Mapping[str, Any] | None = None) -> None:
-    """Add, correct or remove the sidecar of one Deployment (never one without our label or
-    annotation)."""
-    async with rt.deploy_locks((namespace, name)):
-        dep = dict(body) if body is not None else await rt.kube.get_deployment(namespace, name)
+def _form(native: bool) -> str:
+    return ("as a native sidecar (an init container with restartPolicy: Always)" if native
+            else "as a regular container")
+
+
+async def reconcile_workload(rt: Runtime, kind: WorkloadKind, namespace: str, name: str,
+                             body: Mapping[str, Any] | None = None) -> None:
+    """Add, correct or remove the sidecar of one workload (never one without our label or
+    annotation). Jobs are only checked (:func:`check_job`): their template cannot change."""
+    if not kind.patchable:
+        if body is not None:
+            await check_job(rt, body)
+        return
+    async with rt.workload_locks((namespace, f"{kind.kind}/{name}")):
+        obj = dict(body) if body is not None else await rt.kube.get_workload(kind, namespace,
+                                                                              name)
         for _ in range(5):
-            if dep is None:
+            if obj is None:
                 return
-            patch, pool = await _deployment_patch(rt, namespace, dep)
+            patch, pool, warning = await _workload_patch(rt, kind, namespace, obj)
+            ref = kind.ref(namespace, name, (obj.get("metadata") or {}).get("uid"))
+            await rt.note(ref, "sidecar", warning, type="Warning", reason="SidecarNotInjected")
             if patch is None:
                 return
             try:
-                await rt.kube.patch_deployment(namespace, name, patch)
+                result = await rt.kube.patch_workload(kind, namespace, name, patch)
             except Conflict:
-                dep = await rt.kube.get_deployment(namespace, name)
+                obj = await rt.kube.get_workload(kind, namespace, name)
                 continue
             except NotFound:
                 return  # deleted meanwhile (e.g. its namespace is going away)
-            ref = {"apiVersion": "apps/v1", "kind": "Deployment",
-                   "metadata": {"name": name, "namespace": namespace,
-                                "uid": (dep.get("metadata") or {}).get("uid")}}
+            if pool and rt.native_sidecars and not _native_kept(kind, result):
+                await _native_refused(rt, ref)
+                obj = result  # correct it at once, as a regular container
+                continue
             if pool:
                 await rt.event(ref, "Normal", "SidecarInjected",
-                               f"echelon-sidecar serving pool {pool} added to the pod template")
+                               f"echelon-sidecar serving pool {pool} added to the pod template "
+                               + _form(rt.native_sidecars))
             else:
                 await rt.event(ref, "Normal", "SidecarRemoved",
                                "echelon-sidecar removed from the pod template")
             return
-        logger.warning("Deployment %s/%s kept changing; will retry on its next event",
+        logger.warning("%s %s/%s kept changing; will retry on its next event", kind.kind,
                        namespace, name)
+
+
+def _native_kept(kind: WorkloadKind, result: Mapping[str, Any] | None) -> bool:
+    """The API server kept the native sidecar as sent (``restartPolicy: Always``)."""
+    found = find_sidecar(pod_template(result or {}, kind).get("spec") or {})
+    return found is not None and found[0] == "initContainers"
+
+
+async def _native_refused(rt: Runtime, ref: Mapping[str, Any]) -> None:
+    """The API server dropped ``restartPolicy`` of the init container: native sidecars are off
+    on this cluster (its SidecarContainers feature gate). Regular containers from now on."""
+    rt.native_sidecars = False
+    message = ("the API server dropped restartPolicy: Always of the echelon-sidecar init "
+               "container: native sidecars are off on this cluster (the SidecarContainers "
+               "feature gate), so echelon-operator injects regular containers from now on; "
+               "run it with --sidecar-mode container to say so")
+    logger.error("%s", message)
+    await rt.event(ref, "Warning", "NativeSidecarsUnavailable", message)
+    for ns in rt.indices.namespaces():
+        reconcile_namespace(rt, ns)  # every pool re-applies its workloads in the new form
+
+
+async def check_job(rt: Runtime, job: Mapping[str, Any]) -> None:
+    """A labelled Job created without the sidecar gets a Warning Event saying why it runs
+    without one and what to do instead (once per Job; a Job is never patched)."""
+    meta = job.get("metadata") or {}
+    name, namespace = str(meta.get("name")), str(meta.get("namespace"))
+    wanted = (meta.get("labels") or {}).get(POOL_LABEL)
+    warning: str | None = None
+    if (wanted and not created_by_cronjob(meta) and not job_finished(job.get("status"))
+            and not carries_sidecar(pod_template(job, JOB).get("spec") or {}, str(wanted))):
+        warning = (
+            f"Job {name} is labelled {POOL_LABEL}={wanted} but was created without the "
+            "echelon-sidecar, and a Job's pod template cannot change once the Job exists "
+            "(echelon-operator adds sidecars by patching pod templates), so this Job runs "
+            "without one. Label a CronJob instead: its Jobs get the sidecar (for one-off runs "
+            "keep it suspended and start each Job with `kubectl create job NAME "
+            "--from=cronjob/CRONJOB`)")
+    await rt.note(JOB.ref(namespace, name, meta.get("uid")), "sidecar", warning,
+                  type="Warning", reason="SidecarNotInjected")

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='extra environment of injected sidecars, e.g. '
                    '\'{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318"}\''
                    + env("sidecar_env"))
+    p.add_argument("--sidecar-mode", choices=["auto", "native", "container"],
+                   help="inject the sidecar as a native sidecar (an init container with "
+                   "restartPolicy Always: the application starts once it is ready, Jobs "
+                   "complete; Kubernetes 1.29+), as a regular container, or auto: native when "
+                   "the API server is 1.29 or newer (default)" + env("sidecar_mode"))
     p.add_argument("--sidecar-resources", metavar="JSON",
                    help='sidecar resources, e.g. \'{"limits": {"memory": "256Mi"}}\''
                    + env("sidecar_resources"))
@@ -92,7 +97,7 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
     base = OperatorSettings.from_env()
     overrides: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("sidecar_image", "image_pull_policy", "data_port", "admin_port",
+        for name in ("sidecar_image", "image_pull_policy", "sidecar_mode", "data_port", "admin_port",
                      "poll_interval", "poll_timeout", "poll_concurrency", "operator_namespace",
                      "global_config_name", "log_level", "log_format", "liveness", "peering",
                      "peering_priority")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -22,7 +22,7 @@ from .builders.globalconfig import GlobalConfig, merge_global_configs
 from .builders.render import SecretRef, pool_roots, resolver_for, reverse_fallback, root_heads
 from .builders.status import status_patch
 from .coalesce import Coalescer, KeyedLocks
-from .entries import DeploymentEntry, GlobalEntry, GroupEntry, PoolEntry
+from .entries import GlobalEntry, GroupEntry, PoolEntry, WorkloadEntry
 from .kube import Kube
 from .settings import OperatorSettings
 
@@ -46,13 +46,14 @@ class Indices:
     """Read-only views over kopf's indexes (filled before any handler runs).
 
     TaskGroups and PollingPools are indexed twice: by namespace, and by (namespace,
-    canonical name) for O(1) lookups.
+    canonical name) for O(1) lookups. Workloads have one index per kind (Deployments,
+    StatefulSets, Jobs, CronJobs), each by (namespace, canonical pool).
     """
 
-    def __init__(self, groups: _Index, pools: _Index, deployments: _Index,
+    def __init__(self, groups: _Index, pools: _Index, workloads: Sequence[_Index],
                  globals_: _Index) -> None:
         self._groups, self._pools = groups, pools
-        self._deployments, self._globals = deployments, globals_
+        self._workloads, self._globals = tuple(workloads), globals_
 
     def groups(self, namespace: str) -> dict[str, GroupEntry]:
         return {e.name: e for e in self._groups.get(namespace, ())}
@@ -66,9 +67,11 @@ class Indices:
     def pool(self, namespace: str, name: str) -> PoolEntry | None:
         return next(iter(self._pools.get((namespace, canonical_name(name)), ())), None)
 
-    def deployments(self, namespace: str, pool: str) -> list[DeploymentEntry]:
-        found = self._deployments.get((namespace, canonical_name(pool)), ())
-        return sorted(found, key=lambda d: d.name)
+    def workloads(self, namespace: str, pool: str) -> list[WorkloadEntry]:
+        """The workloads labelled for ``pool`` (every kind), by kind and name."""
+        key = (namespace, canonical_name(pool))
+        found = [e for index in self._workloads for e in index.get(key, ())]
+        return sorted(found, key=lambda d: (d.kind, d.name))
 
     def globals(self, namespace: str) -> list[GlobalEntry]:
         return sorted(self._globals.get(namespace, ()), key=lambda g: g.name)
@@ -110,7 +113,8 @@ class PoolState:
     version: str | None = None
     secret_refs: tuple[SecretRef, ...] | None = None
     replicas: int = 0
-    deployments: tuple[str, ...] = ()
+    #: the workloads served, as ``Kind/name``
+    workloads: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     instances: tuple[tuple[str, str], ...] = ()
     #: the pods whose sidecars share the budgets of the rendered config (by name)
@@ -141,7 +145,12 @@ class Runtime:
     poll_errors: int = 0
     _notes: dict[tuple[str, str], str] = field(default_factory=dict)
     _status_locks: KeyedLocks[str] = field(default_factory=KeyedLocks)
-    deploy_locks: KeyedLocks[NsName] = field(default_factory=KeyedLocks)
+    #: one lock per (namespace, Kind/name) of a workload being patched
+    workload_locks: KeyedLocks[NsName] = field(default_factory=KeyedLocks)
+    #: inject native sidecars (decided at start-up from the API server's version)
+    native_sidecars: bool = False
+    #: the API server's (major, minor), as learnt at start-up
+    server_version: tuple[int, int] | None = None
     pool_runs: Coalescer[NsName] = field(init=False)
     group_runs: Coalescer[NsName] = field(init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -305,5 +314,6 @@ class Runtime:
             "lastPoll": self.last_poll,
             "lastPollSeconds": self.last_poll_seconds,
             "polls": self.polls,
+            "sidecars": "native" if self.native_sidecars else "container",
         }
 

@@ -21,6 +21,7 @@ __all__ = [
     "ENV",
     "OperatorSettings",
     "SettingsError",
+    "SidecarMode",
     "configure",
     "current",
 ]
@@ -32,6 +33,10 @@ DEFAULT_RESOURCES: dict[str, Any] = {
 }
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 LogFormat = Literal["plain", "full", "json"]
+#: how the sidecar is injected: ``native`` (an init container with ``restartPolicy: Always``,
+#: Kubernetes 1.29+), ``container`` (a regular container), ``auto`` (native when the API
+#: server, asked at start-up, is 1.29 or newer)
+SidecarMode = Literal["auto", "native", "container"]
 
 #: setting -> environment variable
 ENV: dict[str, str] = {
@@ -41,6 +46,7 @@ ENV: dict[str, str] = {
     "image_pull_policy": "ECHELON_SIDECAR_IMAGE_PULL_POLICY",
     "sidecar_resources": "ECHELON_SIDECAR_RESOURCES",
     "sidecar_env": "ECHELON_SIDECAR_ENV",
+    "sidecar_mode": "ECHELON_SIDECAR_MODE",
     "data_port": "ECHELON_SIDECAR_DATA_PORT",
     "admin_port": "ECHELON_SIDECAR_ADMIN_PORT",
     "poll_interval": "ECHELON_POLL_INTERVAL",
@@ -74,6 +80,9 @@ class OperatorSettings:
     #: extra environment of every injected sidecar (name -> value), e.g. the standard
     #: OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME that turn tracing on
     sidecar_env: Mapping[str, str] = field(default_factory=dict)
+    #: native sidecars (init containers that keep running) or regular containers; ``auto``
+    #: decides by the API server's version at start-up
+    sidecar_mode: SidecarMode = "auto"
     data_port: int = 8080
     admin_port: int = 9090
     #: sidecar status polling (seconds, seconds, parallel requests)
@@ -109,6 +118,9 @@ class OperatorSettings:
             raise SettingsError(
                 f"image pull policy {self.image_pull_policy!r}: use Always, IfNotPresent or Never"
             )
+        if self.sidecar_mode not in ("auto", "native", "container"):
+            raise SettingsError(
+                f"sidecar mode {self.sidecar_mode!r}: use auto, native or container")
         if self.log_format not in ("plain", "full", "json"):
             raise SettingsError(f"log format {self.log_format!r}: use plain, full or json")
         if not isinstance(self.sidecar_resources, Mapping):

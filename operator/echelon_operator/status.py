@@ -67,11 +67,16 @@ class PollingPoolStatus(_Common):
     groups: str | None = Field(None, description="The pool's task groups, comma separated.")
     rotation: str | None = Field(None, description="Effective rotation strategy.")
     sidecars: int | None = Field(
-        None, description="Sidecars serving this pool: the desired replicas of its Deployments."
+        None, description="Sidecars serving this pool: the desired replicas of its workloads "
+        "(Deployments and StatefulSets: replicas; Jobs and CronJobs: parallelism)."
     )
     sidecars_ready: int | None = Field(
         None, description="Sidecars that answered the last status poll and report ready."
     )
     deployments: list[str] = Field(default_factory=list, description="Deployments served.")
+    workloads: list[str] = Field(
+        default_factory=list,
+        description="Every workload served, as Kind/name (Deployment, StatefulSet, Job, CronJob).",
+    )
     config_map: str | None = Field(None, description="The rendered ConfigMap's name.")
     config_version: str | None = Field(None, description="Hash of the rendered config.")

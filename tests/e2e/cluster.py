@@ -140,6 +140,28 @@ class Cluster:
         """``kubectl ARGS -o json``, parsed."""
         return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
 
+    def server_version(self) -> tuple[int, int]:
+        """The API server's ``(major, minor)``, from its ``/version``."""
+        from echelon_operator.builders.sidecar import parse_server_version
+
+        return parse_server_version(json.loads(self.kubectl("get", "--raw", "/version").stdout))
+
+    def crd_dir(self) -> Path:
+        """The Echelon CRDs for this server: with admission rules from 1.25 on, else the copy
+        without them (``crds/pre-1.25/``)."""
+        from echelon_operator.crds import RULES_DIR, RULES_MIN_VERSION
+
+        return CRD_DIR if self.server_version() >= RULES_MIN_VERSION else CRD_DIR / RULES_DIR
+
+    def require(self, minimum: tuple[int, int], feature: str) -> None:
+        """Skip the calling test, saying why, when the API server is older than ``minimum``."""
+        import pytest
+
+        have = self.server_version()
+        if have < minimum:
+            pytest.skip(f"{feature}: needs Kubernetes {minimum[0]}.{minimum[1]} or newer; this "
+                        f"API server is {have[0]}.{have[1]}")
+
     def api_client(self) -> kubernetes.client.ApiClient:
         """A new ``kubernetes.client.ApiClient`` for this cluster (close it when done)."""
         if self.netns:

@@ -155,8 +155,9 @@ def apply_crds(k8s: Cluster, folder: Path, names: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="session")
 def crds(k8s: Cluster) -> None:
-    """The Echelon CRDs from ``crds/``, applied and Established, once per worker."""
-    apply_crds(k8s, CRD_DIR, ("taskgroups.echelon.dev", "pollingpools.echelon.dev"))
+    """The Echelon CRDs from ``crds/`` (``crds/pre-1.25/`` on older servers: they refuse
+    admission rules), applied and Established, once per worker."""
+    apply_crds(k8s, k8s.crd_dir(), ("taskgroups.echelon.dev", "pollingpools.echelon.dev"))
 
 
 @pytest.fixture

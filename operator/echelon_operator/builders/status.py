@@ -88,13 +88,14 @@ def build_pool_status(
     *,
     spec: Mapping[str, Any],
     replicas: int,
-    deployments: Sequence[str],
+    workloads: Sequence[str],
     configmap: str | None,
     generation: int | None,
     previous: Mapping[str, Any],
     now: str,
 ) -> dict[str, Any]:
-    """The reconcile's part of a pool's status. ``configmap``: the name, once it is applied."""
+    """The reconcile's part of a pool's status. ``configmap``: the name, once it is applied;
+    ``workloads``: the workloads served, as ``Kind/name``."""
     conditions = list(previous.get("conditions") or [])
     if plan.valid:
         conditions = set_condition(conditions, "Invalid", False, "Valid",
@@ -128,7 +129,9 @@ def build_pool_status(
         "groups": ",".join(str(g) for g in spec.get("taskGroups") or []),
         "rotation": spec.get("rotationStrategy") or "round_robin",
         "sidecars": replicas,
-        "deployments": sorted(deployments),
+        "deployments": sorted(w.split("/", 1)[1] for w in workloads
+                              if w.startswith("Deployment/")),
+        "workloads": sorted(workloads),
         "conditions": conditions,
         "ready": next(c["status"] for c in conditions if c["type"] == "Ready"),
     }

@@ -5,6 +5,6 @@ the pure builders), apply. No handler needs a finalizer, so resources stay delet
 operator is gone.
 """
 
-from . import deployments, globalconfig, indexes, lifecycle, pollingpools, taskgroups
+from . import globalconfig, indexes, lifecycle, pollingpools, taskgroups, workloads
 
-__all__ = ["deployments", "globalconfig", "indexes", "lifecycle", "pollingpools", "taskgroups"]
+__all__ = ["globalconfig", "indexes", "lifecycle", "pollingpools", "taskgroups", "workloads"]

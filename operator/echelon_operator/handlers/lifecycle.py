@@ -9,11 +9,13 @@ import aiohttp
 import kopf
 
 from .. import settings as echelon_settings
-from ..kube import Kube
+from ..builders.sidecar import native_sidecars, parse_server_version
+from ..kube import Kube, KubeError
 from ..names import API_GROUP
 from ..poller import poll_forever, refresh_operator_global
 from ..reconcile import build_runtime
 from ..runtime import Indices, Runtime
+from .indexes import WORKLOAD_INDEXES
 
 __all__ = ["cleanup", "probe", "startup"]
 
@@ -35,9 +37,23 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    indices = Indices(kwargs["group_index"], kwargs["pool_index"], kwargs["deployment_index"],
-                      kwargs["global_index"])
-    rt = build_runtime(ours, Kube.from_environment(), indices)
+    indices = Indices(kwargs["group_index"], kwargs["pool_index"],
+                      [kwargs[name] for name in WORKLOAD_INDEXES], kwargs["global_index"])
+    kube = Kube.from_environment()
+    try:
+        server = parse_server_version(await kube.server_version())
+    except (KubeError, ValueError) as exc:
+        kube.close()
+        # kopf retries a startup handler that fails temporarily
+        raise kopf.TemporaryError(f"cannot learn the API server's version: {exc}",
+                                  delay=5) from exc
+    rt = build_runtime(ours, kube, indices)
+    rt.server_version = server
+    rt.native_sidecars = native_sidecars(ours.sidecar_mode, server)
+    if ours.sidecar_mode == "native" and not rt.native_sidecars:
+        logger.warning("--sidecar-mode native needs Kubernetes 1.28 or newer (1.28 with the "
+                       "SidecarContainers feature gate); this API server is %d.%d, so the "
+                       "sidecar is injected as a regular container", *server)
     rt.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=ours.poll_concurrency, force_close=True),
         headers={"User-Agent": "echelon-operator"},
@@ -45,9 +61,12 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> 
     await refresh_operator_global(rt)
     rt.spawn(poll_forever(rt), "echelon sidecar poller")
     memo.runtime = rt
-    logger.info("echelon-operator started: %s, sidecar image %s, poll every %gs",
+    logger.info("echelon-operator started: %s, Kubernetes %d.%d, sidecar image %s injected %s "
+                "(--sidecar-mode %s), poll every %gs",
                 "all namespaces" if ours.clusterwide else ", ".join(ours.namespaces),
-                ours.sidecar_image, ours.poll_interval)
+                *server, ours.sidecar_image,
+                "as native sidecars" if rt.native_sidecars else "as regular containers",
+                ours.sidecar_mode, ours.poll_interval)
 
 
 @kopf.on.cleanup()

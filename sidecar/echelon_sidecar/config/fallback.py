@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from .admission import rule, validations
 from .base import ConfigModel
 
 __all__ = [
@@ -21,14 +22,23 @@ __all__ = [
 FallbackStrategy = Literal["echelon_down", "task_group_switch", "provider_failover", "model_rotate"]
 
 
+DEFAULT_RECOVERY_TIME = 60.0
+
+
 class CircuitBreaker(ConfigModel):
     """Per-instance breaker: closed -> open after consecutive failures -> half-open probes."""
+
+    model_config = ConfigDict(json_schema_extra=validations(rule(
+        "!has(self.maxRecoveryTime) || self.maxRecoveryTime >= "
+        f"(has(self.recoveryTime) ? self.recoveryTime : {DEFAULT_RECOVERY_TIME!r})",
+        "maxRecoveryTime must be at least recoveryTime (default 60)")))
 
     failure_threshold: int = Field(
         5, ge=1, le=10_000, description="Consecutive failures that open the circuit."
     )
     recovery_time: float = Field(
-        60.0, gt=0, le=86_400, description="Seconds an open circuit rejects calls before probing."
+        DEFAULT_RECOVERY_TIME, gt=0, le=86_400,
+        description="Seconds an open circuit rejects calls before probing.",
     )
     half_open_requests: int = Field(
         1, ge=1, le=1000, description="Probe calls let through while half-open; all must succeed."

@@ -6,21 +6,39 @@ import difflib
 import re
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from .admission import rule, same_settings, validations
 from .base import ConfigModel
 from .fallback import CircuitBreaker, FallbackConfig, FallbackStrategy
 from .tiers import Echelon
 
-__all__ = ["TIER_NAME_PATTERN", "TaskGroup", "TaskGroupSpec"]
+__all__ = ["MAX_TIERS", "TIER_NAME_PATTERN", "TaskGroup", "TaskGroupSpec"]
 
 TIER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+#: tiers a group may have (bounds the API server's cost estimate of the tier rules)
+MAX_TIERS = 32
 _ECHELON_N = re.compile(r"^echelon[_-]?\d+$")
 _GROUP_SUFFIX = re.compile(r"[_-]group$")
 
 
 class TaskGroupSpec(ConfigModel):
     """The tiers and fallback of one task type (the spec of a TaskGroup resource)."""
+
+    # the admission twins of _check (see .admission)
+    model_config = ConfigDict(json_schema_extra=validations(
+        rule("!has(self.fallbackStrategy) || !has(self.fallbackConfig) || "
+             "!has(self.fallbackConfig.strategy) || "
+             "self.fallbackConfig.strategy == self.fallbackStrategy",
+             "fallbackStrategy contradicts fallbackConfig.strategy; keep only "
+             "fallbackConfig.strategy"),
+        rule("!has(self.circuitBreaker) || !has(self.fallbackConfig) || "
+             "!has(self.fallbackConfig.circuitBreaker) || ("
+             + same_settings(CircuitBreaker, "self.circuitBreaker",
+                             "self.fallbackConfig.circuitBreaker") + ")",
+             "circuitBreaker is set both at group level and in fallbackConfig with different "
+             "values; keep only fallbackConfig.circuitBreaker"),
+    ))
 
     description: str | None = Field(None, description="What this task group is for.")
     task_type: str | None = Field(
@@ -30,8 +48,17 @@ class TaskGroupSpec(ConfigModel):
     )
     echelons: dict[str, Echelon] = Field(
         min_length=1,
+        max_length=MAX_TIERS,
         description="The group's tiers by name (usually echelon1, echelon2, ...; any name works, "
         "e.g. translation). Tried in 'priority' order.",
+        json_schema_extra=validations(
+            rule(f"self.all(t, t.matches('{TIER_NAME_PATTERN}'))",
+                 "a tier name (a key of echelons) is invalid: use letters, digits, '_' and '-' "
+                 "(no '.'), starting with a letter or digit"),
+            rule("self.all(a, !has(self[a].priority) || self.all(b, b == a || "
+                 "!has(self[b].priority) || self[b].priority != self[a].priority))",
+                 "two tiers of echelons share a priority; give each tier its own priority"),
+        ),
     )
     fallback_config: FallbackConfig | None = Field(
         None, description="How this group degrades; unset values come from the global fallback."

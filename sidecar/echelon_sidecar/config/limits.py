@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from .admission import has_any, rule, validations
 from .base import ConfigModel
 from .tiers import ConcurrencySetting
 
@@ -50,9 +51,47 @@ class SlidingWindowSpec:
     max_requests: int
 
 
+#: the fields that make a rate-limiting block limit the request rate (one that sets only
+#: ``tpm_limit`` limits tokens alone)
+REQUEST_RATE_FIELDS = ("algorithm", "bucket_size", "refill_rate", "window_size", "max_requests",
+                       "token_bucket", "sliding_window")
+
+
+def _rate_rules() -> dict[str, Any]:
+    """The admission twins of :meth:`RateLimiting._params_present` (see .admission)."""
+    limits = f"(!has(self.tpmLimit) || {has_any('self', REQUEST_RATE_FIELDS)})"
+    tb = "(!has(self.algorithm) || self.algorithm == 'token_bucket')"
+    sw = "(has(self.algorithm) && self.algorithm == 'sliding_window')"
+    flat_tb = has_any("self", ("bucket_size", "refill_rate"))
+    flat_sw = has_any("self", ("window_size", "max_requests"))
+    return validations(
+        rule(f"!({limits} && {tb} && ({flat_sw}))",
+             "windowSize/maxRequests belong to sliding_window, but algorithm is token_bucket; "
+             "remove them or set algorithm: sliding_window"),
+        rule(f"!({limits} && {tb} && ({flat_tb}) && has(self.tokenBucket))",
+             "token bucket parameters are given twice (bucketSize/refillRate and tokenBucket)"),
+        rule(f"!({limits} && {tb}) || has(self.tokenBucket) || "
+             "(has(self.bucketSize) && has(self.refillRate))",
+             "algorithm token_bucket needs bucketSize and refillRate (flat, or under "
+             "tokenBucket)"),
+        rule(f"!({limits} && {sw} && ({flat_tb}))",
+             "bucketSize/refillRate belong to token_bucket, but algorithm is sliding_window; "
+             "remove them or set algorithm: token_bucket"),
+        rule(f"!({limits} && {sw} && ({flat_sw}) && has(self.slidingWindow))",
+             "sliding window parameters are given twice (windowSize/maxRequests and "
+             "slidingWindow)"),
+        rule(f"!({limits} && {sw}) || has(self.slidingWindow) || "
+             "(has(self.windowSize) && has(self.maxRequests))",
+             "algorithm sliding_window needs windowSize and maxRequests (flat, or under "
+             "slidingWindow)"),
+    )
+
+
 class RateLimiting(ConfigModel):
     """A request-rate budget, and/or a token budget (``tpm_limit``). Parameters may be flat
     (pools) or nested by algorithm (global)."""
+
+    model_config = ConfigDict(json_schema_extra=_rate_rules())
 
     enabled: bool = Field(True, description="Enforce this limit.")
     tpm_limit: int | None = Field(
@@ -85,9 +124,7 @@ class RateLimiting(ConfigModel):
     @property
     def limits_requests(self) -> bool:
         """Does this block set a request rate (it may set only ``tpm_limit``)?"""
-        return self.tpm_limit is None or bool(
-            {"algorithm", "bucket_size", "refill_rate", "window_size", "max_requests",
-             "token_bucket", "sliding_window"} & self.model_fields_set)
+        return self.tpm_limit is None or bool(set(REQUEST_RATE_FIELDS) & self.model_fields_set)
 
     @model_validator(mode="after")
     def _params_present(self) -> RateLimiting:

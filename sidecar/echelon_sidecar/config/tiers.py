@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from .admission import rule, validations
 from .base import ConfigModel
 
-__all__ = ["ConcurrencySetting", "Echelon", "FunctionCalling", "ResponseFormat", "ThinkingConfig"]
+__all__ = [
+    "MAX_MODELS_PER_TIER",
+    "MAX_MODEL_ID_LENGTH",
+    "ConcurrencySetting",
+    "Echelon",
+    "FunctionCalling",
+    "ModelId",
+    "ResponseFormat",
+    "ThinkingConfig",
+]
+
+#: bounds that keep the API server's cost estimate of the tier rules small
+MAX_MODELS_PER_TIER = 32
+MAX_MODEL_ID_LENGTH = 253
+#: a model id in a tier (the validator refuses an empty one with its own message)
+ModelId = Annotated[str, Field(max_length=MAX_MODEL_ID_LENGTH,
+                               json_schema_extra={"minLength": 1})]
 
 FunctionCalling = Literal["required", "auto"]
 ResponseFormat = Literal["json"]
@@ -41,9 +58,14 @@ class Echelon(ConfigModel):
     """One tier of a task group: an ordered list of models and the limits that apply to it."""
 
     description: str | None = Field(None, description="What this tier is for.")
-    models: list[str] = Field(
+    models: list[ModelId] = Field(
         min_length=1,
-        description="Model ids from the model catalog, in the order they are tried.",
+        max_length=MAX_MODELS_PER_TIER,
+        description="Model ids from the model catalog, in the order they are tried (each "
+        "once).",
+        json_schema_extra=validations(rule(
+            "self.all(m, self.filter(n, n == m).size() == 1)",
+            "a model is listed twice in models; list each model once")),
     )
     priority: int | None = Field(
         None,

@@ -56,3 +56,37 @@ def deployment(name: str, pool: str | None = None, replicas: int = 1,
             },
         },
     }
+
+
+def _pod(name: str, restart: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": "example.invalid/app:1"}]}
+    if restart:
+        spec["restartPolicy"] = restart
+    return {"metadata": {"labels": {"app": name}}, "spec": spec}
+
+
+def _meta(name: str, pool: str | None) -> dict[str, Any]:
+    labels = {"app": name}
+    if pool is not None:
+        labels["echelon.dev/pool"] = pool
+    return {"name": name, "labels": labels}
+
+
+def statefulset(name: str, pool: str | None = None, replicas: int = 1) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(name, pool),
+            "spec": {"replicas": replicas, "serviceName": name,
+                     "selector": {"matchLabels": {"app": name}}, "template": _pod(name)}}
+
+
+def job(name: str, pool: str | None = None, parallelism: int = 1,
+        template: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(name, pool),
+            "spec": {"parallelism": parallelism, "completions": parallelism,
+                     "template": template or _pod(name, "Never")}}
+
+
+def cronjob(name: str, pool: str | None = None, parallelism: int = 1,
+            suspend: bool = True) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(name, pool),
+            "spec": {"schedule": "0 3 * * *", "suspend": suspend, "jobTemplate": {"spec": {
+                "parallelism": parallelism, "template": _pod(name, "Never")}}}}

@@ -6,6 +6,7 @@ import json
 import urllib.request
 
 from ..cluster import Cluster
+from ..podspec import names, template_spec
 from .conftest import apply, condition, events, get, play_kubelet, wait_for
 from .manifests import deployment, global_config, polling_pool, task_group
 from .sidecars import StatusServer
@@ -15,7 +16,7 @@ GC_TIMEOUT = 120  # the garbage collector starts ~30 s after a CRD appears on th
 
 def containers(k8s: Cluster, namespace: str, name: str) -> list[str]:
     dep = get(k8s, namespace, "deployment", name) or {}
-    return [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
+    return names(template_spec(dep))
 
 
 def versions(k8s: Cluster, namespace: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import yaml
 from echelon_operator import rbac
 
 from ..cluster import Cluster
+from ..podspec import names, template_spec
 from .conftest import SAMPLES, apply, get, wait_for
 from .manifests import global_config
 
@@ -108,8 +109,8 @@ def test_namespaced_rules_allow_what_the_operator_needs_and_nothing_more(
         apply(k8s, namespace, SAMPLES / sample)
     wait_for(lambda: get(k8s, namespace, "configmap", "echelon-pool-thinking-pool"),
              what="the pool's ConfigMap, written with the ServiceAccount's rights")
-    wait_for(lambda: len(get(k8s, namespace, "deployment", "analysis-app")["spec"]["template"]
-                         ["spec"]["containers"]) == 2, what="the sidecar injected")
+    wait_for(lambda: len(names(template_spec(get(k8s, namespace, "deployment", "analysis-app"))))
+             == 2, what="the sidecar injected")
     wait_for(lambda: (get(k8s, namespace, "taskgroup", "thinking-group")["status"]
                       .get("ready") == "True"), what="status written")
     assert "Forbidden" not in op.log_text() and "403" not in op.log_text()

@@ -7,6 +7,7 @@ import yaml
 from echelon_sidecar.config import load_config_text
 
 from ..cluster import Cluster
+from ..podspec import names, sidecar_of, template_spec
 from .conftest import SAMPLES, apply, condition, get, wait_for
 
 
@@ -92,12 +93,10 @@ def test_samples_render_configmaps_status_columns_and_a_sidecar(
     # the labelled Deployment of the samples gained the sidecar
     def injected() -> dict | None:
         dep = get(k8s, namespace, "deployment", "analysis-app")
-        spec = dep["spec"]["template"]["spec"] if dep else {}
-        names = [c["name"] for c in spec.get("containers", [])]
-        return dep if names == ["app", "echelon-sidecar"] else None
+        return dep if names(template_spec(dep)) == ["app", "echelon-sidecar"] else None
 
     dep = wait_for(injected, what="the sidecar in analysis-app")
-    sidecar = dep["spec"]["template"]["spec"]["containers"][1]
+    sidecar = sidecar_of(template_spec(dep))
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in sidecar["env"]
            if "secretKeyRef" in e["valueFrom"]}
     assert env["ECHELON_KEY_GEMINI_PRO"] == {"name": "llm-credentials", "key": "gemini"}

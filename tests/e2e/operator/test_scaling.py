@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from ..cluster import Cluster
+from ..podspec import names, template_spec
 from .conftest import apply, get, wait_for
 from .manifests import deployment, global_config, polling_pool, task_group
 
@@ -22,7 +23,7 @@ def test_scaling_a_labelled_deployment_re_splits_the_budget(
           deployment("app", pool="p", replicas=1))
     wait_for(lambda: sidecars_in_configmap(k8s, namespace) == 1, what="sidecars: 1")
     template = wait_for(lambda: (d := get(k8s, namespace, "deployment", "app"))
-                        and len(d["spec"]["template"]["spec"]["containers"]) == 2 and d,
+                        and len(names(template_spec(d))) == 2 and d,
                         what="the sidecar")["spec"]["template"]
 
     k8s.kubectl("scale", "deployment", "app", "-n", namespace, "--replicas=4")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 from ..cluster import Cluster
+from ..podspec import names, sidecar_of, template_spec
 from .conftest import apply, events, get, wait_for
 from .manifests import deployment, global_config, polling_pool, task_group
 
 
 def containers(k8s: Cluster, namespace: str, name: str) -> list[str]:
-    dep = get(k8s, namespace, "deployment", name) or {}
-    return [c["name"] for c in dep.get("spec", {}).get("template", {}).get("spec", {})
-            .get("containers", [])]
+    """The app's containers, then the sidecar (either form: see podspec)."""
+    return names(template_spec(get(k8s, namespace, "deployment", name)))
 
 
 def test_label_adds_the_sidecar_unlabel_removes_it_and_others_stay_byte_for_byte(
@@ -29,7 +29,7 @@ def test_label_adds_the_sidecar_unlabel_removes_it_and_others_stay_byte_for_byte
     dep = get(k8s, namespace, "deployment", "app")
     assert dep["metadata"]["annotations"]["echelon.dev/injected-pool"] == "p"
     pod = dep["spec"]["template"]["spec"]
-    sidecar = pod["containers"][1]
+    sidecar = sidecar_of(pod)
     assert sidecar["image"] == "example.org/echelon:test"
     assert "--admin-port" in sidecar["args"] and "9191" in sidecar["args"]
     assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
@@ -55,6 +55,7 @@ def test_label_adds_the_sidecar_unlabel_removes_it_and_others_stay_byte_for_byte
     wait_for(lambda: containers(k8s, namespace, "app") == ["app"], what="the sidecar removed")
     dep = get(k8s, namespace, "deployment", "app")
     assert "volumes" not in dep["spec"]["template"]["spec"]
+    assert "initContainers" not in dep["spec"]["template"]["spec"]
     assert "echelon.dev/injected-pool" not in dep["metadata"].get("annotations", {})
     wait_for(lambda: events(k8s, namespace, "app", "SidecarRemoved"),
              what="a SidecarRemoved Event")

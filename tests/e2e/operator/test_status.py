@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from ..cluster import Cluster
+from ..podspec import sidecar_of
 from .conftest import REAL_SIDECAR, apply, condition, events, free_port, get, play_kubelet, wait_for
 from .manifests import deployment, global_config, polling_pool, task_group
 from .sidecars import StatusServer, fake_provider, http_json, real_sidecar
@@ -35,8 +36,7 @@ def test_open_circuits_show_within_two_polls_and_recovery_too(
         # the pods of the injected template carry the sidecar; play kubelet for them
         def started() -> bool:
             pods = k8s.kubectl_json("get", "pods", "-n", namespace, "-l", "app=app")["items"]
-            with_sidecar = [p for p in pods if any(
-                c["name"] == "echelon-sidecar" for c in p["spec"]["containers"])]
+            with_sidecar = [p for p in pods if sidecar_of(p["spec"]) is not None]
             play_kubelet(k8s, namespace, "app=app")
             return len(with_sidecar) >= 2
 

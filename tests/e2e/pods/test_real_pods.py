@@ -26,6 +26,7 @@ import yaml
 from ...unit.chart.helm import CHART
 from ..cluster import Cluster, KubectlError
 from ..operator.conftest import wait_for
+from ..podspec import names, sidecar_of
 from .conftest import RealNode
 
 # one node per run: the tests run in this order on one xdist worker (--dist loadgroup)
@@ -59,14 +60,22 @@ def pods(node: RealNode, selector: str, namespace: str = APP_NS) -> list[dict[st
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
+def statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Container statuses by name, a native sidecar's (among the init containers) included."""
+    status = pod.get("status") or {}
+    return {s["name"]: s for s in [*(status.get("initContainerStatuses") or []),
+                                   *(status.get("containerStatuses") or [])]}
+
+
 def ready(pod: dict[str, Any]) -> bool:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return (pod.get("status", {}).get("phase") == "Running" and bool(statuses)
-            and all(s.get("ready") for s in statuses))
+    found = statuses(pod)
+    return (pod.get("status", {}).get("phase") == "Running" and bool(found)
+            and all(s.get("ready") for s in found.values()))
 
 
 def container_names(pod: dict[str, Any]) -> list[str]:
-    return [c["name"] for c in pod["spec"]["containers"]]
+    """The app's containers, then the sidecar (a regular container or a native sidecar)."""
+    return names(pod["spec"])
 
 
 def app_pods(node: RealNode, count: int, *, sidecar: bool = True, timeout: float = 180
@@ -136,7 +145,7 @@ def limit(status: dict[str, Any], kind: str) -> int:
 
 
 def restarts(pod: dict[str, Any]) -> dict[str, int]:
-    return {s["name"]: s["restartCount"] for s in pod["status"]["containerStatuses"]}
+    return {name: s["restartCount"] for name, s in statuses(pod).items()}
 
 
 def pool_configmap(node: RealNode) -> dict[str, Any]:
@@ -407,11 +416,12 @@ def test_the_labelled_app_gets_the_sidecar_and_is_served_also_through_a_fallback
     node = app
     first, second = app_pods(node, 2)
     name = first["metadata"]["name"]
-    sidecar = next(c for c in first["spec"]["containers"] if c["name"] == "echelon-sidecar")
+    sidecar = sidecar_of(first["spec"])
+    assert sidecar is not None
     assert sidecar["image"] == node.image("echelon-sidecar")
     assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
-    status = {s["name"]: s for s in first["status"]["containerStatuses"]}
+    status = statuses(first)
     assert status["echelon-sidecar"]["ready"] and status["echelon-sidecar"]["restartCount"] == 0
     # non-root, read-only root file system: as the running process sees it
     assert exec_in(node, name, "echelon-sidecar", "id", "-u").stdout.strip() == str(SIDECAR_UID)
@@ -536,6 +546,93 @@ def test_scaling_to_three_re_splits_the_budgets_and_the_shares_sum_to_the_budget
     assert concurrency[first] == 2 and rpm[first] == 3
 
 
+# ------------------------------------------------------------- 6b. native sidecars and Jobs
+
+#: the first release whose kubelet runs native sidecars by default
+NATIVE = (1, 29)
+
+
+def report_cronjob(node: RealNode) -> str:
+    """A labelled CronJob (suspended: its Jobs start by hand) whose one container sends ONE
+    request at its very start, without any retry, and exits with wget's status."""
+    tools = node_image_name(node, "busybox")
+    body = json.dumps({"model": "checkout", "messages": [{"role": "user",
+                                                          "content": "first thing"}]})
+    return f"""
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: report
+  labels: {{echelon.dev/pool: checkout-pool}}
+spec:
+  schedule: "0 3 * * *"
+  suspend: true
+  jobTemplate:
+    spec:
+      backoffLimit: 0
+      template:
+        metadata: {{labels: {{app: report}}}}
+        spec:
+          restartPolicy: Never
+          terminationGracePeriodSeconds: 5
+          containers:
+          - name: report
+            image: {tools}
+            imagePullPolicy: Never
+            command: [wget, -q, -O, -, -T, "30", --header, "Content-Type: application/json",
+                      --post-data, {json.dumps(body)},
+                      "http://127.0.0.1:8080/v1/chat/completions"]
+            securityContext: {{runAsUser: 65534, runAsNonRoot: true,
+                               readOnlyRootFilesystem: true}}
+"""
+
+
+def test_native_sidecars_start_before_the_app_and_a_labelled_job_runs_to_completion(
+        app: RealNode) -> None:
+    node = app
+    node.cluster.require(NATIVE, "native sidecars (an init container with restartPolicy "
+                         "Always)")
+    # the labelled Deployment's pods run the sidecar as a native sidecar
+    pod = app_pods(node, 2)[0]
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["echelon-sidecar"]
+    assert pod["spec"]["initContainers"][0]["restartPolicy"] == "Always"
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
+
+    kubectl(node, "apply", "-n", APP_NS, "-f", "-", input=report_cronjob(node))
+    wait_for(lambda: sidecar_of(get_json(node, "get", "cronjob", "report", "-n", APP_NS)[
+        "spec"]["jobTemplate"]["spec"]["template"]["spec"]), timeout=60, interval=1,
+             what="the sidecar in the CronJob's Job template")
+    started = time.monotonic()
+    kubectl(node, "create", "job", "first-request", "--from=cronjob/report", "-n", APP_NS)
+
+    def finished() -> dict[str, Any] | None:
+        job = get_json(node, "get", "job", "first-request", "-n", APP_NS)
+        conditions = {c["type"]: c["status"] for c in job.get("status", {}).get("conditions")
+                      or []}
+        if conditions.get("Failed") == "True":
+            logs = kubectl(node, "logs", "-n", APP_NS, "job/first-request", "-c", "report",
+                           check=False)
+            pytest.fail(f"the Job failed: its one request at start-up was not served: {logs}")
+        return job if conditions.get("Complete") == "True" else None
+
+    wait_for(finished, timeout=180, interval=1, what="the labelled Job Complete")
+    node.timings["Job with a native sidecar: create -> Complete"] = time.monotonic() - started
+    (job_pod,) = pods(node, "job-name=first-request")
+    assert job_pod["status"]["phase"] == "Succeeded"
+    # the first request, sent the moment the app started, was served (never refused)
+    logs = kubectl(node, "logs", "-n", APP_NS, job_pod["metadata"]["name"], "-c", "report")
+    assert json.loads(logs)["choices"][0]["message"]["content"]
+    # and the kubelet stopped the sidecar once the app was done
+    sidecar = statuses(job_pod)["echelon-sidecar"]
+    assert "terminated" in sidecar["state"], sidecar
+    # a finished Job's pod holds no budget share
+    wait_for(lambda: "first-request" not in " ".join(pool_configmap(node)["sidecar"]
+                                                     .get("pods") or []),
+             timeout=60, interval=1, what="the Job's pod out of the budget split")
+    kubectl(node, "delete", "cronjob", "report", "-n", APP_NS, "--cascade=foreground",
+            "--wait=true")
+
+
 # ------------------------------------------------------------------------------ 7. lifecycle
 
 
@@ -544,7 +641,7 @@ def test_a_killed_sidecar_is_restarted_by_the_kubelet_and_serves_again(app: Real
     pods_now = app_pods(node, len(pods(node, "app=app")))
     pod = pods_now[0]
     name = pod["metadata"]["name"]
-    status = {s["name"]: s for s in pod["status"]["containerStatuses"]}
+    status = statuses(pod)
     container_id = status["echelon-sidecar"]["containerID"].split("://", 1)[1]
     node.ctr("tasks", "kill", "--signal", "SIGKILL", container_id)
 
@@ -555,7 +652,7 @@ def test_a_killed_sidecar_is_restarted_by_the_kubelet_and_serves_again(app: Real
 
     after = wait_for(restarted, timeout=120, interval=1, what="the sidecar restarted and Ready")
     assert restarts(after) == {"app": 0, "echelon-sidecar": 1}
-    last = {s["name"]: s for s in after["status"]["containerStatuses"]}["echelon-sidecar"]
+    last = statuses(after)["echelon-sidecar"]
     assert last["lastState"]["terminated"]["exitCode"] == 137  # SIGKILL
     code, headers, _ = chat(node, name, "still there?")
     assert code == 200 and headers["x-echelon-served-by"] in ("primary", "backup")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ..cluster import CRD_DIR, Cluster
+from ..cluster import Cluster
 from ..operator.conftest import (
     OperatorProcess,
     apply,
@@ -98,7 +98,8 @@ def problems(k8s: Cluster, namespace: str, *, orphans: bool = True) -> list[str]
         label = (dep["metadata"].get("labels") or {}).get(POOL_LABEL)
         annotation = (dep["metadata"].get("annotations") or {}).get(INJECTED)
         spec = dep["spec"]["template"]["spec"]
-        sidecars = [c for c in spec["containers"] if c["name"] == SIDECAR]
+        sidecars = [c for c in [*spec["containers"], *(spec.get("initContainers") or [])]
+                    if c["name"] == SIDECAR]
         volumes = [v for v in spec.get("volumes") or [] if v["name"] == CONFIG_VOLUME]
         if label in pools:
             if len(sidecars) != 1 or annotation != label:
@@ -307,6 +308,7 @@ def test_a_pool_deleted_while_its_deployment_is_patched_leaves_no_sidecar_and_ke
     wait_converged(k8s, namespace, orphans=False)
     app = must_get(k8s, namespace, "deployment", "app")
     (container,) = app["spec"]["template"]["spec"]["containers"]
+    assert not app["spec"]["template"]["spec"].get("initContainers")
     assert container["env"] == [{"name": "A", "value": str(last["value"])}], \
         "the operator's removal did not undo the concurrent edits"
     wait_converged(k8s, namespace, timeout=GC_TIMEOUT)  # the ConfigMap is collected too
@@ -318,7 +320,7 @@ def _namespaced_operator(k8s: Cluster, namespace: str, tmp_path: Path) -> Operat
     """On a control plane of the test's own: the CRDs, a namespace, and a started operator
     watching that namespace only (so kopf watches no CRDs), polling every second."""
     k8s.kubectl("create", "namespace", namespace)
-    k8s.kubectl("apply", "-f", str(CRD_DIR))
+    k8s.kubectl("apply", "-f", str(k8s.crd_dir()))
     k8s.wait_established("taskgroups.echelon.dev", "pollingpools.echelon.dev")
     k8s.kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace,
                 "--timeout=60s")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from bench.harness.tls import make_ca
+
 from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
 
 

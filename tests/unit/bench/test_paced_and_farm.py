@@ -8,11 +8,11 @@ import socket
 from typing import Any
 
 import orjson
-from multidict import CIMultiDict
-
 from bench.harness import sidecar_farm, streamgen
 from bench.harness.paced import Paced, _Conn
 from bench.harness.streams import _request
+from multidict import CIMultiDict
+
 from echelon_sidecar.translate import SSEDecoder
 
 

@@ -66,7 +66,7 @@ def helm(*args: str, env: Mapping[str, str] | None = None, check: bool = True,
 
 def template_args(*, values: Iterable[Path] = (), sets: Mapping[str, Any] | None = None,
                   api_versions: Iterable[str] = (), namespace: str = "echelon-system",
-                  release: str = "echelon") -> list[str]:
+                  release: str = "echelon", kube_version: str | None = None) -> list[str]:
     """Arguments of ``helm template`` / ``install`` / ``upgrade`` for these values."""
     args = [release, str(CHART), "--namespace", namespace]
     for path in values:
@@ -81,6 +81,8 @@ def template_args(*, values: Iterable[Path] = (), sets: Mapping[str, Any] | None
         args += [flag, f"{key}={value}"]
     for api in api_versions:
         args += ["--api-versions", api]
+    if kube_version is not None:
+        args += ["--kube-version", kube_version]
     return args
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from echelon_operator import rbac
 from echelon_operator.builders.globalconfig import parse_global_configmap
-from echelon_operator.crds import build_crds
+from echelon_operator.crds import build_crds, without_rules
 from echelon_operator.names import ADMIN_PORT_NAME, GLOBAL_CONFIG_LABEL, SIDECAR_CONTAINER
 from echelon_operator.run import build_parser, settings_from_args
 from echelon_operator.settings import DEFAULT_IMAGE, DEFAULT_RESOURCES, ENV, OperatorSettings
@@ -112,6 +112,17 @@ def test_crds_are_the_generated_ones_kept_on_uninstall(default_docs: Docs) -> No
         assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
         assert crd["metadata"]["labels"]["app.kubernetes.io/component"] == "crd"
         assert "namespace" not in crd["metadata"]
+        assert "x-kubernetes-validations" in json.dumps(crd["spec"])  # the admission rules
+
+
+def test_clusters_before_1_25_get_the_crds_without_admission_rules() -> None:
+    generated = build_crds()
+    for version, with_rules in (("1.24.9", False), ("1.25.0", True), ("1.37.2", True)):
+        docs = render(kube_version=version)
+        rendered = {d["spec"]["names"]["kind"]: d for d in find(docs, "CustomResourceDefinition")}
+        for kind, crd in rendered.items():
+            want = generated[kind] if with_rules else without_rules(generated[kind])
+            assert crd["spec"] == want["spec"], (version, kind)
 
 
 def test_crds_keep_false_lets_uninstall_delete_them(all_options_docs: Docs) -> None:
@@ -447,3 +458,8 @@ def test_sidecar_env_reaches_the_operator_as_json(all_options_docs: Docs,
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
         "OTEL_SERVICE_NAME": "echelon-sidecar"}
     assert "ECHELON_SIDECAR_ENV" not in container_env(one(default_docs, "Deployment"))
+
+
+def test_sidecar_mode_reaches_the_operator(all_options_docs: Docs, default_docs: Docs) -> None:
+    assert container_env(one(default_docs, "Deployment"))["ECHELON_SIDECAR_MODE"] == "auto"
+    assert container_env(one(all_options_docs, "Deployment"))["ECHELON_SIDECAR_MODE"] == "native"

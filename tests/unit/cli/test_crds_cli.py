@@ -77,8 +77,20 @@ def test_charts_rbac_rules_are_the_rbac_modules_rule_lists(tmp_path: Path) -> No
 
 def test_without_a_chart_beside_it_only_the_crds_are_written(tmp_path: Path) -> None:
     assert main(["crds", "--output-dir", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
-        [*CRD_FILES.values(), "kopfpeerings.kopf.dev.yaml", "clusterkopfpeerings.kopf.dev.yaml"])
+    out = tmp_path / "out"
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        [*CRD_FILES.values(), *(f"pre-1.25/{name}" for name in CRD_FILES.values()),
+         "peering/kopfpeerings.kopf.dev.yaml", "peering/clusterkopfpeerings.kopf.dev.yaml"])
+
+
+def test_the_pre_1_25_copies_are_the_crds_without_their_admission_rules(tmp_path: Path) -> None:
+    assert main(["crds", "--output-dir", str(tmp_path)]) == 0
+    for kind, name in CRD_FILES.items():
+        with_rules = (tmp_path / name).read_text()
+        without = yaml.safe_load((tmp_path / "pre-1.25" / name).read_text())
+        assert "x-kubernetes-validations" in with_rules
+        assert "x-kubernetes-validations" not in yaml.safe_dump(without)
+        assert without["spec"]["names"] == build_crds()[kind]["spec"]["names"]
 
 
 def test_check_fails_when_a_schema_changes_without_regenerating(tmp_path: Path) -> None:

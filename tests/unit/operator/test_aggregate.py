@@ -76,6 +76,28 @@ def test_budget_members_are_the_pods_running_or_about_to_run_the_pools_sidecar()
     assert members == ("web-a", "web-b")
 
 
+def native(p: dict) -> dict:
+    """The same pod with its sidecar as a native sidecar (an init container, restart Always)."""
+    spec = p["spec"]
+    sidecars = [c for c in spec["containers"] if c["name"] == "echelon-sidecar"]
+    spec["containers"] = [c for c in spec["containers"] if c["name"] != "echelon-sidecar"]
+    spec["initContainers"] = [{**c, "restartPolicy": "Always"} for c in sidecars]
+    spec["volumes"] = [{"name": "echelon-config", "configMap": {"name": "echelon-pool-p"}}]
+    return p
+
+
+def test_native_sidecars_are_polled_and_hold_budget_shares_like_regular_ones() -> None:
+    pods = [native(pod("job-a")), native(pod("job-b", phase="Succeeded")),
+            native(pod("web-c", port=9191))]
+    assert sidecar_targets(pods) == [SidecarTarget("job-a", "127.0.0.1", 9090),
+                                     SidecarTarget("web-c", "127.0.0.1", 9191)]
+    # a Job's pod that completed holds no share any more
+    assert budget_members(pods, "p") == ("job-a", "web-c")
+    plain_init = pod("init-only", sidecar=False)
+    plain_init["spec"]["initContainers"] = [{"name": "echelon-sidecar"}]  # runs once, exits
+    assert sidecar_targets([plain_init]) == []
+
+
 def test_aggregate_counts_states_per_group_and_model() -> None:
     t = SidecarTarget("x", "127.0.0.1", 1)
     health = aggregate([

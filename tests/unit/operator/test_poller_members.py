@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from echelon_operator import poller
-from echelon_operator.entries import DeploymentEntry
+from echelon_operator.entries import WorkloadEntry
 from echelon_operator.runtime import PoolState
 
 
@@ -39,8 +39,7 @@ def test_a_new_pod_has_the_pool_re_rendered_once(monkeypatch: pytest.MonkeyPatch
     rt = SimpleNamespace(
         indices=SimpleNamespace(
             pool=lambda ns, name: entry,
-            deployments=lambda ns, name: [DeploymentEntry("ns", "web", "u", "p", 2,
-                                                          {"matchLabels": {"app": "web"}})]),
+            workloads=lambda ns, name: [WorkloadEntry("ns", "web", "u", "p", 2, "app=web")]),
         kube=SimpleNamespace(list_pods=list_pods), session=object(),
         settings=SimpleNamespace(poll_timeout=1.0, poll_concurrency=4),
         pool_state={("ns", "p"): PoolState("p", "uid", pods=("web-a", "web-b"))},

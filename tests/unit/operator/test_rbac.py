@@ -57,3 +57,17 @@ def test_cluster_mode_prints_a_cluster_role(capsys) -> None:
     table = yaml.safe_load(capsys.readouterr().out)
     assert table["watchedNamespaceRole"] == []
     assert any("namespaces" in r["resources"] for r in table["clusterRole"])
+
+
+def test_every_workload_kind_is_watched_and_only_jobs_are_never_patched() -> None:
+    rules = rbac.echelon_rules()
+
+    def verbs(group: str, resource: str) -> set[str]:
+        return {v for r in rules if group in r["apiGroups"] and resource in r["resources"]
+                for v in r["verbs"]}
+
+    for group, resource in (("apps", "deployments"), ("apps", "statefulsets"),
+                            ("batch", "cronjobs")):
+        assert verbs(group, resource) == {"get", "list", "watch", "patch"}, resource
+    # a Job's pod template is immutable: the operator counts and checks Jobs, never writes them
+    assert verbs("batch", "jobs") == {"get", "list", "watch"}

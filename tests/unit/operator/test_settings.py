@@ -35,6 +35,7 @@ def test_environment_variables() -> None:
     ({"ECHELON_POLL_INTERVAL": "0"}, "must be > 0"),
     ({"ECHELON_SIDECAR_RESOURCES": "[1]"}, "expected a JSON object"),
     ({"ECHELON_SIDECAR_IMAGE_PULL_POLICY": "Sometimes"}, "Always, IfNotPresent or Never"),
+    ({"ECHELON_SIDECAR_MODE": "sometimes"}, "use auto, native or container"),
 ])
 def test_bad_values_name_the_variable_or_setting(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
@@ -51,6 +52,19 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert s.peering is None and s.liveness == "http://127.0.0.1:1/healthz"
     all_ns = settings_from_args(build_parser().parse_args(["--all-namespaces"]))
     assert all_ns.clusterwide and all_ns.namespaces == ()
+
+
+def test_the_sidecar_mode_is_auto_unless_a_flag_or_variable_forces_a_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert OperatorSettings().sidecar_mode == "auto"
+    assert OperatorSettings.from_env({"ECHELON_SIDECAR_MODE": "container"}).sidecar_mode == \
+        "container"
+    monkeypatch.setenv("ECHELON_SIDECAR_MODE", "container")
+    args = build_parser().parse_args(["--sidecar-mode", "native"])
+    assert settings_from_args(args).sidecar_mode == "native"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--sidecar-mode", "sidecar"])
 
 
 def test_namespace_and_all_namespaces_exclude_each_other() -> None:

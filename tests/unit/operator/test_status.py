@@ -52,12 +52,13 @@ def valid_plan() -> PoolPlan:
 
 def test_valid_pool_status_has_printer_fields_and_ready() -> None:
     spec = {"taskGroups": ["g", "h.e1"], "rotationStrategy": "weighted"}
-    status = build_pool_status(valid_plan(), spec=spec, replicas=2, deployments=["b", "a"],
+    status = build_pool_status(valid_plan(), spec=spec, replicas=2, workloads=["Deployment/b", "StatefulSet/c", "Deployment/a"],
                                configmap="echelon-pool-p", generation=3, previous={}, now=T0)
     assert status["groups"] == "g,h.e1"
     assert status["rotation"] == "weighted"
     assert status["sidecars"] == 2
     assert status["deployments"] == ["a", "b"]
+    assert status["workloads"] == ["Deployment/a", "Deployment/b", "StatefulSet/c"]
     assert status["ready"] == "True"
     assert status["observedGeneration"] == 3
     assert status["configMap"] == "echelon-pool-p" and status["configVersion"]
@@ -70,7 +71,7 @@ def test_invalid_pool_status_keeps_the_last_good_config_fields() -> None:
     plan = plan_pool("p", pool, {"g": GROUP}, MODELS, 1)
     previous = {"configMap": "echelon-pool-p", "configVersion": "abc"}
     status = build_pool_status(plan, spec={"taskGroups": ["missing"]}, replicas=0,
-                               deployments=[], configmap=None, generation=2,
+                               workloads=[], configmap=None, generation=2,
                                previous=previous, now=T0)
     assert "configMap" not in status and "configVersion" not in status  # untouched by a patch
     invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
