@@ -333,7 +333,7 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
             (workdir / f"targets-{namespace}.json").write_text(json.dumps(targets))
             control = workdir / f"farm-{namespace}.port"
             farm_log = (workdir / f"farm-{namespace}.log").open("wb")
-            farm = subprocess.Popen(
+            farm = subprocess.Popen(  # noqa: ASYNC220 (started once per case, returns at once)
                 [sys.executable, "-m", "bench.harness.sidecar_farm", "--targets",
                  str(workdir / f"targets-{namespace}.json"), "--port", str(admin_port),
                  "--control-port-file", str(control)],
@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     with tempfile.TemporaryDirectory(prefix="echelon-scale.") as tmp, \
             cluster(args.kubeconfig) as kubeconfig:

@@ -188,7 +188,8 @@ class _Gen:
 
 
 async def run(url: str, body: bytes, *, concurrency: int, duration: float, ramp: float,
-              marker: bytes, timeout: float = 60.0, headers: dict[str, str] | None = None,
+              marker: bytes, timeout: float = 60.0,  # noqa: ASYNC109
+              headers: dict[str, str] | None = None,
               cafile: str | None = None) -> tuple[dict[str, Any], _Result]:
     gen = _Gen(url, body, headers or {}, marker, timeout, cafile)
     result = gen.result
