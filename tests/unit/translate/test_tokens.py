@@ -8,8 +8,6 @@ bench.token_estimate`` measures the estimator on a larger corpus (docs/routing.m
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from echelon_sidecar.translate import (
@@ -71,11 +69,12 @@ def test_the_estimate_grows_with_the_text() -> None:
     assert estimate_text_tokens("hello world, how are you today? " * 10) >= 9 * one
 
 
-def test_the_estimate_is_cheap_on_a_large_prompt() -> None:
-    text = ("Some prose, some code: x = f(y) + 3; and some 日本語 text. " * 4000)  # ~220 KB
-    started = time.perf_counter()
-    estimate_text_tokens(text)
-    assert time.perf_counter() - started < 0.05  # ~3 ms on the development machine
+def test_the_estimate_of_a_large_prompt_adds_up_over_its_pieces() -> None:
+    # its cost is measured in bench/token_estimate.py, never timed here (shared machines)
+    piece = "Some prose, some code: x = f(y) + 3; and some 日本語 text. "
+    one = estimate_text_tokens(piece)
+    many = estimate_text_tokens(piece * 4000)  # ~220 KB
+    assert 0.9 * 4000 * one <= many <= 1.1 * 4000 * one
 
 
 def test_a_request_counts_its_messages_tools_and_per_message_overheads() -> None:
