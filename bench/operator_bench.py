@@ -82,6 +82,19 @@ class Kubectl:
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json").stdout)
 
+    def apply_crds(self) -> None:
+        """The Echelon CRDs for this API server, applied and Established: ``crds/`` with
+        admission rules from 1.25 on, else ``crds/pre-1.25/`` (older servers refuse the
+        rules' ``x-kubernetes-validations`` field)."""
+        from echelon_operator.builders.sidecar import parse_server_version
+        from echelon_operator.crds import RULES_DIR, RULES_MIN_VERSION
+
+        version = parse_server_version(json.loads(self("get", "--raw", "/version").stdout))
+        folder = REPO / "crds"
+        self("apply", "-f", str(folder if version >= RULES_MIN_VERSION else folder / RULES_DIR))
+        for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
+            self.established(crd)
+
     def established(self, crd: str, timeout: float = 60) -> None:
         """kubectl 1.20's ``wait`` fails at once on a CRD without ``status.conditions`` yet
         ("accessor error"): asked again until the CRD is Established or ``timeout``."""
@@ -320,9 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="echelon-bench.") as tmp, \
             cluster(args.kubeconfig) as kubeconfig:
         kubectl = Kubectl(kubeconfig)
-        kubectl("apply", "-f", str(REPO / "crds"))
-        for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-            kubectl.established(crd)
+        kubectl.apply_crds()
         for n in counts:
             for mode in modes:
                 results.append(run_case(kubectl, n, mode, args.timeout, Path(tmp)))

@@ -458,9 +458,7 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
 
 async def amain(args: argparse.Namespace, kubeconfig: Path, workdir: Path) -> list[dict[str, Any]]:
     kubectl = Kubectl(kubeconfig)
-    kubectl("apply", "-f", str(REPO / "crds"))
-    for crd in ("taskgroups.echelon.dev", "pollingpools.echelon.dev"):
-        kubectl.established(crd)
+    kubectl.apply_crds()
     out = []
     async with Api(kubeconfig) as api:
         for n in args.pods:
