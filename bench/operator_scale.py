@@ -46,7 +46,7 @@ import psutil
 import yaml
 
 from bench.harness.kube_proxy import CountingProxy
-from bench.operator_bench import MODELS, REPO, Kubectl, cluster, free_port
+from bench.operator_bench import MODELS, Kubectl, cluster, free_port
 
 BIN = Path(sys.executable).parent
 POOL_LABEL = "echelon.dev/pool"
@@ -306,14 +306,13 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
                     raise TimeoutError("the operator did not inject every Deployment in time")
                 listed = await api.call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments")
                 for dep in listed["items"]:
-                    spec = dep["spec"]["template"]["spec"]
-                    if any(c["name"] == SIDECAR for c in spec.get("containers") or []):
+                    if _sidecar(dep["spec"]["template"]["spec"]) is not None:
                         templates[dep["metadata"]["name"]] = dep
                 await asyncio.sleep(0.5)
             result["inject_s"] = round(time.monotonic() - started, 2)
             log(f"N={n}: {len(templates)} Deployments injected in {result['inject_s']} s")
-            sidecar = next(c for c in next(iter(templates.values()))["spec"]["template"]["spec"]
-                           ["containers"] if c["name"] == SIDECAR)
+            sidecar = _sidecar(next(iter(templates.values()))["spec"]["template"]["spec"])
+            assert sidecar is not None
             admin_port = next(p["containerPort"] for p in sidecar.get("ports") or []
                               if p.get("name") == "echelon-admin")
             # the farm: one admin endpoint per pod IP
@@ -454,6 +453,15 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
                 farm.wait(timeout=10)
         await proxy.stop()
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _sidecar(pod_spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The injected sidecar of a pod spec: a container, or (1.29+) a native sidecar among the
+    init containers."""
+    for c in [*(pod_spec.get("containers") or []), *(pod_spec.get("initContainers") or [])]:
+        if c["name"] == SIDECAR:
+            return c  # type: ignore[no-any-return]
+    return None
 
 
 async def amain(args: argparse.Namespace, kubeconfig: Path, workdir: Path) -> list[dict[str, Any]]:

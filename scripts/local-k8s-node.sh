@@ -83,7 +83,7 @@ node_check() {
 
 node_netns() { cat "$DIR/node/netns" 2>/dev/null; }
 in_ns() { nsenter --net="/run/netns/$(node_netns)" -- "$@"; }
-node_kubectl() { in_ns kubectl --kubeconfig="$DIR/kubeconfig" "$@"; }
+node_kubectl() { in_ns "$KUBECTL" --kubeconfig="$DIR/kubeconfig" "$@"; }
 
 cgroup_hierarchies() {
     # the mount point of every cgroup hierarchy (v1 controllers, named ones, the unified one)
@@ -226,6 +226,10 @@ syncFrequency: 10s
 volumePluginDir: $n/volume-plugins
 serializeImagePulls: false
 EOF
+    # from 1.35 the kubelet refuses a cgroup v1 host unless told (the field exists from 1.31)
+    if ((K8S_MINOR >= 31)) && ! grep -q '^cgroup2 /sys/fs/cgroup ' /proc/mounts; then
+        echo "failCgroupV1: false" >>"$n/kubelet.yaml"
+    fi
 }
 
 node_record_machine() {
@@ -283,7 +287,7 @@ cmd_up_kubelet() {
     have_binaries || die "no binaries in $BIN_DIR: run scripts/local-k8s build first"
     have_node_packages || die "no containerd/runc/CNI in $NODE_ROOT: run scripts/local-k8s build first"
     local etcd_bin
-    etcd_bin=$(command -v etcd) || die "etcd not found: run scripts/local-k8s build (installs etcd-server)"
+    etcd_bin=$(etcd_binary)
     local start=$SECONDS
     "$SCRIPT_DIR/build-images" --node --out "$NODE_IMAGES" >"$DIR/node-images.log" 2>&1 \
         || { cat "$DIR/node-images.log" >&2; die "scripts/build-images --node failed"; }
@@ -320,6 +324,7 @@ cmd_up_kubelet() {
     echo "$token,admin,admin,system:masters" >"$DIR/tokens.csv"
     echo "$NS_API_PORT" >"$DIR/api.port"
     write_node_kubeconfig "$token"
+    link_kubectl
 
     start_daemon etcd "${NSENTER[@]}" "$etcd_bin" --name echelon-local --data-dir "$DIR/etcd" \
         --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
@@ -328,7 +333,7 @@ cmd_up_kubelet() {
     start_daemon kube-apiserver "${NSENTER[@]}" "$BIN_DIR/kube-apiserver" \
         --etcd-servers=http://127.0.0.1:2379 \
         --bind-address=0.0.0.0 --advertise-address="$NODE_IP" --secure-port="$NS_API_PORT" \
-        --insecure-port=0 --cert-dir="$DIR/certs" \
+        ${APISERVER_OLD_FLAGS[@]+"${APISERVER_OLD_FLAGS[@]}"} --cert-dir="$DIR/certs" \
         --tls-cert-file="$DIR/apiserver.crt" --tls-private-key-file="$DIR/apiserver.key" \
         --token-auth-file="$DIR/tokens.csv" --authorization-mode=Node,RBAC \
         --service-account-key-file="$DIR/sa.pub" \
@@ -350,11 +355,13 @@ cmd_up_kubelet() {
         sleep 0.3
     done
     start_daemon kube-controller-manager "${NSENTER[@]}" "$BIN_DIR/kube-controller-manager" \
-        --kubeconfig="$DIR/kubeconfig" --bind-address=127.0.0.1 --secure-port=0 --port=0 \
+        --kubeconfig="$DIR/kubeconfig" --bind-address=127.0.0.1 --secure-port=0 \
         --service-account-private-key-file="$DIR/sa.key" --root-ca-file="$DIR/ca.crt" \
-        --leader-elect=false --controllers='*' --use-service-account-credentials=false
+        --leader-elect=false --controllers='*' --use-service-account-credentials=false \
+        ${PORT_OLD_FLAGS[@]+"${PORT_OLD_FLAGS[@]}"}
     start_daemon kube-scheduler "${NSENTER[@]}" "$BIN_DIR/kube-scheduler" --kubeconfig="$DIR/kubeconfig" \
-        --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 --port=0
+        --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 \
+        ${PORT_OLD_FLAGS[@]+"${PORT_OLD_FLAGS[@]}"}
     start_daemon services "${NSENTER[@]}" /usr/bin/python3 "$SCRIPT_DIR/local-k8s-services" \
         --api "https://127.0.0.1:$NS_API_PORT" --token-file "$DIR/admin.token" --ca "$DIR/ca.crt" \
         --dns-ip "$DNS_IP" --domain "$CLUSTER_DOMAIN"
@@ -378,7 +385,7 @@ cmd_up_kubelet() {
 
     write_kubelet_config
     start_daemon kubelet "${NSENTER[@]}" "$BIN_DIR/kubelet" --kubeconfig="$DIR/kubeconfig" \
-        --config="$n/kubelet.yaml" --container-runtime=remote \
+        --config="$n/kubelet.yaml" ${KUBELET_OLD_FLAGS[@]+"${KUBELET_OLD_FLAGS[@]}"} \
         --container-runtime-endpoint="unix://$n/containerd.sock" --node-ip="$NODE_IP" \
         --hostname-override="$NODE_NAME" --root-dir="$n/kubelet" --cert-dir="$n/kubelet-pki" \
         --v=1

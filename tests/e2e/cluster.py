@@ -10,6 +10,7 @@ worker to finish its session stops it.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -25,6 +26,7 @@ from typing import Any, cast
 
 import kubernetes
 import urllib3
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"
@@ -34,7 +36,8 @@ LOCAL_K8S = REPO_ROOT / "scripts" / "local-k8s"
 ENV_E2E = "ECHELON_E2E"
 #: a kubeconfig of an existing cluster to use instead of starting one.
 ENV_KUBECONFIG = "ECHELON_KUBECONFIG"
-#: the kubectl binary (default: ``kubectl`` on PATH).
+#: the kubectl binary (default: the cluster's own, ``DIR/kubectl`` of ``scripts/local-k8s up``,
+#: else ``kubectl`` on PATH).
 ENV_KUBECTL = "ECHELON_KUBECTL"
 
 BUILD_TIMEOUT_S = 30 * 60
@@ -87,7 +90,9 @@ class Cluster:
             raise ClusterError(f"kubeconfig {path} does not exist")
         env = dict(os.environ)
         env["KUBECONFIG"] = str(path)
-        kubectl_bin = os.environ.get(ENV_KUBECTL) or shutil.which("kubectl")
+        own = path.parent / "kubectl"
+        kubectl_bin = os.environ.get(ENV_KUBECTL) or (
+            str(own) if os.access(own, os.X_OK) else shutil.which("kubectl"))
         if not kubectl_bin:
             raise ClusterError(f"kubectl not found on PATH (or set {ENV_KUBECTL})")
         return cls(kubeconfig=path, env=env, local=local, kubectl_bin=kubectl_bin, netns=netns)
@@ -152,6 +157,35 @@ class Cluster:
         from echelon_operator.crds import RULES_DIR, RULES_MIN_VERSION
 
         return CRD_DIR if self.server_version() >= RULES_MIN_VERSION else CRD_DIR / RULES_DIR
+
+    def service_account_token(self, namespace: str, account: str, timeout: float = 60) -> str:
+        """A token of ServiceAccount ``namespace/account``: from the TokenRequest API
+        (``kubectl create token``, 1.24+), else from the token Secret the controller-manager
+        creates for it (1.20), waited for up to ``timeout``."""
+        if self.server_version() >= (1, 24):
+            return self.kubectl("create", "token", account, "--namespace", namespace,
+                                "--duration", "2h").stdout.strip()
+        deadline = time.monotonic() + timeout
+        while True:
+            sa = self.kubectl_json("get", "serviceaccount", account, "--namespace", namespace)
+            if sa.get("secrets"):
+                secret = self.kubectl_json("get", "secret", sa["secrets"][0]["name"],
+                                           "--namespace", namespace)
+                return base64.b64decode(secret["data"]["token"]).decode()
+            if time.monotonic() > deadline:
+                raise ClusterError(f"ServiceAccount {namespace}/{account} has no token Secret "
+                                   f"after {timeout}s")
+            time.sleep(0.2)
+
+    def service_account_kubeconfig(self, namespace: str, account: str, path: Path) -> Path:
+        """This cluster's kubeconfig at ``path``, authenticating as ``namespace/account``."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        config["users"] = [{"name": account, "user": {
+            "token": self.service_account_token(namespace, account)}}]
+        for context in config["contexts"]:
+            context["context"]["user"] = account
+        path.write_text(yaml.safe_dump(config))
+        return path
 
     def require(self, minimum: tuple[int, int], feature: str) -> None:
         """Skip the calling test, saying why, when the API server is older than ``minimum``."""

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import uuid
@@ -30,7 +29,7 @@ import yaml
 
 from ...unit.chart.helm import CHART, helm, template_args
 from ..cluster import Cluster
-from ..operator.conftest import OperatorProcess, free_port, get, wait_for
+from ..operator.conftest import OperatorProcess, free_port, get
 
 EXAMPLE_CATALOG = CHART / "examples" / "sample-catalog-values.yaml"
 CRD_NAMES = ("taskgroups.echelon.dev", "pollingpools.echelon.dev")
@@ -111,22 +110,6 @@ def chart(k8s: Cluster, echelon_crds: None, namespace: str, tmp_path: Path) -> I
         c.helm("uninstall", release.name, "--namespace", release.namespace, check=False)
 
 
-def service_account_kubeconfig(k8s: Cluster, namespace: str, account: str, path: Path) -> Path:
-    """A kubeconfig authenticating as ``namespace/account`` with the token Secret that the
-    controller-manager creates for it (Kubernetes 1.20; `kubectl create token` is 1.24+)."""
-    secret = wait_for(lambda: (sa := get(k8s, namespace, "serviceaccount", account))
-                      and sa.get("secrets") and sa["secrets"][0]["name"],
-                      what=f"the token Secret of ServiceAccount {namespace}/{account}")
-    data = get(k8s, namespace, "secret", secret)["data"]  # type: ignore[index]
-    token = base64.b64decode(data["token"]).decode()
-    config = yaml.safe_load(k8s.kubeconfig.read_text())
-    config["users"] = [{"name": account, "user": {"token": token}}]
-    for context in config["contexts"]:
-        context["context"]["user"] = account
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def operator_command(deployment: dict[str, Any]) -> tuple[list[str], dict[str, str], str]:
     """(args, env, ServiceAccount) of the operator container the chart installed."""
     pod = deployment["spec"]["template"]["spec"]
@@ -148,8 +131,8 @@ def run_operator(k8s: Cluster, chart: Chart, tmp_path: Path, request: pytest.Fix
         env.pop("KUBERNETES_SERVICE_HOST", None)
         env.update(rendered_env)
         env["ECHELON_LIVENESS"] = f"http://127.0.0.1:{port}/healthz"  # loopback in tests
-        env["KUBECONFIG"] = str(service_account_kubeconfig(
-            k8s, release.namespace, account, tmp_path / f"{account}.kubeconfig"))
+        env["KUBECONFIG"] = str(k8s.service_account_kubeconfig(
+            release.namespace, account, tmp_path / f"{account}.kubeconfig"))
         op = OperatorProcess(k8s, args, tmp_path / f"operator{len(started)}", env, port)
         started.append(op)
         return op.start()

@@ -14,7 +14,8 @@ from ...unit.chart.helm import CHART
 from ..cluster import Cluster
 from ..operator.conftest import SAMPLES, OperatorProcess, free_port, get, wait_for
 from ..own_cluster import OwnCluster
-from .conftest import EXAMPLE_CATALOG, Chart, operator_command, service_account_kubeconfig
+from ..podspec import names, template_spec
+from .conftest import EXAMPLE_CATALOG, Chart, operator_command
 from .test_rbac import can
 
 SYSTEM = "echelon-system"
@@ -26,9 +27,8 @@ def _pool_configmap(k8s: Cluster, namespace: str) -> dict | None:
 
 
 def _sidecars(k8s: Cluster, namespace: str) -> list[str]:
-    dep = get(k8s, namespace, "deployment", "analysis-app") or {}
-    containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-    return [c["name"] for c in containers]
+    """The container names of analysis-app's pods, the sidecar's in either form."""
+    return names(template_spec(get(k8s, namespace, "deployment", "analysis-app")))
 
 
 def test_default_install_watches_every_namespace_with_a_least_privilege_cluster_role(
@@ -51,8 +51,8 @@ def test_default_install_watches_every_namespace_with_a_least_privilege_cluster_
         env.pop("KUBERNETES_SERVICE_HOST", None)
         env.update(rendered_env)
         env["ECHELON_LIVENESS"] = f"http://127.0.0.1:{port}/healthz"
-        env["KUBECONFIG"] = str(service_account_kubeconfig(
-            k8s, SYSTEM, account, tmp_path / "sa.kubeconfig"))
+        env["KUBECONFIG"] = str(k8s.service_account_kubeconfig(
+            SYSTEM, account, tmp_path / "sa.kubeconfig"))
         operator = OperatorProcess(k8s, op_args, tmp_path / "operator", env, port)
         operator.start()
         try:

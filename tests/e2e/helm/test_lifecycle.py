@@ -12,6 +12,7 @@ from echelon_sidecar.config import load_config_text
 
 from ..cluster import Cluster
 from ..operator.conftest import SAMPLES, apply, get, wait_for
+from ..podspec import sidecar_of, template_spec
 from .conftest import EXAMPLE_CATALOG, Chart, hooks, operator_command
 
 
@@ -21,9 +22,7 @@ def _pool_config(k8s: Cluster, namespace: str, pool: str):  # type: ignore[no-un
 
 
 def _sidecar(k8s: Cluster, namespace: str, deployment: str) -> dict | None:
-    dep = get(k8s, namespace, "deployment", deployment)
-    containers = dep["spec"]["template"]["spec"]["containers"] if dep else []
-    return next((c for c in containers if c["name"] == "echelon-sidecar"), None)
+    return sidecar_of(template_spec(get(k8s, namespace, "deployment", deployment)))
 
 
 def test_install_reconcile_health_and_upgrade(

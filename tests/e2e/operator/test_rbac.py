@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,21 +39,6 @@ def can(k8s: Cluster, namespace: str | None, *args: str, sa_ns: str) -> bool:
     proc = k8s.kubectl("auth", "can-i", *args, *ns,
                        f"--as=system:serviceaccount:{sa_ns}:{SA}", check=False)
     return proc.stdout.strip() == "yes"
-
-
-def service_account_kubeconfig(k8s: Cluster, namespace: str, path: Path) -> Path:
-    """A kubeconfig that authenticates as the ServiceAccount (its token Secret, 1.20 style)."""
-    secret = wait_for(lambda: (sa := get(k8s, namespace, "serviceaccount", SA))
-                      and sa.get("secrets") and sa["secrets"][0]["name"],
-                      what="the ServiceAccount's token Secret")
-    data = get(k8s, namespace, "secret", secret)["data"]
-    token = base64.b64decode(data["token"]).decode()
-    admin = yaml.safe_load(k8s.kubeconfig.read_text())
-    admin["users"] = [{"name": SA, "user": {"token": token}}]
-    for ctx in admin["contexts"]:
-        ctx["context"]["user"] = SA
-    path.write_text(yaml.safe_dump(admin))
-    return path
 
 
 def test_namespaced_rules_allow_what_the_operator_needs_and_nothing_more(
@@ -98,7 +82,7 @@ def test_namespaced_rules_allow_what_the_operator_needs_and_nothing_more(
 
     # and the operator really runs with exactly these rights: the global config from its own
     # namespace, the samples in the watched one
-    kubeconfig = service_account_kubeconfig(k8s, op_ns, tmp_path / "sa.kubeconfig")
+    kubeconfig = k8s.service_account_kubeconfig(op_ns, SA, tmp_path / "sa.kubeconfig")
     op = operator("--operator-namespace", op_ns, start=False)
     op.env["KUBECONFIG"] = str(kubeconfig)
     op.start()

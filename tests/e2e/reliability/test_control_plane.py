@@ -34,6 +34,7 @@ from ..operator.conftest import (
 )
 from ..operator.manifests import deployment, global_config, polling_pool, task_group
 from ..own_cluster import OwnCluster
+from ..podspec import sidecar_of
 from .conftest import Operator, must_get
 
 GC_TIMEOUT = 150  # kube's garbage collector starts ~30 s after a CRD appears on this cluster
@@ -125,7 +126,7 @@ def _members(pods: list[dict[str, Any]], apps: set[str], pool: str) -> list[str]
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        if not any(c["name"] == SIDECAR for c in spec["containers"]):
+        if sidecar_of(spec) is None:
             continue
         if any(v["name"] == CONFIG_VOLUME and (v.get("configMap") or {}).get("name")
                == f"echelon-pool-{pool}" for v in spec.get("volumes") or []):
