@@ -46,7 +46,7 @@ import psutil
 import yaml
 
 from bench.harness.kube_proxy import CountingProxy
-from bench.operator_bench import MODELS, REPO, Kubectl, cluster, free_port
+from bench.operator_bench import MODELS, Kubectl, cluster, free_port
 
 BIN = Path(sys.executable).parent
 POOL_LABEL = "echelon.dev/pool"
