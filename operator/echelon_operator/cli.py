@@ -159,10 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fake LLM upstreams speaking the real wire formats, with "
                        "fault injection and counters (for tests, demos and benchmarks).")
     try:
-        from echelon_sidecar.fake_provider.cli import add_arguments
+        from echelon_tools.fake_provider.cli import add_arguments
 
         add_arguments(p)
-        p.set_defaults(func=_lazy("echelon_sidecar.fake_provider.cli"))
+        p.set_defaults(func=_lazy("echelon_tools.fake_provider.cli"))
     except ImportError:  # pragma: no cover - during development only
         p.set_defaults(func=lambda _a: print("fake-provider is not available", file=sys.stderr) or 1)
 
@@ -170,10 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Start fake providers and a sidecar on the example configs, "
                        "send traffic with the official openai SDK and show what happens.")
     try:
-        from echelon_sidecar.demo import add_arguments as demo_arguments
+        from echelon_tools.demo import add_arguments as demo_arguments
 
         demo_arguments(p)
-        p.set_defaults(func=_lazy("echelon_sidecar.demo"))
+        p.set_defaults(func=_lazy("echelon_tools.demo"))
     except ImportError:
         p.set_defaults(func=lambda _a: print("the demo is not built yet; try "
                                              "`echelon validate configs/`", file=sys.stderr) or 1)

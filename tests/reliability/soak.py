@@ -46,9 +46,9 @@ from typing import Any
 import aiohttp
 import psutil
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
 from echelon_sidecar.engine.limiters import TokenBucket
 from echelon_sidecar.server import ServerSettings, Sidecar
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 from .exchange import Seen, exchange
 

@@ -8,7 +8,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "hello there brave new world"}]
 TOOLS = [{"name": "lookup", "description": "look things up",

@@ -9,7 +9,7 @@ import aiohttp
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "a b c d e f"}]
 

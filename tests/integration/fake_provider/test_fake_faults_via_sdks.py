@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight"}]
 

@@ -8,7 +8,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings, create_app
+from echelon_tools.fake_provider import FakeProvider, FakeSettings, create_app
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 USER = [{"role": "system", "content": "be brief"},
         {"role": "user", "content": "hello there brave new world"}]

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from echelon_sidecar.fake_provider import Fault, FaultKind
-from echelon_sidecar.fake_provider.cli import add_arguments, settings_from_args
+from echelon_tools.fake_provider import Fault, FaultKind
+from echelon_tools.fake_provider.cli import add_arguments, settings_from_args
 
 
 def parse(*argv: str) -> argparse.Namespace:

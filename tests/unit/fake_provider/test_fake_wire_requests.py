@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from echelon_sidecar.fake_provider.anthropic_api import AnthropicWire
-from echelon_sidecar.fake_provider.gemini_api import GeminiWire
-from echelon_sidecar.fake_provider.openai_api import OpenAIWire
-from echelon_sidecar.fake_provider.wire import Exchange, InvalidRequest
+from echelon_tools.fake_provider.anthropic_api import AnthropicWire
+from echelon_tools.fake_provider.gemini_api import GeminiWire
+from echelon_tools.fake_provider.openai_api import OpenAIWire
+from echelon_tools.fake_provider.wire import Exchange, InvalidRequest
 
 TOOL_SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
 

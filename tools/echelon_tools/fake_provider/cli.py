@@ -1,4 +1,4 @@
-"""`echelon fake-provider` (also `python -m echelon_sidecar.fake_provider`).
+"""`echelon fake-provider` (also `python -m echelon_tools.fake_provider`).
 
 The `echelon` CLI mounts this with `add_arguments(subparser)` and `run(args)`.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..argtypes import non_negative_float, non_negative_int, positive_int, tcp_port
+from echelon_sidecar.argtypes import non_negative_float, non_negative_int, positive_int, tcp_port
+
 from .app import count_connections, create_app
 from .faults import Fault, FaultSpecError, parse_fault_arg
 from .settings import FakeSettings
