@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from echelon_sidecar.config import API_GROUP, PollingPoolSpec, TaskGroupSpec
 
-from .status import PollingPoolStatus, TaskGroupStatus
+from .status_model import PollingPoolStatus, TaskGroupStatus
 
 __all__ = [
     "CHART_CRD_DIR",

@@ -349,7 +349,8 @@ def test_an_api_server_restart_under_a_running_operator_is_survived_and_converge
 
         def kubelet() -> None:
             """restartPolicy Always: the operator may exit -- only the way it does when a kopf
-            watch stream failed for good (echelon_operator.deafness) -- and is started again."""
+            watch stream failed for good (echelon_operator.watcher_failures) -- and is started
+            again."""
             assert op.proc is not None
             if op.proc.poll() is not None:
                 log = op.log_tail(200)

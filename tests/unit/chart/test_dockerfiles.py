@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from echelon_operator.builders.sidecar import SIDECAR_UID
-from echelon_operator.run import build_parser as operator_parser
+from echelon_operator.main import build_parser as operator_parser
 from echelon_sidecar.cli import build_parser as sidecar_parser
 
 from .helm import CHART, REPO

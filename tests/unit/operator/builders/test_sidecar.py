@@ -15,7 +15,7 @@ from echelon_operator.builders import (
 )
 from echelon_operator.settings import OperatorSettings
 
-from .conftest import merge_patch
+from ..conftest import merge_patch
 
 SETTINGS = OperatorSettings(sidecar_image="example.org/echelon:1", admin_port=9191)
 REFS = [SecretRef("ECHELON_KEY_B", "creds", "b"), SecretRef("ECHELON_KEY_A", "creds", "a")]

@@ -15,7 +15,7 @@ from echelon_operator.builders import (
     set_condition,
     status_patch,
 )
-from echelon_operator.builders.plan import PoolPlan
+from echelon_operator.builders.plan import PoolConfigMapPlan
 from echelon_sidecar.config import PollingPoolSpec, TaskGroupSpec
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
@@ -45,7 +45,7 @@ def test_status_patch_holds_only_changed_fields() -> None:
     assert status_patch({"a": 1, "b": [1]}, {"a": 2, "b": [1]}) == {"a": 2}
 
 
-def valid_plan() -> PoolPlan:
+def valid_plan() -> PoolConfigMapPlan:
     pool = PollingPoolSpec.model_validate({"taskGroups": ["g"]})
     return plan_pool("p", pool, {"g": GROUP}, MODELS, 2)
 
