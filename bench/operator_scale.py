@@ -291,8 +291,10 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
         async with aiohttp.ClientSession() as local:
             while await op.probe(local) is None:
                 if op.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"echelon-operator did not become live: "
-                                       f"{(workdir / f'operator-{namespace}.log').read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"echelon-operator did not become live: "
+                        f"{(workdir / f'operator-{namespace}.log').read_text()[-2000:]}"
+                    )
                 await asyncio.sleep(0.2)
             result["operator_rss_mb_idle"] = op.rss_mb()
             started = time.monotonic()

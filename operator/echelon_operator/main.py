@@ -97,10 +97,23 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
     base = OperatorSettings.from_env()
     overrides: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("sidecar_image", "image_pull_policy", "sidecar_mode", "data_port", "admin_port",
-                     "poll_interval", "poll_timeout", "poll_concurrency", "operator_namespace",
-                     "global_config_name", "log_level", "log_format", "liveness", "peering",
-                     "peering_priority")
+        for name in (
+            "sidecar_image",
+            "image_pull_policy",
+            "sidecar_mode",
+            "data_port",
+            "admin_port",
+            "poll_interval",
+            "poll_timeout",
+            "poll_concurrency",
+            "operator_namespace",
+            "global_config_name",
+            "log_level",
+            "log_format",
+            "liveness",
+            "peering",
+            "peering_priority",
+        )
     }
     if args.sidecar_env is not None:
         try:

@@ -96,7 +96,8 @@ class _Converter:
                 out[key] = value
             elif key == "properties":
                 out["properties"] = {
-                    name: self.convert(sub, f"{where}.{name}") for name, sub in obj(value, where).items()
+                    name: self.convert(sub, f"{where}.{name}")
+                    for name, sub in obj(value, where).items()
                 }
             elif key == "required":
                 if not all(isinstance(n, str) for n in items(value, where)):
@@ -108,7 +109,9 @@ class _Converter:
                 out["items"] = self.convert(value, where)
             elif key == "enum":
                 if not all(isinstance(v, str) for v in items(value, where)):
-                    raise UnsupportedFeature("non-string enum", _P, f"Gemini enums are strings ({where})")
+                    raise UnsupportedFeature(
+                        "non-string enum", _P, f"Gemini enums are strings ({where})"
+                    )
                 out["enum"] = list(items(value, where))
             elif key == "const":
                 if not isinstance(value, str):
@@ -166,7 +169,9 @@ class _Converter:
         if all_of is None:
             return schema
         if not isinstance(all_of, list) or len(all_of) != 1:
-            raise UnsupportedFeature("allOf", _P, f"only a single-member allOf can be inlined ({path})")
+            raise UnsupportedFeature(
+                "allOf", _P, f"only a single-member allOf can be inlined ({path})"
+            )
         member = all_of[0]
         if isinstance(member, dict) and "$ref" in member:
             member = self._resolve(member["$ref"], f"{path}.allOf[0]")

@@ -1,4 +1,5 @@
-"""`python -m echelon_tools.fake_provider`: listens, writes --port-file, obeys --fault, stops on signals."""
+"""`python -m echelon_tools.fake_provider`: listens, writes --port-file, obeys --fault, stops on
+signals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The `/_fake/*` HTTP control endpoints change faults and settings at runtime and report counters."""
+"""The `/_fake/*` HTTP control endpoints change faults and settings at runtime and report
+counters."""
 
 from __future__ import annotations
 

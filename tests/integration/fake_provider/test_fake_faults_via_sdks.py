@@ -138,7 +138,9 @@ async def test_first_k_then_success_lets_sdk_retries_get_through(fp: FakeProvide
     assert fp.stats()["by_status"] == {"503": 2, "200": 1}
 
 
-async def test_failure_rate_follows_the_seeded_rng(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+async def test_failure_rate_follows_the_seeded_rng(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
     fp.set_fault("*", "rate:0.5:500")
     fp.reseed(1234)
     outcomes = []

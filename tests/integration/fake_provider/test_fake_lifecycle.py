@@ -1,4 +1,5 @@
-"""Starting and stopping: OS-chosen ports, clean stops even with requests held, `create_app` alone."""
+"""Starting and stopping: OS-chosen ports, clean stops even with requests held, `create_app`
+alone."""
 
 from __future__ import annotations
 

@@ -47,8 +47,13 @@ def test_openai_tool_choice(tool_choice: Any, force: bool, name: str | None,
 
 def test_openai_reads_text_parts_json_format_reasoning_and_limits() -> None:
     body = openai_body(
-        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": TOOL_SCHEMA}},
-        reasoning_effort="high", max_completion_tokens=7)
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": TOOL_SCHEMA},
+        },
+        reasoning_effort="high",
+        max_completion_tokens=7,
+    )
     body["messages"].append({"role": "user", "content": [{"type": "text", "text": "part one"},
                                                          {"type": "text", "text": "two"}]})
     prompt = OpenAIWire().prompt(exchange(body))

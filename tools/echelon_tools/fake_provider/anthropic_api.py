@@ -32,11 +32,17 @@ _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request."),
     401: ("authentication_error", "invalid x-api-key"),
     402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
-    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
     404: ("not_found_error", "The requested resource could not be found."),
     408: ("timeout_error", "Request timed out."),
     413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
-    429: ("rate_limit_error", "Number of requests has exceeded your rate limit. Please try again later."),
+    429: (
+        "rate_limit_error",
+        "Number of requests has exceeded your rate limit. Please try again later.",
+    ),
     500: ("api_error", "Internal server error"),
     504: ("timeout_error", "Request timed out."),
     529: ("overloaded_error", "Overloaded"),
@@ -235,9 +241,18 @@ class AnthropicWire(Wire):
             block({"type": "thinking", "thinking": "", "signature": ""}, deltas)
         if reply.tool_call is not None:
             args = orjson.dumps(reply.tool_call.arguments).decode()
-            block({"type": "tool_use", "id": new_id("toolu_01", 22),
-                   "name": reply.tool_call.name, "input": {}},
-                  [{"type": "input_json_delta", "partial_json": p} for p in split_chars(args, chunks)])
+            block(
+                {
+                    "type": "tool_use",
+                    "id": new_id("toolu_01", 22),
+                    "name": reply.tool_call.name,
+                    "input": {},
+                },
+                [
+                    {"type": "input_json_delta", "partial_json": p}
+                    for p in split_chars(args, chunks)
+                ],
+            )
         else:
             block({"type": "text", "text": ""},
                   [{"type": "text_delta", "text": p} for p in split_text(reply.text, chunks)])

@@ -59,7 +59,9 @@ def _text_of(content: Any) -> str:
     parts = _get(content, "parts", "parts")
     if not isinstance(parts, list):
         return ""
-    return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return " ".join(
+        p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+    )
 
 
 def _function_call(call: ToolCall) -> dict[str, Any]:
@@ -90,7 +92,9 @@ class GeminiWire(Wire):
             }]
         if details:
             error["details"] = details
-        return json_response({"error": error}, status=status, headers=retry_after_headers(retry_after))
+        return json_response(
+            {"error": error}, status=status, headers=retry_after_headers(retry_after)
+        )
 
     def unauthorized(self, request: web.Request, api_key: str) -> web.Response | None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")

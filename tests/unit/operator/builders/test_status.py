@@ -52,8 +52,16 @@ def valid_plan() -> PoolConfigMapPlan:
 
 def test_valid_pool_status_has_printer_fields_and_ready() -> None:
     spec = {"taskGroups": ["g", "h.e1"], "rotationStrategy": "weighted"}
-    status = build_pool_status(valid_plan(), spec=spec, replicas=2, workloads=["Deployment/b", "StatefulSet/c", "Deployment/a"],
-                               configmap="echelon-pool-p", generation=3, previous={}, now=T0)
+    status = build_pool_status(
+        valid_plan(),
+        spec=spec,
+        replicas=2,
+        workloads=["Deployment/b", "StatefulSet/c", "Deployment/a"],
+        configmap="echelon-pool-p",
+        generation=3,
+        previous={},
+        now=T0,
+    )
     assert status["groups"] == "g,h.e1"
     assert status["rotation"] == "weighted"
     assert status["sidecars"] == 2
