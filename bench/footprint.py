@@ -14,7 +14,7 @@ a subprocess on ports from the OS. Each run reports:
 - ``idle_rss_mb``: ``VmRSS`` of ``/proc/<pid>/status`` after ``--settle`` seconds idle (and
   ``VmHWM``, the peak, as ``hwm_mb``).
 
-Then, unless ``--streams 0``: a fake upstream (``python -m echelon_sidecar.fake_provider``)
+Then, unless ``--streams 0``: a fake upstream (``python -m echelon_tools.fake_provider``)
 that streams slowly (``--stream-chunks`` chunks ``--chunk-delay-ms`` apart), a sidecar on it,
 and ``--streams`` concurrent streamed chat completions held open through the sidecar: its RSS
 once every stream has its first chunk, and again after they are all closed. Everything runs
@@ -286,7 +286,7 @@ def _pyc_count(root: Path) -> int:
 @contextlib.contextmanager
 def _fake_upstream(workdir: Path, chunks: int, delay_ms: float) -> Iterator[int]:
     port_file = workdir / "upstream.port"
-    cmd = [sys.executable, "-m", "echelon_sidecar.fake_provider", "--port", "0",
+    cmd = [sys.executable, "-m", "echelon_tools.fake_provider", "--port", "0",
            "--port-file", str(port_file), "--stream-chunks", str(chunks),
            "--chunk-delay-ms", str(delay_ms), "--record-requests", "0"]
     with (workdir / "upstream.log").open("ab") as log:

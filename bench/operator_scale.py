@@ -147,6 +147,7 @@ class Operator:
         self.port = free_port()
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1",
                "ECHELON_POLL_INTERVAL": str(interval)}
+        self.log_path = log_path
         self.log = log_path.open("wb")
         self.proc = subprocess.Popen(
             [str(BIN / "echelon-operator"), "--namespace", namespace, "--log-level", "WARNING",
@@ -160,6 +161,9 @@ class Operator:
 
     def rss_mb(self) -> float:
         return round(self.ps.memory_info().rss / 2**20, 1)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log_path.read_text()[-chars:]
 
     async def probe(self, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         try:
@@ -289,26 +293,13 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
                               "poll_interval_s": args.interval}
     try:
         async with aiohttp.ClientSession() as local:
-            while await op.probe(local) is None:
-                if op.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"echelon-operator did not become live: "
-                                       f"{(workdir / f'operator-{namespace}.log').read_text()[-2000:]}")
-                await asyncio.sleep(0.2)
+            await _wait_live(op, local, deadline)
             result["operator_rss_mb_idle"] = op.rss_mb()
             started = time.monotonic()
             kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
                 {"apiVersion": "v1", "kind": "List",
                  "items": manifests(namespace, pools, deployments, replicas)}), timeout=600)
-            # the operator injects its sidecar into every Deployment's pod template
-            templates: dict[str, dict[str, Any]] = {}
-            while len(templates) < pools * deployments:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the operator did not inject every Deployment in time")
-                listed = await api.call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments")
-                for dep in listed["items"]:
-                    if _sidecar(dep["spec"]["template"]["spec"]) is not None:
-                        templates[dep["metadata"]["name"]] = dep
-                await asyncio.sleep(0.5)
+            templates = await _injected_templates(api, namespace, pools * deployments, deadline)
             result["inject_s"] = round(time.monotonic() - started, 2)
             log(f"N={n}: {len(templates)} Deployments injected in {result['inject_s']} s")
             sidecar = _sidecar(next(iter(templates.values()))["spec"]["template"]["spec"])
@@ -316,19 +307,7 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
             admin_port = next(p["containerPort"] for p in sidecar.get("ports") or []
                               if p.get("name") == "echelon-admin")
             # the farm: one admin endpoint per pod IP
-            targets, pods = [], []
-            i = 0
-            for p in range(pools):
-                members = [f"app-{p}-{d}-{r:04d}" for d in range(deployments)
-                           for r in range(replicas)]
-                for slot, pod in enumerate(sorted(members)):
-                    ip = pod_ip(i)
-                    open_ = [[f"group-{p}", "m-claude"]] if i % 10 == 0 else []
-                    targets.append({"ip": ip, "pod": pod, "pool": f"pool-{p}", "slot": slot,
-                                    "sidecars": len(members),
-                                    "groups": {f"group-{p}": MODEL_IDS}, "open": open_})
-                    pods.append((pod, pod.rsplit("-", 1)[0], ip))
-                    i += 1
+            targets, pods = _farm_targets(pools, deployments, replicas)
             (workdir / f"targets-{namespace}.json").write_text(json.dumps(targets))
             control = workdir / f"farm-{namespace}.port"
             farm_log = (workdir / f"farm-{namespace}.log").open("wb")
@@ -342,86 +321,11 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
                     raise RuntimeError("the sidecar farm did not start")
                 await asyncio.sleep(0.2)
             farm_port = int(control.read_text())
-            # the pods, from the injected templates, then Running with their IPs
-            t0 = time.monotonic()
-
-            def pod_body(name: str, dep: str) -> dict[str, Any]:
-                tpl = templates[dep]["spec"]["template"]
-                meta = tpl.get("metadata") or {}
-                return {"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": name, "labels": meta.get("labels") or {},
-                                     "annotations": meta.get("annotations") or {}},
-                        "spec": tpl["spec"]}
-            await bounded(args.api_concurrency, [
-                api.call("POST", f"/api/v1/namespaces/{namespace}/pods", pod_body(name, dep))
-                for name, dep, _ in pods])
-            result["pods_created_s"] = round(time.monotonic() - t0, 2)
-            log(f"N={n}: {n} pods created in {result['pods_created_s']} s")
-            t0 = time.monotonic()
-            await bounded(args.api_concurrency, [
-                api.call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status",
-                         {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-                                     "conditions": [{"type": "Ready", "status": "True"}]}},
-                         content_type="application/merge-patch+json")
-                for name, _, ip in pods])
-            result["pods_running_s"] = round(time.monotonic() - t0, 2)
-            log(f"N={n}: {n} pods Running in {result['pods_running_s']} s")
-            # follow the rounds: first until every sidecar was polled and a round wrote
-            # nothing, then from a clean count (the k-th poll of every sidecar: round k)
+            await _create_running_pods(api, args, namespace, templates, pods, result, n)
             rounds = Rounds(op, proxy, farm_port, args.interval)
-            out_rounds: list[dict[str, Any]] = []
-            t0 = time.monotonic()
-            while await rounds.polled(local) < n:
-                rounds.sample()
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the operator did not poll every sidecar in time")
-                await asyncio.sleep(0.2)
-            result["all_polled_after_s"] = round(time.monotonic() - t0, 2)
-            log(f"N={n}: every sidecar polled {result['all_polled_after_s']} s after the pods "
-                "were Running")
-            for _ in range(8):  # until a round polled every sidecar and wrote nothing
-                r = await rounds.next(local, deadline, n)
-                r["phase"] = "pods appeared"
-                out_rounds.append(r)
-                log(f"N={n}: round {r['round']}: {r['seconds']} s (polls {r['polls_s']} s), "
-                    f"cpu {r['cpu_s']} s, {r['writes']} writes")
-                if r["writes"] == 0 and r["sidecars_polled"] >= n:
-                    r["phase"] = "steady"
-                    break
-            for _ in range(args.rounds - 1):
-                r = await rounds.next(local, deadline, n)
-                r["phase"] = "steady"
-                out_rounds.append(r)
-                log(f"N={n}: steady round {r['round']}: {r['seconds']} s (polls "
-                    f"{r['polls_s']} s), cpu {r['cpu_s']} s, {r['writes']} writes")
-            # a change: 1 % of the sidecars open a circuit; the writes it causes are every
-            # write from then until a round that started after it and wrote nothing
-            flip = max(1, n // 100)
-            flipped_at = time.time()
-            async with local.post(f"http://127.0.0.1:{farm_port}/flip?count={flip}") as resp:
-                flipped = (await resp.json())["flipped"]
-            phase = "after a change"
-            for _ in range(8):
-                r = await rounds.next(local, deadline, n)
-                if r["start"] < flipped_at:
-                    continue  # began before the change
-                r["phase"] = phase
-                out_rounds.append(r)
-                log(f"N={n}: {phase} round {r['round']}: {r['seconds']} s, writes {r['writes']}")
-                if phase == "after a change":
-                    phase = "steady after the change"
-                    continue
-                if r["writes"] == 0:
-                    break
-            calm = out_rounds[-1]["start"]
-            changed = [w for w in proxy.writes if flipped_at <= w.at < calm]
-            kinds: dict[str, int] = {}
-            for w in changed:
-                kinds[w.kind] = kinds.get(w.kind, 0) + 1
-            result["change"] = {"circuits_opened": flipped, "writes": len(changed),
-                                "writes_by_kind": kinds,
-                                "write_paths": sorted({f"{w.method} {w.path}"
-                                                       for w in changed})[:12]}
+            out_rounds = await _rounds_until_steady(rounds, local, deadline, n, args, result)
+            result["change"] = await _rounds_after_a_change(
+                rounds, local, deadline, n, farm_port, proxy, out_rounds)
             async with local.get(f"http://127.0.0.1:{farm_port}/stats") as resp:
                 farm_stats = await resp.json()
             result["farm"] = {"requests": farm_stats["requests"],
@@ -431,19 +335,7 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
             result["operator_cpu_s_total"] = round(op.cpu(), 2)
             result["api_reads_total"] = proxy.reads
             result["api_refused"] = [list(r) for r in proxy.refused[:10]]
-            steady = [r for r in out_rounds if r["phase"].startswith("steady")]
-            first_steady = next(r for r in out_rounds if r["phase"] == "steady")
-            last_steady = [r for r in out_rounds if r["phase"] == "steady"][-1]
-            result["writes_over_steady_phase"] = len(
-                [w for w in proxy.writes
-                 if first_steady["start"] <= w.at < last_steady["start"] + args.interval])
-            result["steady"] = {
-                "round_s_max": max(r["seconds"] for r in steady),
-                "round_s_median": sorted(r["seconds"] for r in steady)[len(steady) // 2],
-                "cpu_s_per_round_max": max(r["cpu_s"] for r in steady),
-                "cores_during_round_max": max(r["cores_during_round"] or 0 for r in steady),
-                "writes_max": max(r["writes"] for r in steady),
-            }
+            _summarize_steady_rounds(result, out_rounds, proxy, args.interval)
             return result
     finally:
         op.stop()
@@ -462,6 +354,164 @@ def _sidecar(pod_spec: dict[str, Any]) -> dict[str, Any] | None:
         if c["name"] == SIDECAR:
             return c  # type: ignore[no-any-return]
     return None
+
+
+async def _wait_live(op: Operator, local: aiohttp.ClientSession, deadline: float) -> None:
+    """Until the operator's liveness probe answers (its log in the error if it never does)."""
+    while await op.probe(local) is None:
+        if op.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"echelon-operator did not become live: {op.log_tail()}")
+        await asyncio.sleep(0.2)
+
+
+async def _injected_templates(api: Api, namespace: str, count: int,
+                              deadline: float) -> dict[str, dict[str, Any]]:
+    """The ``count`` Deployments, once the operator injected its sidecar into each pod
+    template, by name."""
+    templates: dict[str, dict[str, Any]] = {}
+    while len(templates) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the operator did not inject every Deployment in time")
+        listed = await api.call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments")
+        for dep in listed["items"]:
+            if _sidecar(dep["spec"]["template"]["spec"]) is not None:
+                templates[dep["metadata"]["name"]] = dep
+        await asyncio.sleep(0.5)
+    return templates
+
+
+def _farm_targets(pools: int, deployments: int,
+                  replicas: int) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """The farm's targets (one per pod IP; every tenth with an open circuit), and the pods
+    as (name, Deployment, IP)."""
+    targets, pods = [], []
+    i = 0
+    for p in range(pools):
+        members = [f"app-{p}-{d}-{r:04d}" for d in range(deployments)
+                   for r in range(replicas)]
+        for slot, pod in enumerate(sorted(members)):
+            ip = pod_ip(i)
+            open_ = [[f"group-{p}", "m-claude"]] if i % 10 == 0 else []
+            targets.append({"ip": ip, "pod": pod, "pool": f"pool-{p}", "slot": slot,
+                            "sidecars": len(members),
+                            "groups": {f"group-{p}": MODEL_IDS}, "open": open_})
+            pods.append((pod, pod.rsplit("-", 1)[0], ip))
+            i += 1
+    return targets, pods
+
+
+async def _create_running_pods(api: Api, args: argparse.Namespace, namespace: str,
+                               templates: dict[str, dict[str, Any]],
+                               pods: list[tuple[str, str, str]], result: dict[str, Any],
+                               n: int) -> None:
+    """The pods, from the injected templates, then Running with their IPs (as a kubelet)."""
+    t0 = time.monotonic()
+
+    def pod_body(name: str, dep: str) -> dict[str, Any]:
+        tpl = templates[dep]["spec"]["template"]
+        meta = tpl.get("metadata") or {}
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": meta.get("labels") or {},
+                             "annotations": meta.get("annotations") or {}},
+                "spec": tpl["spec"]}
+    await bounded(args.api_concurrency, [
+        api.call("POST", f"/api/v1/namespaces/{namespace}/pods", pod_body(name, dep))
+        for name, dep, _ in pods])
+    result["pods_created_s"] = round(time.monotonic() - t0, 2)
+    log(f"N={n}: {n} pods created in {result['pods_created_s']} s")
+    t0 = time.monotonic()
+    await bounded(args.api_concurrency, [
+        api.call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status",
+                 {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                             "conditions": [{"type": "Ready", "status": "True"}]}},
+                 content_type="application/merge-patch+json")
+        for name, _, ip in pods])
+    result["pods_running_s"] = round(time.monotonic() - t0, 2)
+    log(f"N={n}: {n} pods Running in {result['pods_running_s']} s")
+
+
+async def _rounds_until_steady(rounds: Rounds, local: aiohttp.ClientSession, deadline: float,
+                               n: int, args: argparse.Namespace,
+                               result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Follow the rounds: first until every sidecar was polled and a round wrote nothing,
+    then from a clean count (the k-th poll of every sidecar: round k) ``--rounds - 1``
+    steady rounds more."""
+    out_rounds: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    while await rounds.polled(local) < n:
+        rounds.sample()
+        if time.monotonic() > deadline:
+            raise TimeoutError("the operator did not poll every sidecar in time")
+        await asyncio.sleep(0.2)
+    result["all_polled_after_s"] = round(time.monotonic() - t0, 2)
+    log(f"N={n}: every sidecar polled {result['all_polled_after_s']} s after the pods "
+        "were Running")
+    for _ in range(8):  # until a round polled every sidecar and wrote nothing
+        r = await rounds.next(local, deadline, n)
+        r["phase"] = "pods appeared"
+        out_rounds.append(r)
+        log(f"N={n}: round {r['round']}: {r['seconds']} s (polls {r['polls_s']} s), "
+            f"cpu {r['cpu_s']} s, {r['writes']} writes")
+        if r["writes"] == 0 and r["sidecars_polled"] >= n:
+            r["phase"] = "steady"
+            break
+    for _ in range(args.rounds - 1):
+        r = await rounds.next(local, deadline, n)
+        r["phase"] = "steady"
+        out_rounds.append(r)
+        log(f"N={n}: steady round {r['round']}: {r['seconds']} s (polls "
+            f"{r['polls_s']} s), cpu {r['cpu_s']} s, {r['writes']} writes")
+    return out_rounds
+
+
+async def _rounds_after_a_change(rounds: Rounds, local: aiohttp.ClientSession,
+                                 deadline: float, n: int, farm_port: int, proxy: CountingProxy,
+                                 out_rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """A change: 1 % of the sidecars open a circuit; the writes it causes are every write
+    from then until a round that started after it and wrote nothing (its rounds are added
+    to ``out_rounds``)."""
+    flip = max(1, n // 100)
+    flipped_at = time.time()
+    async with local.post(f"http://127.0.0.1:{farm_port}/flip?count={flip}") as resp:
+        flipped = (await resp.json())["flipped"]
+    phase = "after a change"
+    for _ in range(8):
+        r = await rounds.next(local, deadline, n)
+        if r["start"] < flipped_at:
+            continue  # began before the change
+        r["phase"] = phase
+        out_rounds.append(r)
+        log(f"N={n}: {phase} round {r['round']}: {r['seconds']} s, writes {r['writes']}")
+        if phase == "after a change":
+            phase = "steady after the change"
+            continue
+        if r["writes"] == 0:
+            break
+    calm = out_rounds[-1]["start"]
+    changed = [w for w in proxy.writes if flipped_at <= w.at < calm]
+    kinds: dict[str, int] = {}
+    for w in changed:
+        kinds[w.kind] = kinds.get(w.kind, 0) + 1
+    return {"circuits_opened": flipped, "writes": len(changed),
+            "writes_by_kind": kinds,
+            "write_paths": sorted({f"{w.method} {w.path}" for w in changed})[:12]}
+
+
+def _summarize_steady_rounds(result: dict[str, Any], out_rounds: list[dict[str, Any]],
+                             proxy: CountingProxy, interval: float) -> None:
+    steady = [r for r in out_rounds if r["phase"].startswith("steady")]
+    first_steady = next(r for r in out_rounds if r["phase"] == "steady")
+    last_steady = [r for r in out_rounds if r["phase"] == "steady"][-1]
+    result["writes_over_steady_phase"] = len(
+        [w for w in proxy.writes
+         if first_steady["start"] <= w.at < last_steady["start"] + interval])
+    result["steady"] = {
+        "round_s_max": max(r["seconds"] for r in steady),
+        "round_s_median": sorted(r["seconds"] for r in steady)[len(steady) // 2],
+        "cpu_s_per_round_max": max(r["cpu_s"] for r in steady),
+        "cores_during_round_max": max(r["cores_during_round"] or 0 for r in steady),
+        "writes_max": max(r["writes"] for r in steady),
+    }
 
 
 async def amain(args: argparse.Namespace, kubeconfig: Path, workdir: Path) -> list[dict[str, Any]]:

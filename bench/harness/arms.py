@@ -62,7 +62,7 @@ def start_upstream(core: int | None, log_dir: Path, stream_chunks: int,
     """``echelon fake-provider``; with ``tls`` (certificate, key) over HTTPS."""
     port_file = log_dir / f"{name}.port"
     port_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "echelon_sidecar.fake_provider", "--port", "0",
+    cmd = [sys.executable, "-m", "echelon_tools.fake_provider", "--port", "0",
            "--port-file", str(port_file), "--stream-chunks", str(stream_chunks),
            "--record-requests", "1",
            "--fault", f"bench_slow=latency:{SLOW_MS}",

@@ -78,8 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         import uvloop
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        web.run_app(make_app(args.upstream, args.cafile), host=args.host, port=args.port, access_log=None,
-                    print=None, handle_signals=True, loop=runner.get_loop())
+        web.run_app(
+            make_app(args.upstream, args.cafile),
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            print=None,
+            handle_signals=True,
+            loop=runner.get_loop(),
+        )
     return 0
 
 

@@ -26,6 +26,30 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def derive(results: dict[str, Any]) -> dict[str, Any]:
+    closed = results.get("closed", {})
+    c16 = closed.get("16", {})
+    echelon16 = (c16.get("echelon") or {}).get("rps")
+    derived: dict[str, Any] = {
+        "added": _added_latency(results),
+        "throughput_at_saturation_rps": _saturation(results),
+        "throughput_ratio_vs_litellm": _ratio(echelon16, (c16.get("litellm") or {}).get("rps")),
+        "throughput_ratio_vs_bare_proxy": _ratio(echelon16, (c16.get("bare") or {}).get("rps")),
+    }
+    derived["targets"] = _targets(results, derived)
+    if results.get("paced"):
+        derived["paced"] = derive_paced(results["paced"].get("points") or {})
+        derived["paced_targets"] = paced_targets(results, derived)
+    tls = results.get("tls") or {}
+    if tls.get("paced"):
+        derived["tls_paced"] = derive_paced(tls["paced"])
+    tls_added = _tls_added(tls)
+    if tls_added:
+        derived["tls_added"] = tls_added
+    return derived
+
+
+def _added_latency(results: dict[str, Any]) -> dict[str, Any]:
+    """Per section, arm and point: the arm's latency quantiles minus the direct arm's."""
     added: dict[str, Any] = {"closed": {}, "closed_default_idle": {}, "stream_ttft": {},
                              "slow": {}, "open": {}}
     for section, key in (("closed", None), ("closed_default_idle", None), ("slow", None),
@@ -44,30 +68,22 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         for arm, r in point.items():
             if arm != "direct" and floor and not floor.get("saturated"):
                 added["open"].setdefault(arm, {})[rate] = _minus(r, floor)
+    return added
 
-    closed = results.get("closed", {})
-    c16 = closed.get("16", {})
-    saturation = {}
-    for point in closed.values():
-        for arm, r in point.items():
-            saturation[arm] = max(saturation.get(arm, 0.0), r.get("rps") or 0.0)
-    for point in results.get("open", {}).values():
-        for arm, r in point.items():
-            saturation[arm] = max(saturation.get(arm, 0.0), r.get("rps") or 0.0)
-    echelon16 = (c16.get("echelon") or {}).get("rps")
-    derived: dict[str, Any] = {
-        "added": added,
-        "throughput_at_saturation_rps": saturation,
-        "throughput_ratio_vs_litellm": _ratio(echelon16, (c16.get("litellm") or {}).get("rps")),
-        "throughput_ratio_vs_bare_proxy": _ratio(echelon16, (c16.get("bare") or {}).get("rps")),
-    }
-    derived["targets"] = _targets(results, derived)
-    if results.get("paced"):
-        derived["paced"] = derive_paced(results["paced"].get("points") or {})
-        derived["paced_targets"] = paced_targets(results, derived)
-    tls = results.get("tls") or {}
-    if tls.get("paced"):
-        derived["tls_paced"] = derive_paced(tls["paced"])
+
+def _saturation(results: dict[str, Any]) -> dict[str, float]:
+    """Each arm's highest throughput over the closed and the open loop points."""
+    saturation: dict[str, float] = {}
+    for section in ("closed", "open"):
+        for point in results.get(section, {}).values():
+            for arm, r in point.items():
+                saturation[arm] = max(saturation.get(arm, 0.0), r.get("rps") or 0.0)
+    return saturation
+
+
+def _tls_added(tls: dict[str, Any]) -> dict[str, Any]:
+    """The added latency of the TLS-upstream points, by section, arm and point."""
+    out: dict[str, Any] = {}
     for section in ("closed", "stream"):
         for c, point in (tls.get(section) or {}).items():
             floor = point.get("direct")
@@ -75,10 +91,9 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
                 floor = (floor or {}).get("ttft")
             for arm, r in point.items():
                 if arm != "direct":
-                    derived.setdefault("tls_added", {}).setdefault(section, {}).setdefault(
-                        arm, {})[c] = _minus(r.get("ttft") if section == "stream" else r,
-                                             floor)
-    return derived
+                    out.setdefault(section, {}).setdefault(arm, {})[c] = _minus(
+                        r.get("ttft") if section == "stream" else r, floor)
+    return out
 
 
 def _targets(results: dict[str, Any], derived: dict[str, Any]) -> list[dict[str, Any]]:

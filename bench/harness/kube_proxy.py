@@ -95,8 +95,11 @@ class CountingProxy:
         async with self._session.request(request.method, self.upstream + request.path_qs,
                                          data=body or None, headers=headers,
                                          skip_auto_headers=skip) as up:
-            out_headers: dict[str, Any] = {k: v for k, v in up.headers.items()
-                                           if k.lower() not in _HOP and k.lower() != "content-encoding"}
+            out_headers: dict[str, Any] = {
+                k: v
+                for k, v in up.headers.items()
+                if k.lower() not in _HOP and k.lower() != "content-encoding"
+            }
             if up.headers.get("Content-Encoding"):
                 out_headers["Content-Encoding"] = up.headers["Content-Encoding"]
             if up.status >= 400 and up.status != 404 and len(self.refused) < 100:

@@ -4,7 +4,7 @@ wire format, cheap enough that a thousand of them at once leave the core to the 
     python -m bench.harness.paced --port 0 --port-file F [--chunks 200] [--rate 50]
                                   [--tls-cert C --tls-key K]
 
-The events are the fake provider's own (``echelon_sidecar.fake_provider``'s wire classes:
+The events are the fake provider's own (``echelon_tools.fake_provider``'s wire classes:
 OpenAI chat completion chunks, with ``usage`` in a last chunk when
 ``stream_options.include_usage``; Anthropic ``message_start`` / ``content_block_start`` /
 ``ping`` / ``content_block_delta`` / ``content_block_stop`` / ``message_delta`` (with usage) /
@@ -41,11 +41,11 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict
 
-from echelon_sidecar.fake_provider.anthropic_api import AnthropicWire
-from echelon_sidecar.fake_provider.content import build_reply
-from echelon_sidecar.fake_provider.gemini_api import GeminiWire
-from echelon_sidecar.fake_provider.openai_api import OpenAIWire
-from echelon_sidecar.fake_provider.wire import Exchange, Wire
+from echelon_tools.fake_provider.anthropic_api import AnthropicWire
+from echelon_tools.fake_provider.content import build_reply
+from echelon_tools.fake_provider.gemini_api import GeminiWire
+from echelon_tools.fake_provider.openai_api import OpenAIWire
+from echelon_tools.fake_provider.wire import Exchange, Wire
 
 __all__ = ["Paced", "main", "reply_text"]
 

@@ -144,7 +144,9 @@ def _main_table(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
             f"| {ARM_LABELS.get(arm, arm)} | {_f(a.get('p50_ms'))} / {_f(a.get('p99_ms'))} | "
             f"{added} | {_rps(b.get('rps'))} | {_f(b.get('p50_ms'))} / {_f(b.get('p99_ms'))} | "
             f"{_f(b.get('server_cpu_us_per_request'), 0)}"
-            f"{' (upstream)' if arm == 'direct' else ''} | {_rps(sat.get(arm))} | {_f(r, 1)}{' (upstream)' if arm == 'direct' else ''} |")
+            f"{' (upstream)' if arm == 'direct' else ''} | {_rps(sat.get(arm))} | {_f(r, 1)}"
+            f"{' (upstream)' if arm == 'direct' else ''} |"
+        )
     return lines
 
 
@@ -241,13 +243,15 @@ def _failover_table(results: dict[str, Any]) -> list[str]:
             f"| {ARM_LABELS.get(arm, arm)} | {_f(base.get('p50_ms'))} / {_f(base.get('p99_ms'))} | "
             f"{_f(f503.get('p50_ms'))} / {_f(f503.get('p99_ms'))} "
             f"{'(' + str(f503.get('error_count')) + ' err)' if f503.get('error_count') else ''}| "
-            f"{_f(e.get('failover_503_added_p50_ms'))} / {_f(e.get('failover_503_added_p99_ms'))} | "
+            f"{_f(e.get('failover_503_added_p50_ms'))} / "
+            f"{_f(e.get('failover_503_added_p99_ms'))} | "
             f"{_f(fref.get('p50_ms'))} / {_f(fref.get('p99_ms'))} "
             f"{'(' + str(fref.get('error_count')) + ' err)' if fref.get('error_count') else ''}| "
             f"{_f(e.get('failover_refused_added_p50_ms'))} / "
             f"{_f(e.get('failover_refused_added_p99_ms'))} | "
             f"{served(e.get('failover_503_check') or {})} / "
-            f"{served(e.get('failover_refused_check') or {})} |")
+            f"{served(e.get('failover_refused_check') or {})} |"
+        )
     return lines
 
 
@@ -311,8 +315,10 @@ def _paced_table(points: dict[str, Any], derived: dict[str, Any], arms: list[str
                 f"{'floor' if direct else _gq(d.get('ttft_added'))} | {_gq(r.get('gap'))} | "
                 f"{'floor' if direct else _gq(d.get('gap_added'))} | "
                 f"{_f(r.get('server_cpu_ms_per_1000_chunks'), 1)}{' (upstream)' if direct else ''}"
-                f" | {_f(d.get('cpu_vs_stream_proxy'))}{'x' if d.get('cpu_vs_stream_proxy') else ''}"
-                f" | {_f(r.get('server_cpu_share'))} | {_f(r.get('client_cpu_share'))} |")
+                f" | {_f(d.get('cpu_vs_stream_proxy'))}"
+                f"{'x' if d.get('cpu_vs_stream_proxy') else ''}"
+                f" | {_f(r.get('server_cpu_share'))} | {_f(r.get('client_cpu_share'))} |"
+            )
     return lines
 
 
@@ -364,9 +370,11 @@ def _paced_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str
 
         def met(m: Any) -> str:
             return "–" if m is None else ("yes" if m else "**no**")
-        out.append(f"| {t['target']} | {t['bar']} | {cell(t['value'], t['unit'], t.get('detail'))}"
-                   f" | {met(t['met'])} | {cell(t.get('litellm'), t['unit'], t.get('litellm_detail'))}"
-                   f" | {met(t.get('litellm_met'))} |")
+        out.append(
+            f"| {t['target']} | {t['bar']} | {cell(t['value'], t['unit'], t.get('detail'))}"
+            f" | {met(t['met'])} | {cell(t.get('litellm'), t['unit'], t.get('litellm_detail'))}"
+            f" | {met(t.get('litellm_met'))} |"
+        )
     out.append("")
     for kind, label in (paced.get("kinds") or {}).items():
         out += [f"### {label}", "", *_paced_table(points, derived.get("paced") or {}, arms, kind),
@@ -400,10 +408,12 @@ def _tls_table(results: dict[str, Any], derived: dict[str, Any], section: str) -
                 f"| {ARM_LABELS.get(arm, arm)} | {c} | {_rps(r.get('rps'))} | "
                 f"{_f(lat.get('p50_ms'))} | {_f(lat.get('p99_ms'))} | "
                 f"{'–' if arm == 'direct' else _f(add.get('p50_ms'))} | "
-                f"{'–' if arm == 'direct' else _f(add.get('p99_ms'))} | {r.get('error_count', 0)} | "
+                f"{'–' if arm == 'direct' else _f(add.get('p99_ms'))} | "
+                f"{r.get('error_count', 0)} | "
                 f"{_f(r.get('server_cpu_us_per_request'), 0)} | "
                 f"{_f(ref.get('server_cpu_us_per_request'), 0)} | "
-                f"{_f(r.get('handshakes_per_1000_requests'), 1)} |")
+                f"{_f(r.get('handshakes_per_1000_requests'), 1)} |"
+            )
     return lines
 
 
@@ -412,17 +422,23 @@ def _tls_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
     if not tls:
         return []
     arms = list(results["meta"]["plan"]["arms"])
-    out = ["## TLS upstreams", "",
-           f"The same points with the upstream over HTTPS: {tls.get('ca')}, made at run time; "
-           "every arm trusts it (the bare proxies with `--cafile`, Echelon and LiteLLM through "
-           "`SSL_CERT_FILE`, the generator for the direct arm with the CA file) and none could "
-           "reach the upstream otherwise. The upstream counts the connections it accepted (each "
-           "a TLS handshake) per 1,000 requests it answered: a client that reuses its "
-           "connections makes about one per connection of the load generator's, whatever the "
-           "number of requests. Clients reach the gateways over plain HTTP on loopback, as an "
-           "application reaches its sidecar in a pod.", "",
-           "### Closed loop, non-streaming, over HTTPS", "", *_tls_table(results, derived, "closed"),
-           ""]
+    out = [
+        "## TLS upstreams",
+        "",
+        f"The same points with the upstream over HTTPS: {tls.get('ca')}, made at run time; "
+        "every arm trusts it (the bare proxies with `--cafile`, Echelon and LiteLLM through "
+        "`SSL_CERT_FILE`, the generator for the direct arm with the CA file) and none could "
+        "reach the upstream otherwise. The upstream counts the connections it accepted (each "
+        "a TLS handshake) per 1,000 requests it answered: a client that reuses its "
+        "connections makes about one per connection of the load generator's, whatever the "
+        "number of requests. Clients reach the gateways over plain HTTP on loopback, as an "
+        "application reaches its sidecar in a pod.",
+        "",
+        "### Closed loop, non-streaming, over HTTPS",
+        "",
+        *_tls_table(results, derived, "closed"),
+        "",
+    ]
     if tls.get("stream"):
         out += ["### Streams (5 chunks at once), time to first token, over HTTPS", "",
                 *_tls_table(results, derived, "stream"), ""]

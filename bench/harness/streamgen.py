@@ -99,63 +99,73 @@ class _Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
         if not self.head_done:
-            buf = self.hbuf + data
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                self.hbuf = buf
-                return
-            head = buf[:end].lower()
-            self.status = int(head[9:12])
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name == b"content-length":
-                    self.length = int(value)
-                elif name == b"transfer-encoding" and b"chunked" in value:
-                    self.chunked = True
-            self.head_done = True
-            self.hbuf = b""
-            data = buf[end + 4:]
+            data = self._read_head(data)
             if not data:
                 return
-        gen = self.gen
-        joined = self.carry + data
-        n = joined.count(_DATA)
-        self.carry = data[-4:] if len(data) >= 4 else joined[-4:]
-        if n:
-            gen.result.events += n
-            if self.record:
-                gen.result.events_recorded += n
-                if self.events == 0:
-                    gen.result.ttft.append(now - self.sent)
-                    if n > 1:
-                        gen.result.gaps.extend(gen.zeros[:n - 1])
-                else:
-                    gen.result.gaps.append(now - self.last)
-                    if n > 1:
-                        gen.result.gaps.extend(gen.zeros[:n - 1])
-            self.events += n
-            self.last = now
+        self._count_events(data, now)
         if not self.marker_seen:
             seen = self.mcarry + data
-            if gen.marker in seen:
+            if self.gen.marker in seen:
                 self.marker_seen = True
-            self.mcarry = seen[-gen.keep:]
+            self.mcarry = seen[-self.gen.keep:]
         self.body += len(data)
-        if self.length is not None:
-            done = self.body >= self.length
-        elif self.chunked:
-            tail = self.tail + data
-            self.tail = tail[-7:]
-            done = self.tail.endswith(b"\r\n0\r\n\r\n") or (self.body == 5 and tail == b"0\r\n\r\n")
-        else:
-            done = False
-        if done and self.waiter is not None and not self.waiter.done():
+        if self._body_done(data) and self.waiter is not None and not self.waiter.done():
             if self.status != 200:
                 self.waiter.set_result(f"status_{self.status}")
             elif not self.marker_seen:
                 self.waiter.set_result("no_end_marker")
             else:
                 self.waiter.set_result("")
+
+    def _read_head(self, data: bytes) -> bytes:
+        """Take in the response head (status, framing); what follows it (b"" until it ends)."""
+        buf = self.hbuf + data
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            self.hbuf = buf
+            return b""
+        head = buf[:end].lower()
+        self.status = int(head[9:12])
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name == b"content-length":
+                self.length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value:
+                self.chunked = True
+        self.head_done = True
+        self.hbuf = b""
+        return buf[end + 4:]
+
+    def _count_events(self, data: bytes, now: float) -> None:
+        """Count the SSE events in ``data``; while recording, their time to first token and
+        gaps (events that arrive together: zero gaps)."""
+        gen = self.gen
+        joined = self.carry + data
+        n = joined.count(_DATA)
+        self.carry = data[-4:] if len(data) >= 4 else joined[-4:]
+        if not n:
+            return
+        gen.result.events += n
+        if self.record:
+            gen.result.events_recorded += n
+            if self.events == 0:
+                gen.result.ttft.append(now - self.sent)
+            else:
+                gen.result.gaps.append(now - self.last)
+            if n > 1:
+                gen.result.gaps.extend(gen.zeros[:n - 1])
+        self.events += n
+        self.last = now
+
+    def _body_done(self, data: bytes) -> bool:
+        """Whether the body has ended, by its framing (Content-Length or the last chunk)."""
+        if self.length is not None:
+            return self.body >= self.length
+        if self.chunked:
+            tail = self.tail + data
+            self.tail = tail[-7:]
+            return self.tail.endswith(b"\r\n0\r\n\r\n") or (self.body == 5 and tail == b"0\r\n\r\n")
+        return False
 
 
 class _Gen:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from echelon_sidecar.config import ConfigUnit, LoadedConfig, discover_units, load_config
 from echelon_sidecar.errors import ConfigError
+from echelon_tools.demo import add_arguments as demo_arguments
+from echelon_tools.fake_provider.cli import add_arguments as fake_provider_arguments
 
 from . import __version__
 
@@ -158,25 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fake-provider", help="run fake OpenAI / Anthropic / Gemini upstreams",
                        description="Fake LLM upstreams speaking the real wire formats, with "
                        "fault injection and counters (for tests, demos and benchmarks).")
-    try:
-        from echelon_sidecar.fake_provider.cli import add_arguments
-
-        add_arguments(p)
-        p.set_defaults(func=_lazy("echelon_sidecar.fake_provider.cli"))
-    except ImportError:  # pragma: no cover - during development only
-        p.set_defaults(func=lambda _a: print("fake-provider is not available", file=sys.stderr) or 1)
+    fake_provider_arguments(p)
+    p.set_defaults(func=_lazy("echelon_tools.fake_provider.cli"))
 
     p = sub.add_parser("demo", help="see fallback, circuit breakers and pools work, live",
                        description="Start fake providers and a sidecar on the example configs, "
                        "send traffic with the official openai SDK and show what happens.")
-    try:
-        from echelon_sidecar.demo import add_arguments as demo_arguments
-
-        demo_arguments(p)
-        p.set_defaults(func=_lazy("echelon_sidecar.demo"))
-    except ImportError:
-        p.set_defaults(func=lambda _a: print("the demo is not built yet; try "
-                                             "`echelon validate configs/`", file=sys.stderr) or 1)
+    demo_arguments(p)
+    p.set_defaults(func=_lazy("echelon_tools.demo"))
     return parser
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from echelon_sidecar.config import API_GROUP, PollingPoolSpec, TaskGroupSpec
 
-from .status import PollingPoolStatus, TaskGroupStatus
+from .status_model import PollingPoolStatus, TaskGroupStatus
 
 __all__ = [
     "CHART_CRD_DIR",
@@ -78,40 +78,12 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
         return [_convert(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
-    if "$ref" in node:
-        target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
-        return _convert(merged, defs)
-    if "anyOf" in node:
-        branches = [b for b in node["anyOf"] if b.get("type") != "null"]
-        rest = {k: v for k, v in node.items() if k != "anyOf"}
-        if len(branches) == 1:
-            return _convert({**branches[0], **rest}, defs)
-        raise ValueError(f"cannot express a union in a structural schema: {node}")
+    if "$ref" in node or "anyOf" in node:
+        return _convert(_unwrap(node, defs), defs)
     out: dict[str, Any] = {}
-    default = node.get("default")
-    if default is not None and "description" in node and not isinstance(default, (dict, list)):
-        shown = str(default).lower() if isinstance(default, bool) else default
-        node = {**node, "description": f"{node['description']} Default: {shown}."}
-    for key, value in node.items():
-        if key in _DROP:
-            continue
-        if key == "exclusiveMinimum" and not isinstance(value, bool):
-            out["minimum"], out["exclusiveMinimum"] = value, True
-        elif key == "exclusiveMaximum" and not isinstance(value, bool):
-            out["maximum"], out["exclusiveMaximum"] = value, True
-        elif key == "const":
-            out["enum"] = [value]
-        elif key == "properties":
-            out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
-        elif key == "additionalProperties":
-            if value is False:
-                continue  # structural schemas prune unknown fields; kubectl validates them
-            out[key] = _convert(value, defs) if isinstance(value, dict) else value
-        elif key == "description":
-            out[key] = " ".join(str(value).split())
-        else:
-            out[key] = _convert(value, defs)
+    for key, value in _with_default_described(node).items():
+        if key not in _DROP:
+            _convert_keyword(out, key, value, defs)
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     if "description" in out:  # `kubectl explain` shows descriptions, not enums nor bounds
@@ -119,6 +91,47 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
     if "properties" in out or "additionalProperties" in out:
         out.setdefault("type", "object")
     return out
+
+
+def _unwrap(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A ``$ref`` inlined (the node's own keys win), or an ``X | None`` union as ``X``."""
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        return {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
+    branches = [b for b in node["anyOf"] if b.get("type") != "null"]
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    if len(branches) == 1:
+        return {**branches[0], **rest}
+    raise ValueError(f"cannot express a union in a structural schema: {node}")
+
+
+def _with_default_described(node: dict[str, Any]) -> dict[str, Any]:
+    """The node with a scalar default named in its description (the CRDs carry no defaults)."""
+    default = node.get("default")
+    if default is not None and "description" in node and not isinstance(default, (dict, list)):
+        shown = str(default).lower() if isinstance(default, bool) else default
+        return {**node, "description": f"{node['description']} Default: {shown}."}
+    return node
+
+
+def _convert_keyword(out: dict[str, Any], key: str, value: Any, defs: dict[str, Any]) -> None:
+    """Write one JSON-schema keyword of a node into ``out`` in its structural-schema form."""
+    if key == "exclusiveMinimum" and not isinstance(value, bool):
+        out["minimum"], out["exclusiveMinimum"] = value, True
+    elif key == "exclusiveMaximum" and not isinstance(value, bool):
+        out["maximum"], out["exclusiveMaximum"] = value, True
+    elif key == "const":
+        out["enum"] = [value]
+    elif key == "properties":
+        out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+    elif key == "additionalProperties":
+        # False is left out: structural schemas prune unknown fields; kubectl validates them
+        if value is not False:
+            out[key] = _convert(value, defs) if isinstance(value, dict) else value
+    elif key == "description":
+        out[key] = " ".join(str(value).split())
+    else:
+        out[key] = _convert(value, defs)
 
 
 def _describe_constraints(node: dict[str, Any]) -> str:

@@ -69,53 +69,7 @@ def migrate(config: EchelonConfig, namespace: str | None = None) -> Migration:
         )
     for name, group in config.task_groups.items():
         k8s = kubernetes_name(name)
-        notes: list[str] = []
-        data = group.model_dump(exclude_unset=True, exclude={"name"})
-        block = dict(data.pop("fallback_config", None) or {})
-        if data.pop("fallback_strategy", None) is not None:
-            block.setdefault("strategy", group.fallback_strategy)
-            notes.append("fallback_strategy -> fallbackConfig.strategy")
-        if data.pop("circuit_breaker", None) is not None:
-            block.setdefault("circuit_breaker", group.circuit_breaker.model_dump(exclude_unset=True)
-                             if group.circuit_breaker else None)
-            notes.append("circuit_breaker -> fallbackConfig.circuitBreaker")
-        effective = resolver.effective_fallback(name)
-        origins = dict(effective.origins)
-        inherited = []
-        for key in _FOLDED:
-            if origins.get(key) == "global_fallback" and key not in block:
-                value = getattr(effective, key)
-                block[key] = value.model_dump(exclude_unset=True) if hasattr(
-                    value, "model_dump") else value
-                inherited.append(key)
-        if inherited:
-            notes.append("from global_fallback: " + ", ".join(inherited))
-        if block.get("fallback_groups"):
-            block["fallback_groups"] = [_ref(r, resolver) for r in block["fallback_groups"]]
-        if block.get("last_resort"):
-            block["last_resort"] = _ref(block["last_resort"], resolver)
-        if block:
-            data["fallback_config"] = block
-        tiers = data.get("echelons", {})
-        ordered = group.ordered_tiers()
-        # tiers without a priority come after every tier with one, in declaration order: they
-        # get the numbers after the highest given (all tiers are renumbered if that would pass
-        # the bound), so that no two tiers share one
-        unset = [name for name, tier in ordered if tier.priority is None]
-        top = max((t.priority for _, t in ordered if t.priority is not None), default=0)
-        renumber = top + len(unset) > _MAX_PRIORITY
-        for index, (tier_name, _tier) in enumerate(ordered, start=1):
-            if renumber:
-                tiers[tier_name]["priority"] = index
-            elif "priority" not in tiers[tier_name]:
-                top += 1
-                tiers[tier_name]["priority"] = top
-            else:
-                continue
-            notes.append(f"{tier_name}: priority {tiers[tier_name]['priority']} made explicit")
-        spec = TaskGroupSpec.model_validate(data).model_dump(
-            by_alias=True, exclude_unset=True, mode="json"
-        )
+        spec, notes = _task_group_spec(name, group, resolver)
         out.manifests[f"taskgroup-{k8s}.yaml"] = {
             "apiVersion": _VERSION,
             "kind": "TaskGroup",
@@ -155,6 +109,77 @@ def migrate(config: EchelonConfig, namespace: str | None = None) -> Migration:
             "ConfigMap echelon-global-config: " + ", ".join(global_data) + " (read by the operator)"
         )
     return out
+
+
+def _task_group_spec(
+    name: str, group: TaskGroupSpec, resolver: Resolver
+) -> tuple[dict[str, Any], list[str]]:
+    """The TaskGroup spec of group ``name``, and notes of what migrating it changed."""
+    notes: list[str] = []
+    data = group.model_dump(exclude_unset=True, exclude={"name"})
+    block = _fallback_block(name, group, data, resolver, notes)
+    if block:
+        data["fallback_config"] = block
+    _make_priorities_explicit(group, data.get("echelons", {}), notes)
+    spec = TaskGroupSpec.model_validate(data).model_dump(
+        by_alias=True, exclude_unset=True, mode="json"
+    )
+    return spec, notes
+
+
+def _fallback_block(
+    name: str, group: TaskGroupSpec, data: dict[str, Any], resolver: Resolver, notes: list[str]
+) -> dict[str, Any]:
+    """The group's ``fallback_config``: the older group-level fields moved in (out of ``data``),
+    the values it inherited from global_fallback written in, references made Kubernetes names."""
+    block = dict(data.pop("fallback_config", None) or {})
+    if data.pop("fallback_strategy", None) is not None:
+        block.setdefault("strategy", group.fallback_strategy)
+        notes.append("fallback_strategy -> fallbackConfig.strategy")
+    if data.pop("circuit_breaker", None) is not None:
+        block.setdefault("circuit_breaker", group.circuit_breaker.model_dump(exclude_unset=True)
+                         if group.circuit_breaker else None)
+        notes.append("circuit_breaker -> fallbackConfig.circuitBreaker")
+    effective = resolver.effective_fallback(name)
+    origins = dict(effective.origins)
+    inherited = []
+    for key in _FOLDED:
+        if origins.get(key) == "global_fallback" and key not in block:
+            value = getattr(effective, key)
+            block[key] = value.model_dump(exclude_unset=True) if hasattr(
+                value, "model_dump") else value
+            inherited.append(key)
+    if inherited:
+        notes.append("from global_fallback: " + ", ".join(inherited))
+    if block.get("fallback_groups"):
+        block["fallback_groups"] = [_ref(r, resolver) for r in block["fallback_groups"]]
+    if block.get("last_resort"):
+        block["last_resort"] = _ref(block["last_resort"], resolver)
+    return block
+
+
+def _make_priorities_explicit(
+    group: TaskGroupSpec, tiers: dict[str, Any], notes: list[str]
+) -> None:
+    """Give every tier of ``tiers`` (the group's dumped echelons) an explicit priority.
+
+    Tiers without a priority come after every tier with one, in declaration order: they get
+    the numbers after the highest given (all tiers are renumbered if that would pass the
+    bound), so that no two tiers share one.
+    """
+    ordered = group.ordered_tiers()
+    unset = [tier_name for tier_name, tier in ordered if tier.priority is None]
+    top = max((t.priority for _, t in ordered if t.priority is not None), default=0)
+    renumber = top + len(unset) > _MAX_PRIORITY
+    for index, (tier_name, _tier) in enumerate(ordered, start=1):
+        if renumber:
+            tiers[tier_name]["priority"] = index
+        elif "priority" not in tiers[tier_name]:
+            top += 1
+            tiers[tier_name]["priority"] = top
+        else:
+            continue
+        notes.append(f"{tier_name}: priority {tiers[tier_name]['priority']} made explicit")
 
 
 def _global_sections(config: EchelonConfig, resolver: Resolver) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from .entries import GlobalEntry, GroupEntry
 from .kube import KubeError
 from .peering import leads
 from .reconcile import pool_pods, reconcile_namespace
-from .runtime import NsName, Runtime, now
+from .state import NsName, Runtime, now
 
 __all__ = ["poll_forever", "poll_group_health", "poll_once", "poll_pool",
            "refresh_operator_global"]

@@ -34,8 +34,8 @@ from .coalesce import Coalescer
 from .entries import GroupEntry, PoolEntry, WorkloadEntry
 from .kube import Conflict, Kube, NotFound
 from .names import POOL_LABEL, configmap_name
-from .runtime import Indices, NsName, PoolState, Runtime, now
 from .settings import OperatorSettings
+from .state import Indices, NsName, PoolState, Runtime, now
 from .workloads import (
     JOB,
     KINDS,

@@ -169,7 +169,7 @@ def _parse(name: str, var: str, raw: str) -> Any:
         if name == "sidecar_resources":
             value = json.loads(raw)
             if not isinstance(value, dict):
-                raise ValueError("expected a JSON object such as {\"limits\": {\"memory\": \"256Mi\"}}")
+                raise ValueError('expected a JSON object such as {"limits": {"memory": "256Mi"}}')
             return value
     except ValueError as exc:
         raise SettingsError(f"{var}={raw!r}: {exc}") from None

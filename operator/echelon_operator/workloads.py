@@ -1,11 +1,15 @@
 """The workload kinds that can carry the sidecar, and what the operator reads from each (pure).
 
-| kind | pod template | counted replicas | patched |
-|---|---|---|---|
-| Deployment (apps/v1) | ``spec.template`` | ``spec.replicas`` | yes |
-| StatefulSet (apps/v1) | ``spec.template`` | ``spec.replicas`` | yes |
-| CronJob (batch/v1) | ``spec.jobTemplate.spec.template`` | the Job template's parallelism | yes, with native sidecars only |
-| Job (batch/v1) | ``spec.template`` (immutable) | ``spec.parallelism`` while it runs | never |
+| kind        | pod template                      | counted replicas      | patched          |
+|-------------|-----------------------------------|-----------------------|------------------|
+| Deployment  | ``spec.template``                 | ``spec.replicas``     | yes              |
+| StatefulSet | ``spec.template``                 | ``spec.replicas``     | yes              |
+| CronJob     | ``spec.jobTemplate.spec.template`` | the Job template's   | yes, with native |
+|             |                                   | parallelism           | sidecars only    |
+| Job         | ``spec.template`` (immutable)     | ``spec.parallelism``  | never            |
+|             |                                   | while it runs         |                  |
+
+(Deployment and StatefulSet are apps/v1, CronJob and Job batch/v1.)
 
 A Job's pod template cannot change once the Job exists, and without a mutating webhook the
 operator only ever sees a Job after it was created: it never patches one. A labelled Job counts

@@ -31,8 +31,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
 from echelon_sidecar.server import ServerSettings, Sidecar
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 FAKE_API_KEY = "sk-echelon-test-9f8e7d6c5b4a39281706"
 API_KEY_ENV = "ECHELON_TEST_UPSTREAM_KEY"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
 from echelon_sidecar.server import ServerSettings, Sidecar
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 from ..integration.conftest import write_config
 

@@ -47,8 +47,8 @@ import aiohttp
 import psutil
 
 from echelon_sidecar.engine.limiters import TokenBucket
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
 from echelon_sidecar.server import ServerSettings, Sidecar
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 from .exchange import Seen, exchange
 

@@ -44,7 +44,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..integration.conftest import (
     MakeSidecar,

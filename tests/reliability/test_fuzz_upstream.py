@@ -27,7 +27,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..integration.conftest import API_KEY_ENV, MakeSidecar, RunningSidecar, openai_model
 from .exchange import HI, exchange

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
 from echelon_sidecar.server import admin, data
+from echelon_tools.fake_provider import FakeProvider
 
 from ..integration.conftest import MakeSidecar, openai_model
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..integration.conftest import API_KEY_ENV, FAKE_API_KEY, openai_model
 from .servers import ThreadedSidecar, threaded_sidecar

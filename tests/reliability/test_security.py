@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..integration.conftest import (
     API_KEY_ENV,

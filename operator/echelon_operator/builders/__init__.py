@@ -10,7 +10,7 @@
 
 from .configmap import configmap_patch, is_managed, render_configmap, secret_refs_of
 from .globalconfig import GlobalConfig, merge_global_configs, parse_global_configmap
-from .plan import GroupPlan, PoolPlan, dump_config, plan_group, plan_pool
+from .plan import GroupPlan, PoolConfigMapPlan, dump_config, plan_group, plan_pool
 from .problems import describe_problem
 from .render import (
     SecretRef,
@@ -36,7 +36,7 @@ __all__ = [
     "CircuitCounts",
     "GlobalConfig",
     "GroupPlan",
-    "PoolPlan",
+    "PoolConfigMapPlan",
     "SecretRef",
     "Transition",
     "build_group_health",

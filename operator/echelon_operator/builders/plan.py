@@ -36,7 +36,7 @@ from .render import (
     unresolved_refs,
 )
 
-__all__ = ["GroupPlan", "PoolPlan", "dump_config", "plan_group", "plan_pool"]
+__all__ = ["GroupPlan", "PoolConfigMapPlan", "dump_config", "plan_group", "plan_pool"]
 
 MIXED_TASK_TYPES = "mixes task types"
 #: at most this many problems are listed (conditions and Events have a size limit anyway)
@@ -73,7 +73,7 @@ def dump_config(config: Mapping[str, Any], header: str = "") -> str:
 
 
 @dataclass(frozen=True)
-class PoolPlan:
+class PoolConfigMapPlan:
     """What a pool's ConfigMap should hold, or why it cannot be rendered."""
 
     pool: str
@@ -168,7 +168,7 @@ def plan_pool(
     pool_problems: Sequence[str] = (),
     broken_groups: Mapping[str, Sequence[str]] | None = None,
     header: str = "",
-) -> PoolPlan:
+) -> PoolConfigMapPlan:
     """Render and validate one pool (see the module docstring).
 
     ``pool`` is None when its spec does not parse (``pool_problems`` says why);
@@ -177,7 +177,7 @@ def plan_pool(
     """
     sidecars = max(1, sidecars, len(set(pods)))
     if pool is None:
-        return PoolPlan(pool_name, errors=tuple(pool_problems) or ("spec is invalid",),
+        return PoolConfigMapPlan(pool_name, errors=tuple(pool_problems) or ("spec is invalid",),
                         sidecars=sidecars)
     config = render_pool_config(pool_name, pool, groups, global_cfg, sidecars, pods)
     roots = list(pool.task_groups)
@@ -195,7 +195,7 @@ def plan_pool(
     missing = unresolved_refs(labelled, resolver_for(groups))
     if broken or missing:
         # cheap and clear: no need to run the whole validation to say what is missing
-        return PoolPlan(
+        return PoolConfigMapPlan(
             pool=pool_name,
             errors=_capped(broken + _missing_messages(missing, groups)),
             config=config, groups=tuple(task_groups), instances=tuple(instances),
@@ -206,7 +206,7 @@ def plan_pool(
     mixed = next((describe_problem(p, config) for p in warnings
                   if p.path[:1] == ("polling_pools",) and MIXED_TASK_TYPES in p.message), None)
     error_text = _capped([describe_problem(p, config) for p in errors])
-    return PoolPlan(
+    return PoolConfigMapPlan(
         pool=pool_name,
         errors=error_text,
         warnings=tuple(describe_problem(p, config) for p in warnings),

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .plan import GroupPlan, PoolPlan
+from .plan import GroupPlan, PoolConfigMapPlan
 
 __all__ = [
     "CONDITION_ORDER",
@@ -84,7 +84,7 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
 
 
 def build_pool_status(
-    plan: PoolPlan,
+    plan: PoolConfigMapPlan,
     *,
     spec: Mapping[str, Any],
     replicas: int,

@@ -9,7 +9,7 @@ import kopf
 from ..entries import GlobalEntry
 from ..names import GLOBAL_CONFIG_LABEL, GLOBAL_CONFIG_VALUE
 from ..reconcile import reconcile_namespace
-from ..runtime import Runtime
+from ..state import Runtime
 
 __all__ = ["configmap_event"]
 

@@ -14,7 +14,7 @@ from ..kube import Kube, KubeError
 from ..names import API_GROUP
 from ..poller import poll_forever, refresh_operator_global
 from ..reconcile import build_runtime
-from ..runtime import Indices, Runtime
+from ..state import Indices, Runtime
 from .indexes import WORKLOAD_INDEXES
 
 __all__ = ["cleanup", "probe", "startup"]

@@ -9,7 +9,7 @@ import kopf
 from ..kube import KubeError
 from ..names import API_GROUP, VERSION
 from ..reconcile import pool_deleted as cleanup_pool
-from ..runtime import Runtime
+from ..state import Runtime
 
 __all__ = ["pool_changed", "pool_event"]
 

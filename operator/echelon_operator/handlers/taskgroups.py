@@ -9,7 +9,7 @@ import kopf
 from ..kube import KubeError
 from ..names import API_GROUP, VERSION
 from ..reconcile import reconcile_dependents
-from ..runtime import Runtime
+from ..state import Runtime
 
 __all__ = ["group_changed", "group_event", "group_resumed"]
 

@@ -15,7 +15,7 @@ import kopf
 
 from ..names import INJECTED_ANNOTATION, POOL_LABEL
 from ..reconcile import reconcile_workload, replicas_changed
-from ..runtime import Runtime
+from ..state import Runtime
 from ..workloads import CRONJOB, DEPLOYMENT, JOB, STATEFULSET, WorkloadKind
 
 __all__ = ["cronjob_event", "deployment_event", "job_event", "statefulset_event"]

@@ -98,7 +98,9 @@ class TaskGroupSpec(ConfigModel):
                     return data
                 clash = sorted(set(tiers) & set(declared))
                 if clash:
-                    raise ValueError(f"tier {clash[0]!r} is declared twice (inline and in echelons)")
+                    raise ValueError(
+                        f"tier {clash[0]!r} is declared twice (inline and in echelons)"
+                    )
                 rest["echelons"] = {**declared, **tiers}
             else:
                 rest["echelons"] = tiers

@@ -168,7 +168,9 @@ class RateLimiting(ConfigModel):
             assert self.bucket_size is not None and self.refill_rate is not None
             return TokenBucketSpec(self.bucket_size, self.refill_rate)
         if self.sliding_window:
-            return SlidingWindowSpec(self.sliding_window.window_size, self.sliding_window.max_requests)
+            return SlidingWindowSpec(
+                self.sliding_window.window_size, self.sliding_window.max_requests
+            )
         assert self.window_size is not None and self.max_requests is not None
         return SlidingWindowSpec(self.window_size, self.max_requests)
 

@@ -33,7 +33,9 @@ class WorkflowNode(ConfigModel):
     polling_pool: str | None = Field(
         None, description="Serve the node's requests from this pool (it must serve llm_group)."
     )
-    task_type: str | None = Field(None, description="The node's task type (checked against the pool).")
+    task_type: str | None = Field(
+        None, description="The node's task type (checked against the pool)."
+    )
     task_config: TaskConfig | None = None
     thinking_config: ThinkingConfig | None = None
     concurrency_config: ConcurrencySetting | None = Field(

@@ -49,7 +49,10 @@ class PollingPoolSpec(ConfigModel):
         description="Seconds between active health checks of the pool's instances (off if unset).",
     )
     failure_threshold: int = Field(
-        3, ge=1, le=10_000, description="Consecutive failures that take an instance out of rotation."
+        3,
+        ge=1,
+        le=10_000,
+        description="Consecutive failures that take an instance out of rotation.",
     )
     recovery_time: float = Field(
         60.0, gt=0, le=86_400, description="Seconds an unhealthy instance stays out of rotation."

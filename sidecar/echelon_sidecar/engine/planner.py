@@ -37,7 +37,7 @@ from .errors import UnknownTarget, close_names
 from .health import InstanceHealth
 from .instance import Instance, build_settings, provider_key
 from .limiters import SlidingWindow, TokenBucket, rpm_window, shared_rate
-from .plans import InstancePlan, PoolPlan, RetryAfterMemo, RotateCounter, Route, TierPlan
+from .plans import InstancePlan, InstancePoolPlan, RetryAfterMemo, RotateCounter, Route, TierPlan
 from .registry import StateRegistry
 from .rotation import make_rotation
 from .sessions import DEFAULT_IDLE_TTL, DEFAULT_MAX_SESSIONS, InstanceKey, SessionPins
@@ -81,7 +81,7 @@ class PlanSet:
             model_id: Instance(model_id, entry) for model_id, entry in config.models.items()
         }
         self._tiers: dict[tuple[str, str, str | None], TierPlan] = {}
-        self._pools: dict[tuple[str, str | None, str | None], PoolPlan] = {}
+        self._pools: dict[tuple[str, str | None, str | None], InstancePoolPlan] = {}
         self.global_rate: TokenBucket | SlidingWindow | None = None
         self.global_tpm: TokenWindow | None = None
         self.token_budgets = False
@@ -283,7 +283,7 @@ class PlanSet:
 
     def pool(
         self, name: str, node_name: str | None = None, narrow: GroupRef | None = None
-    ) -> PoolPlan:
+    ) -> InstancePoolPlan:
         """The plan of pool ``name`` (with a node's task config applied to its tiers); with
         ``narrow``, only its instances of that group reference (a tier, or a whole group):
         a node's tier choice holds inside its pool, never widened to other tiers."""
@@ -343,7 +343,7 @@ class PlanSet:
                 limiter = shared_rate(limits, self.sidecars, self.slot)
                 rate = registry.get(("rate", "pool", name), limiter.params, lambda: limiter)
             tpm = self._tpm(("tpm", "pool", name), limits.tpm_limit)
-        plan = PoolPlan(
+        plan = InstancePoolPlan(
             name=name, spec=spec, instances=tuple(instances), health=health, rotation=rotation,
             rate=rate, tpm=tpm, index={k: i for i, k in enumerate(keys)},
             fallback_strategy=spec.fallback_strategy,
@@ -383,7 +383,7 @@ class PlanSet:
         setting = node.concurrency_config or self.levels.get("node")
         return self._slots(("node", name), setting.limit, setting.queue_size) if setting else None
 
-    def _sessions(self, key: tuple[str, ...], pool: PoolPlan | None) -> SessionPins:
+    def _sessions(self, key: tuple[str, ...], pool: InstancePoolPlan | None) -> SessionPins:
         if pool is not None:
             affinity = pool.spec.session_affinity
             params = (affinity.idle_ttl, affinity.max_sessions)
@@ -392,7 +392,7 @@ class PlanSet:
         return self.registry.get(("sessions", *key), params, lambda: SessionPins(*params))
 
 
-def _reply_budget(pool: PoolPlan | None, chain: tuple[TierPlan, ...]) -> int:
+def _reply_budget(pool: InstancePoolPlan | None, chain: tuple[TierPlan, ...]) -> int:
     """The ``default_max_tokens`` of a route's first model (request-level token budgets)."""
     first = pool.instances[0] if pool is not None and pool.instances else (
         chain[0].models[0] if chain and chain[0].models else None)

@@ -4,8 +4,8 @@
   :class:`AttemptSettings`, circuit breaker, model-level concurrency limit and Retry-After memo.
 - :class:`TierPlan` -- one step of a chain: its models, attempt budget, timeout, the strategy
   of the group it belongs to, its ``rpm_limit`` window and echelon-level concurrency limit.
-- :class:`PoolPlan` -- a polling pool: its instances, their health, the rotation and the pool's
-  rate limit.
+- :class:`InstancePoolPlan` -- a polling pool's instances: their health, the rotation over
+  them and the pool's rate and token limits.
 - :class:`Route` -- everything one target needs: the pool phase (if any), the chain steps, the
   last-resort steps, the attempt cap and retry delays of the governing group, and the
   request-level slots (node, entry group) and session pins.
@@ -29,7 +29,14 @@ from .rotation import Rotation
 from .sessions import InstanceKey, SessionPins
 from .tokens import TokenWindow
 
-__all__ = ["InstancePlan", "PoolPlan", "RetryAfterMemo", "RotateCounter", "Route", "TierPlan"]
+__all__ = [
+    "InstancePlan",
+    "InstancePoolPlan",
+    "RetryAfterMemo",
+    "RotateCounter",
+    "Route",
+    "TierPlan",
+]
 
 
 class RetryAfterMemo:
@@ -100,7 +107,10 @@ class TierPlan:
 
 
 @dataclass(slots=True, eq=False)
-class PoolPlan:
+class InstancePoolPlan:
+    """The instances a request rotates over in a polling pool (not the operator's
+    ``PoolConfigMapPlan``, what a pool's ConfigMap holds)."""
+
     name: str
     spec: PollingPool
     instances: tuple[InstancePlan, ...]
@@ -120,7 +130,7 @@ class Route:
     node_name: str | None
     entry: GroupRef | None
     node: WorkflowNode | None
-    pool: PoolPlan | None
+    pool: InstancePoolPlan | None
     chain: tuple[TierPlan, ...]
     last_resort: tuple[TierPlan, ...]
     max_attempts: int

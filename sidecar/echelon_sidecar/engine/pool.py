@@ -29,13 +29,13 @@ from .attempt import attempt
 from .steps import FAILED, NEXT, SERVED, SKIP_TIER, STOP, SkipKind, Step
 
 if TYPE_CHECKING:
-    from .plans import PoolPlan
+    from .plans import InstancePoolPlan
     from .run import Run
 
 __all__ = ["walk_pool"]
 
 
-async def walk_pool(run: Run, pool: PoolPlan, first: int = -1) -> Step:
+async def walk_pool(run: Run, pool: InstancePoolPlan, first: int = -1) -> Step:
     """Serve from ``pool``; returns SERVED, STOP (deadline, cap, rejected) or NEXT (exhausted).
 
     ``first`` is a session's pinned instance (tried first, without rotation), or -1."""
@@ -81,14 +81,16 @@ async def walk_pool(run: Run, pool: PoolPlan, first: int = -1) -> Step:
     return NEXT
 
 
-def _exclude_tier(pool: PoolPlan, excluded: list[bool], index: int) -> None:
+def _exclude_tier(pool: InstancePoolPlan, excluded: list[bool], index: int) -> None:
     tier = pool.instances[index].tier_plan
     for other, inst in enumerate(pool.instances):
         if inst.tier_plan is tier:
             excluded[other] = True
 
 
-def _next(pool: PoolPlan, now: float, excluded: list[bool], tried: list[bool], last: int) -> int:
+def _next(
+    pool: InstancePoolPlan, now: float, excluded: list[bool], tried: list[bool], last: int
+) -> int:
     health = pool.health
     instances = pool.instances
 
@@ -117,7 +119,7 @@ def _next(pool: PoolPlan, now: float, excluded: list[bool], tried: list[bool], l
     return -1
 
 
-def _any_in_rotation(pool: PoolPlan, now: float, excluded: list[bool]) -> int:
+def _any_in_rotation(pool: InstancePoolPlan, now: float, excluded: list[bool]) -> int:
     """Nothing is both in rotation and closed: pick one in rotation anyway, so that its open
     circuit is recorded in the trail (and a request that finds every circuit open fails
     fast with AllCircuitsOpen)."""

@@ -16,13 +16,13 @@ from .clock import AttemptTimedOut, Clock, attempt_timeout
 from .errors import InstanceCannotServe, UpstreamError
 
 if TYPE_CHECKING:
-    from .plans import PoolPlan
+    from .plans import InstancePoolPlan
     from .provider import Provider
 
 __all__ = ["check_pool"]
 
 
-async def check_pool(pool: PoolPlan, provider: Provider, clock: Clock) -> dict[str, bool]:
+async def check_pool(pool: InstancePoolPlan, provider: Provider, clock: Clock) -> dict[str, bool]:
     """Probe every instance of ``pool`` once; returns ``"group.tier/model" -> healthy``."""
 
     async def probe_one(index: int) -> tuple[str, bool]:

@@ -48,7 +48,7 @@ from .waits import wait_for_retry_after
 
 if TYPE_CHECKING:
     from .concurrency import ConcurrencyLimit
-    from .plans import PoolPlan, Route
+    from .plans import InstancePoolPlan, Route
     from .request import EngineRequest
     from .tokens import TokenWindow
 
@@ -192,7 +192,7 @@ async def _walk(run: Run, route: Route, session: str | None) -> Step:
     return await wait_for_retry_after(run)
 
 
-def _pool_admits(run: Run, route: Route, pool: PoolPlan) -> bool:
+def _pool_admits(run: Run, route: Route, pool: InstancePoolPlan) -> bool:
     """The pool's ``rate_limiting`` (and its ``tpm_limit``), once per request: a refusal
     ends a pool target, and moves a node on to its fallback groups."""
     rate = pool.rate

@@ -5,8 +5,9 @@ returns only once the first SSE event has arrived (the commit point), so a strea
 before its first byte still falls back. Upstream failures become ``UpstreamError`` with the
 status, the error class and the Retry-After; what an instance cannot do becomes
 ``InstanceCannotServe``. A request's trace context (``InboundRequest.trace``) goes upstream
-as W3C ``traceparent`` / ``tracestate`` headers, naming the span of each call. Bodies are checked (JSON, content type, size) before they are
-trusted: a malformed 200 is a failure of the instance, not an answer.
+as W3C ``traceparent`` / ``tracestate`` headers, naming the span of each call. Bodies are
+checked (JSON, content type, size) before they are trusted: a malformed 200 is a failure of the
+instance, not an answer.
 """
 
 from __future__ import annotations

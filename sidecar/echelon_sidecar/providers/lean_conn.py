@@ -189,45 +189,51 @@ class Conn(asyncio.Protocol):
             if self._length == 0:
                 self._end_stream(keep=self._keep and not buf)
         elif self._mode == "chunked":
-            # _left: bytes still due of the current chunk (fed as they arrive, so a large
-            # chunk is seen growing, as with aiohttp); -1: a size line is due; -2: its CRLF
-            pos = 0
-            while pos < len(buf):
-                if self._left > 0:
-                    take = min(self._left, len(buf) - pos)
-                    body.feed(bytes(buf[pos:pos + take]))
-                    pos += take
-                    self._left -= take
-                    if self._left == 0:
-                        self._left = -2
-                elif self._left == -2:
-                    if len(buf) - pos < 2:
-                        break
-                    if buf[pos:pos + 2] != b"\r\n":
-                        raise ValueError("chunk without CRLF")
-                    pos += 2
-                    self._left = -1
-                else:
-                    eol = buf.find(b"\r\n", pos)
-                    if eol < 0:
-                        break
-                    size = _chunk_size(buf, pos, eol)
-                    if size == 0:
-                        end = _last_chunk_end(buf, eol)
-                        if end < 0:
-                            break
-                        del buf[:end]
-                        self._end_stream(keep=self._keep and not buf)
-                        return
-                    self._left = size
-                    pos = eol + 2
-            del buf[:pos]
+            self._stream_chunks(buf, body)
         elif self._mode == "close":
             if buf:
                 body.feed(bytes(buf))
                 buf.clear()
         else:
             self._end_stream(keep=self._keep and not buf)
+
+    def _stream_chunks(self, buf: bytearray, body: Body) -> None:
+        """Feed what has arrived of a chunked stream body, ending the stream at its last chunk.
+
+        ``_left``: bytes still due of the current chunk (fed as they arrive, so a large chunk
+        is seen growing, as with aiohttp); -1: a size line is due; -2: its CRLF.
+        """
+        pos = 0
+        while pos < len(buf):
+            if self._left > 0:
+                take = min(self._left, len(buf) - pos)
+                body.feed(bytes(buf[pos:pos + take]))
+                pos += take
+                self._left -= take
+                if self._left == 0:
+                    self._left = -2
+            elif self._left == -2:
+                if len(buf) - pos < 2:
+                    break
+                if buf[pos:pos + 2] != b"\r\n":
+                    raise ValueError("chunk without CRLF")
+                pos += 2
+                self._left = -1
+            else:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    break
+                size = _chunk_size(buf, pos, eol)
+                if size == 0:
+                    end = _last_chunk_end(buf, eol)
+                    if end < 0:
+                        break
+                    del buf[:end]
+                    self._end_stream(keep=self._keep and not buf)
+                    return
+                self._left = size
+                pos = eol + 2
+        del buf[:pos]
 
     def _end_stream(self, *, keep: bool) -> None:
         assert self._body is not None

@@ -1,8 +1,9 @@
 """The data port: OpenAI-compatible and Anthropic-compatible endpoints over the engine.
 
 ``model`` names a group reference, a polling pool or a workflow node (``GET /v1/models`` lists
-them; ``X-Echelon-Fallback-Groups: none`` asks for no fallback at all); with ``--pool``, a request without a model (or with ``model: "default"``) goes to that
-pool. ``X-Echelon-Fallback-Groups``, ``X-Echelon-Node``, ``X-Echelon-Session`` and
+them; ``X-Echelon-Fallback-Groups: none`` asks for no fallback at all); with ``--pool``, a
+request without a model (or with ``model: "default"``) goes to that pool.
+``X-Echelon-Fallback-Groups``, ``X-Echelon-Node``, ``X-Echelon-Session`` and
 ``X-Echelon-Timeout`` adjust one request; ``X-Echelon-Served-By``, ``X-Echelon-Tier``,
 ``X-Echelon-Attempts`` and ``X-Echelon-Fallbacks`` say how it was served.
 ``POST /v1/responses`` (the OpenAI Responses API, stateless) is served the same way as chat
@@ -356,7 +357,9 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
                     raise StreamBroken(f"the upstream sent nothing for {idle:g}s") from None
                 raise
             except aiohttp.ClientError as exc:
-                raise StreamBroken(f"the upstream connection failed: {type(exc).__name__}") from None
+                raise StreamBroken(
+                    f"the upstream connection failed: {type(exc).__name__}"
+                ) from None
             finally:
                 watch.waiting = False
             events = decoder.feed(data)

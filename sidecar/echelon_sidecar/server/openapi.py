@@ -3,8 +3,8 @@
 ``data_spec(models)`` describes the data port (OpenAI-compatible chat completions and
 embeddings, Anthropic-compatible messages and token counting, the OpenAI Responses API -- its
 schemas in ``openapi_responses`` --, the model listing); given the names this sidecar serves, the
-``model`` fields list them. ``openapi_admin.admin_spec()`` describes the admin port (probes, Prometheus
-metrics, ``/v1/status`` as in docs/status-api.md). Both are plain JSON-able dicts; the
+``model`` fields list them. ``openapi_admin.admin_spec()`` describes the admin port (probes,
+Prometheus metrics, ``/v1/status`` as in docs/status-api.md). Both are plain JSON-able dicts; the
 reliability suite runs schemathesis against them (tests/reliability/test_openapi.py).
 """
 

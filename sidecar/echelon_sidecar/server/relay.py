@@ -138,8 +138,11 @@ class StreamRelay:
             held, self._held = self._held, b""
             return held
         out = bytearray()
-        if self.upstream == "gemini" and isinstance(self.to_openai, translate.GeminiStreamToOpenAI) \
-                and not self.done:
+        if (
+            self.upstream == "gemini"
+            and isinstance(self.to_openai, translate.GeminiStreamToOpenAI)
+            and not self.done
+        ):
             chunks = self.to_openai.finish()
             if not self.to_openai.complete:
                 raise StreamBroken("the upstream stream ended without a finish reason")

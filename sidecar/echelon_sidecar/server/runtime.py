@@ -161,7 +161,7 @@ class Sidecar:
         assert self.engine is not None
         await self.engine.run_health_checks()
 
-    # -- lifecycle -----------------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Set up both applications (the data one loads the config) and listen on their ports."""

@@ -43,7 +43,9 @@ def usage_of_body(fmt: str, body: object) -> Usage | None:
         return usage_of_openai(body.get("usage"))
     if fmt == "anthropic":
         raw = body.get("usage")
-        return usage_of_openai(translate.usage_from_anthropic(raw)) if isinstance(raw, dict) else None
+        return (
+            usage_of_openai(translate.usage_from_anthropic(raw)) if isinstance(raw, dict) else None
+        )
     raw = body.get("usageMetadata")
     return usage_of_openai(translate.usage_from_gemini(raw)) if isinstance(raw, dict) else None
 

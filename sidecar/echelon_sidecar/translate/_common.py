@@ -51,7 +51,9 @@ EFFORT_BUDGETS: dict[str, int] = {
     "max": 65536,
 }
 
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.S)
+_DATA_URL = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*),(?P<data>.*)$", re.S
+)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 

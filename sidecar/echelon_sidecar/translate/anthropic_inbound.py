@@ -75,7 +75,11 @@ def anthropic_to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
     for i, msg in enumerate(raw_messages):
         messages.extend(_convert_message(msg, f"messages[{i}]"))
 
-    out: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
+    out: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_completion_tokens": max_tokens,
+    }
     for key in ("temperature", "top_p", "top_k"):
         if number(body, key) is not None:
             out[key] = body[key]
@@ -181,9 +185,13 @@ def _tool_message(block: dict[str, Any], path: str) -> dict[str, Any]:
             if not isinstance(item, dict) or item.get("type") != "text":
                 kind = item.get("type") if isinstance(item, dict) else None
                 raise UnsupportedFeature(
-                    f"{kind} in tool_result", _P, f"tool results carry text only ({path}.content[{k}])"
+                    f"{kind} in tool_result",
+                    _P,
+                    f"tool results carry text only ({path}.content[{k}])",
                 )
-            parts.append({"type": "text", "text": str_at(item.get("text"), f"{path}.content[{k}].text")})
+            parts.append(
+                {"type": "text", "text": str_at(item.get("text"), f"{path}.content[{k}].text")}
+            )
         content = parts
     elif not isinstance(content, str):
         raise InvalidRequest(f"{path}.content", "must be a string or a list of blocks")
@@ -204,15 +212,24 @@ def _assistant(blocks: list[Any], path: str) -> dict[str, Any]:
         if kind == "text":
             texts.append({"type": "text", "text": str_at(block.get("text"), f"{bpath}.text")})
         elif kind == "tool_use":
-            calls.append({"id": name_at(block.get("id"), f"{bpath}.id"), "type": "function",
-                          "function": {"name": name_at(block.get("name"), f"{bpath}.name"),
-                                       "arguments": dumps(obj(block.get("input"), f"{bpath}.input"))}})
+            calls.append(
+                {
+                    "id": name_at(block.get("id"), f"{bpath}.id"),
+                    "type": "function",
+                    "function": {
+                        "name": name_at(block.get("name"), f"{bpath}.name"),
+                        "arguments": dumps(obj(block.get("input"), f"{bpath}.input")),
+                    },
+                }
+            )
         elif kind == "thinking":
             thinking = str_at(block.get("thinking"), f"{bpath}.thinking")
             signature = str_at(block.get("signature"), f"{bpath}.signature")
             reasoning.append(thinking)
             if signature:
-                thinking_blocks.append({"type": "thinking", "thinking": thinking, "signature": signature})
+                thinking_blocks.append(
+                    {"type": "thinking", "thinking": thinking, "signature": signature}
+                )
         elif kind == "redacted_thinking":
             thinking_blocks.append({"type": "redacted_thinking",
                                     "data": str_at(block.get("data"), f"{bpath}.data")})
@@ -239,7 +256,9 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
         for i, tool in enumerate(tools):
             tool = obj(tool, f"tools[{i}]")
             if tool.get("type") not in (None, "custom"):
-                raise UnsupportedFeature(f"{tool['type']} tool", _P, "server tools are not translated")
+                raise UnsupportedFeature(
+                    f"{tool['type']} tool", _P, "server tools are not translated"
+                )
             fn: dict[str, Any] = {"name": name_at(tool.get("name"), f"tools[{i}].name")}
             description = str_at(tool.get("description"), f"tools[{i}].description")
             if description:

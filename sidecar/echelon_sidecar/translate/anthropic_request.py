@@ -227,7 +227,9 @@ def _image_block(image_url: Any, path: str) -> dict[str, Any]:
     if url.startswith("data:"):
         mime, data = parse_data_url(url, f"{path}.url")
         if mime not in _IMAGE_TYPES:
-            raise UnsupportedFeature(f"image type {mime}", _P, "Anthropic accepts jpeg/png/gif/webp")
+            raise UnsupportedFeature(
+                f"image type {mime}", _P, "Anthropic accepts jpeg/png/gif/webp"
+            )
         return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}

@@ -69,7 +69,10 @@ def usage_from_anthropic(u: dict[str, Any]) -> dict[str, Any]:
         "total_tokens": prompt + out,
     }
     if read is not None or write is not None:
-        usage["prompt_tokens_details"] = {"cached_tokens": read or 0, "cache_write_tokens": write or 0}
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": read or 0,
+            "cache_write_tokens": write or 0,
+        }
     thinking = (u.get("output_tokens_details") or {}).get("thinking_tokens")
     if thinking is not None:
         usage["completion_tokens_details"] = {"reasoning_tokens": thinking}
@@ -127,11 +130,16 @@ def anthropic_to_openai_response(
             if block.get("name") == JSON_RESPONSE_TOOL:
                 json_text = dumps(block.get("input") or {})
             else:
-                tool_calls.append({
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": dumps(block.get("input") or {})},
-                })
+                tool_calls.append(
+                    {
+                        "id": block["id"],
+                        "type": "function",
+                        "function": {
+                            "name": block["name"],
+                            "arguments": dumps(block.get("input") or {}),
+                        },
+                    }
+                )
         # server tool blocks never occur: the translator does not enable server tools
     message: dict[str, Any] = {"role": "assistant"}
     message["content"] = json_text if json_text is not None else ("".join(texts) if texts else None)

@@ -93,7 +93,9 @@ class AnthropicStreamToOpenAI:
             self._usage.update(msg.get("usage") or {})
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "message_delta":
-            self._usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+            self._usage.update(
+                {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
+            )
             reason = (data.get("delta") or {}).get("stop_reason")
             finish = FINISH_FROM_ANTHROPIC.get(reason or "end_turn", "stop")
             if finish == "tool_calls" and not self._tools:
@@ -213,7 +215,9 @@ class OpenAIStreamToAnthropic:
             delta = choice.get("delta") or {}
             reasoning = delta.get(REASONING_CONTENT) or delta.get("reasoning")
             if reasoning:
-                self._open(events, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
+                self._open(
+                    events, "thinking", {"type": "thinking", "thinking": "", "signature": ""}
+                )
                 events.append(self._block_delta({"type": "thinking_delta", "thinking": reasoning}))
             for tb in delta.get(THINKING_BLOCKS) or ():
                 self._thinking_block(events, tb)
@@ -257,7 +261,9 @@ class OpenAIStreamToAnthropic:
             "id": self._id, "type": "message", "role": "assistant", "model": self._model,
             "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}})
 
-    def _open(self, events: list[tuple[str, dict[str, Any]]], kind: str, block: dict[str, Any]) -> None:
+    def _open(
+        self, events: list[tuple[str, dict[str, Any]]], kind: str, block: dict[str, Any]
+    ) -> None:
         if self._index >= 0 and self._open_kind == kind and kind != "tool":
             return
         self._close(events)
@@ -268,7 +274,9 @@ class OpenAIStreamToAnthropic:
 
     def _close(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         if self._index >= 0:
-            events.append(("content_block_stop", {"type": "content_block_stop", "index": self._index}))
+            events.append(
+                ("content_block_stop", {"type": "content_block_stop", "index": self._index})
+            )
             self._index, self._open_kind = -1, ""
 
     def _block_delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -277,15 +285,21 @@ class OpenAIStreamToAnthropic:
 
     def _thinking_block(self, events: list[tuple[str, dict[str, Any]]], tb: dict[str, Any]) -> None:
         if tb.get("type") == "redacted_thinking":
-            self._open(events, "redacted", {"type": "redacted_thinking", "data": tb.get("data", "")})
+            self._open(
+                events, "redacted", {"type": "redacted_thinking", "data": tb.get("data", "")}
+            )
             self._close(events)
             return
         if self._open_kind != "thinking":  # the whole block arrives at once
             self._open(events, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
             if tb.get("thinking"):
-                events.append(self._block_delta({"type": "thinking_delta", "thinking": tb["thinking"]}))
+                events.append(
+                    self._block_delta({"type": "thinking_delta", "thinking": tb["thinking"]})
+                )
         if tb.get("signature"):
-            events.append(self._block_delta({"type": "signature_delta", "signature": tb["signature"]}))
+            events.append(
+                self._block_delta({"type": "signature_delta", "signature": tb["signature"]})
+            )
         self._close(events)
 
     def _tool_call(self, events: list[tuple[str, dict[str, Any]]], call: dict[str, Any]) -> None:

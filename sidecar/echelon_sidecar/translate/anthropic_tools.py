@@ -110,7 +110,9 @@ def apply_response_format(
             "response_format", _P, "json_object with tool_choice 'required' cannot be expressed"
         )
     forced: dict[str, Any] = (
-        {"type": "any"} if tools and ctype != "none" else {"type": "tool", "name": JSON_RESPONSE_TOOL}
+        {"type": "any"}
+        if tools and ctype != "none"
+        else {"type": "tool", "name": JSON_RESPONSE_TOOL}
     )
     forced["disable_parallel_tool_use"] = True
     tools.append(dict(_JSON_TOOL_DEF))

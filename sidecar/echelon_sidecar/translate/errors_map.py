@@ -106,8 +106,12 @@ def upstream_error_to_openai(
         return _error(str(err.get("message") or _text(body, status, provider)),
                       _openai_type(status), code=err.get("status") or err.get("code"))
     if isinstance(err, dict):  # OpenAI and compatible servers
-        return _error(str(err.get("message") or _text(body, status, provider)),
-                      str(err.get("type") or _openai_type(status)), err.get("param"), err.get("code"))
+        return _error(
+            str(err.get("message") or _text(body, status, provider)),
+            str(err.get("type") or _openai_type(status)),
+            err.get("param"),
+            err.get("code"),
+        )
     if isinstance(err, str):
         return _error(err, _openai_type(status))
     for key in ("message", "detail"):  # vLLM-style objects and FastAPI-style {"detail": ...}

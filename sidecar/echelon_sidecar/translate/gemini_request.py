@@ -157,7 +157,9 @@ def _user_parts(content: Any, path: str) -> list[dict[str, Any]]:
             fmt = audio.get("format")
             mime = _AUDIO_MIME.get(fmt) if isinstance(fmt, str) else None
             if mime is None or not isinstance(audio.get("data"), str):
-                raise InvalidRequest(f"{ppath}.input_audio", "needs base64 'data' and format wav|mp3")
+                raise InvalidRequest(
+                    f"{ppath}.input_audio", "needs base64 'data' and format wav|mp3"
+                )
             parts.append({"inlineData": {"mimeType": mime, "data": audio["data"]}})
         elif kind == "file":
             file = obj(part.get("file"), f"{ppath}.file")
@@ -203,12 +205,20 @@ def _model_parts(msg: dict[str, Any], path: str, names: dict[str, str]) -> list[
         fn = obj(call.get("function"), f"{cpath}.function")
         name = name_at(fn.get("name"), f"{cpath}.function.name")
         names[name_at(call.get("id"), f"{cpath}.id")] = name
-        part: dict[str, Any] = {"functionCall": {
-            "name": name, "args": parse_arguments(fn.get("arguments"), f"{cpath}.function.arguments")}}
+        part: dict[str, Any] = {
+            "functionCall": {
+                "name": name,
+                "args": parse_arguments(fn.get("arguments"), f"{cpath}.function.arguments"),
+            }
+        }
         extra = obj(call.get(EXTRA_CONTENT), f"{cpath}.{EXTRA_CONTENT}")
-        signature = obj(extra.get("google"), f"{cpath}.{EXTRA_CONTENT}.google").get("thought_signature")
+        signature = obj(extra.get("google"), f"{cpath}.{EXTRA_CONTENT}.google").get(
+            "thought_signature"
+        )
         if not isinstance(signature, (str, type(None))):
-            raise InvalidRequest(f"{cpath}.{EXTRA_CONTENT}.google.thought_signature", "must be a string")
+            raise InvalidRequest(
+                f"{cpath}.{EXTRA_CONTENT}.google.thought_signature", "must be a string"
+            )
         if signature:
             part["thoughtSignature"] = signature
         elif j == 0:
@@ -221,7 +231,8 @@ def _function_response(msg: dict[str, Any], path: str, names: dict[str, str]) ->
     call_id = msg.get("tool_call_id")
     if not isinstance(call_id, str) or call_id not in names:
         raise InvalidRequest(
-            f"{path}.tool_call_id", "does not match the id of a tool call in an earlier assistant message"
+            f"{path}.tool_call_id",
+            "does not match the id of a tool call in an earlier assistant message",
         )
     text = text_of(msg.get("content"), f"{path}.content", _P)
     key = "error" if msg.get(TOOL_IS_ERROR) else "output"
@@ -238,7 +249,9 @@ def _declarations(tools: Any) -> list[dict[str, Any]]:
         params = fn.get("parameters")
         if params and (params.get("properties") or params.get("type") != "object"):
             # Gemini rejects an OBJECT with no properties: a parameterless function omits it
-            decl["parameters"] = json_schema_to_gemini(params, path=f"tools[{i}].function.parameters")
+            decl["parameters"] = json_schema_to_gemini(
+                params, path=f"tools[{i}].function.parameters"
+            )
         out.append(decl)
     return out
 
@@ -269,8 +282,12 @@ def _tool_config(choice: Any, has_tools: bool) -> dict[str, Any] | None:
                 "tool_choice allowed_tools (auto)", _P, "Gemini restricts tools only in ANY mode"
             )
         names = [
-            name_at(obj(obj(t, f"{where}.tools[{k}]").get("function"), f"{where}.tools[{k}].function")
-                    .get("name"), f"{where}.tools[{k}].function.name")
+            name_at(
+                obj(
+                    obj(t, f"{where}.tools[{k}]").get("function"), f"{where}.tools[{k}].function"
+                ).get("name"),
+                f"{where}.tools[{k}].function.name",
+            )
             for k, t in enumerate(items(allowed.get("tools"), f"{where}.tools"))
         ]
         return {"mode": "ANY", "allowedFunctionNames": names}

@@ -90,8 +90,11 @@ class _Ids:
             cid = new_id("call_")
         else:
             cid = f"{self._base}_{k}" if candidate == 0 else f"{self._base}_{candidate}_{k}"
-        return {"id": cid, "type": "function",
-                "function": {"name": call.get("name", ""), "arguments": dumps(call.get("args") or {})}}
+        return {
+            "id": cid,
+            "type": "function",
+            "function": {"name": call.get("name", ""), "arguments": dumps(call.get("args") or {})},
+        }
 
 
 def _with_signature(tool_call: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +138,10 @@ def gemini_to_openai_response(
                 calls.append(_with_signature(call, part))
             elif "text" in part:
                 (thoughts if part.get("thought") else texts).append(part["text"])
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(texts) if texts else None,
+        }
         if calls:
             message["tool_calls"] = calls
         if thoughts:
@@ -179,7 +185,9 @@ class GeminiStreamToOpenAI:
         """True once every candidate seen so far has a finish reason."""
         return bool(self._finished) and self._finished >= self._seen
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def _chunk(
+        self, index: int, delta: dict[str, Any], finish: str | None = None
+    ) -> dict[str, Any]:
         return {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
                 "model": self._model,
                 "choices": [{"index": index, "delta": delta, "finish_reason": finish,
@@ -213,7 +221,9 @@ class GeminiStreamToOpenAI:
                     if k and not self._parallel:
                         continue
                     self._calls[index] = k + 1
-                    call = _with_signature(self._ids.tool_call(part["functionCall"], index, k), part)
+                    call = _with_signature(
+                        self._ids.tool_call(part["functionCall"], index, k), part
+                    )
                     out.append(self._chunk(index, {"tool_calls": [{"index": k, **call}]}))
                 elif part.get("text"):
                     key = REASONING_CONTENT if part.get("thought") else "content"

@@ -89,49 +89,36 @@ class _Converter:
         notes: list[str] = []
         self._type(schema, out, path)
         for key, value in schema.items():
-            where = f"{path}.{key}"
-            if key in ("type", "anyOf", "oneOf"):
-                continue
-            if key in _KEEP:
-                out[key] = value
-            elif key == "properties":
-                out["properties"] = {
-                    name: self.convert(sub, f"{where}.{name}") for name, sub in obj(value, where).items()
-                }
-            elif key == "required":
-                if not all(isinstance(n, str) for n in items(value, where)):
-                    raise InvalidRequest(where, "must be a list of property names")
-                out["required"] = list(items(value, where))
-            elif key == "items":
-                if isinstance(value, list):
-                    raise UnsupportedFeature("tuple items", _P, f"at {where}")
-                out["items"] = self.convert(value, where)
-            elif key == "enum":
-                if not all(isinstance(v, str) for v in items(value, where)):
-                    raise UnsupportedFeature("non-string enum", _P, f"Gemini enums are strings ({where})")
-                out["enum"] = list(items(value, where))
-            elif key == "const":
-                if not isinstance(value, str):
-                    raise UnsupportedFeature("non-string const", _P, f"at {where}")
-                out["enum"] = [value]
-                out.setdefault("type", "STRING")
-            elif key == "format":
-                if isinstance(value, str) and value in _FORMATS.get(out.get("type", ""), ()):
-                    out["format"] = value
-                else:
-                    notes.append(f"format: {value}")
-            elif key == "additionalProperties" and not isinstance(value, bool):
-                raise UnsupportedFeature("additionalProperties schema", _P, f"maps at {where}")
-            elif key not in _DROP:
-                raise UnsupportedFeature(f"JSON schema keyword {key!r}", _P, f"at {where}")
-        if "examples" in schema and isinstance(schema["examples"], list) and schema["examples"]:
-            out.setdefault("example", schema["examples"][0])
-        if "required" in out and "properties" in out:
-            out["required"] = [n for n in out["required"] if n in out["properties"]]
-        if notes:
-            desc = out.get("description")
-            out["description"] = (f"{desc}\n\n" if desc else "") + "(" + "; ".join(notes) + ")"
-        return out
+            if key not in ("type", "anyOf", "oneOf"):
+                self._keyword(key, value, f"{path}.{key}", out, notes)
+        return _finish(schema, out, notes)
+
+    def _keyword(
+        self, key: str, value: Any, where: str, out: dict[str, Any], notes: list[str]
+    ) -> None:
+        """Convert one keyword of a schema into ``out``; a format Gemini lacks goes to notes."""
+        if key in _KEEP:
+            out[key] = value
+        elif key == "properties":
+            out["properties"] = {
+                name: self.convert(sub, f"{where}.{name}")
+                for name, sub in obj(value, where).items()
+            }
+        elif key == "items":
+            if isinstance(value, list):
+                raise UnsupportedFeature("tuple items", _P, f"at {where}")
+            out["items"] = self.convert(value, where)
+        elif key in ("required", "enum", "const"):
+            _strings_keyword(key, value, where, out)
+        elif key == "format":
+            if isinstance(value, str) and value in _FORMATS.get(out.get("type", ""), ()):
+                out["format"] = value
+            else:
+                notes.append(f"format: {value}")
+        elif key == "additionalProperties" and not isinstance(value, bool):
+            raise UnsupportedFeature("additionalProperties schema", _P, f"maps at {where}")
+        elif key not in _DROP:
+            raise UnsupportedFeature(f"JSON schema keyword {key!r}", _P, f"at {where}")
 
     def _type(self, schema: dict[str, Any], out: dict[str, Any], path: str) -> None:
         branches = schema.get("anyOf", schema.get("oneOf"))
@@ -166,7 +153,9 @@ class _Converter:
         if all_of is None:
             return schema
         if not isinstance(all_of, list) or len(all_of) != 1:
-            raise UnsupportedFeature("allOf", _P, f"only a single-member allOf can be inlined ({path})")
+            raise UnsupportedFeature(
+                "allOf", _P, f"only a single-member allOf can be inlined ({path})"
+            )
         member = all_of[0]
         if isinstance(member, dict) and "$ref" in member:
             member = self._resolve(member["$ref"], f"{path}.allOf[0]")
@@ -192,3 +181,33 @@ class _Converter:
             return self.convert(merged, path)
         finally:
             self._expanding.pop()
+
+
+def _strings_keyword(key: str, value: Any, where: str, out: dict[str, Any]) -> None:
+    """``required`` (property names), ``enum`` and ``const``: Gemini takes strings only."""
+    if key == "required":
+        if not all(isinstance(n, str) for n in items(value, where)):
+            raise InvalidRequest(where, "must be a list of property names")
+        out["required"] = list(items(value, where))
+    elif key == "enum":
+        if not all(isinstance(v, str) for v in items(value, where)):
+            raise UnsupportedFeature("non-string enum", _P, f"Gemini enums are strings ({where})")
+        out["enum"] = list(items(value, where))
+    else:  # const
+        if not isinstance(value, str):
+            raise UnsupportedFeature("non-string const", _P, f"at {where}")
+        out["enum"] = [value]
+        out.setdefault("type", "STRING")
+
+
+def _finish(schema: dict[str, Any], out: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The converted schema completed: its first example, ``required`` limited to the declared
+    properties, and the notes (formats Gemini lacks) added to its description."""
+    if "examples" in schema and isinstance(schema["examples"], list) and schema["examples"]:
+        out.setdefault("example", schema["examples"][0])
+    if "required" in out and "properties" in out:
+        out["required"] = [n for n in out["required"] if n in out["properties"]]
+    if notes:
+        desc = out.get("description")
+        out["description"] = (f"{desc}\n\n" if desc else "") + "(" + "; ".join(notes) + ")"
+    return out

@@ -208,17 +208,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
-
-
-def sidecar_cli_available() -> bool:
-    try:
-        import echelon_sidecar.cli  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-REAL_SIDECAR = pytest.mark.skipif(
-    not sidecar_cli_available(),
-    reason="needs the real sidecar (echelon_sidecar.cli, `echelon-sidecar`), not built yet",
-)

@@ -11,7 +11,7 @@ from pathlib import Path
 from echelon_sidecar.config import load_config_text
 
 from ..cluster import Cluster
-from .conftest import REAL_SIDECAR, apply, free_port, get, wait_for
+from .conftest import apply, free_port, get, wait_for
 from .manifests import global_config, polling_pool, task_group
 
 
@@ -50,7 +50,6 @@ def test_editing_a_group_re_renders_each_dependent_pool_and_no_other(
     assert status["pools"] == ["direct", "via-fallback"]
 
 
-@REAL_SIDECAR
 def test_a_running_sidecar_picks_up_the_re_rendered_config(
     k8s: Cluster, namespace: str, operator, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ import yaml
 
 from ..cluster import Cluster
 from ..podspec import sidecar_of
-from .conftest import REAL_SIDECAR, apply, condition, events, free_port, get, play_kubelet, wait_for
+from .conftest import apply, condition, events, free_port, get, play_kubelet, wait_for
 from .manifests import deployment, global_config, polling_pool, task_group
 from .sidecars import StatusServer, fake_provider, http_json, real_sidecar
 
@@ -101,7 +101,6 @@ def test_status_is_written_only_when_something_changed(
         assert after == versions
 
 
-@REAL_SIDECAR
 def test_a_real_sidecar_whose_upstream_fails_opens_the_circuit_in_kubectl(
     k8s: Cluster, namespace: str, operator, tmp_path: Path
 ) -> None:

@@ -345,8 +345,9 @@ def image_contents(archive: str) -> tuple[dict[str, Any], dict[str, bytes], set[
 
 @pytest.mark.parametrize(("image", "uid", "wanted", "unwanted"), [
     ("echelon-sidecar", SIDECAR_UID, {"echelon_sidecar", "aiohttp", "pydantic", "uvloop"},
-     {"kopf", "kubernetes", "openai", "rich"}),
-    ("echelon-operator", OPERATOR_UID, {"echelon_operator", "kopf", "kubernetes"},
+     {"kopf", "kubernetes", "openai", "rich", "echelon_operator", "echelon_tools"}),
+    ("echelon-operator", OPERATOR_UID,
+     {"echelon_sidecar", "echelon_operator", "echelon_tools", "kopf", "kubernetes"},
      {"openai", "rich"}),
 ])
 def test_the_images_hold_what_their_dockerfile_installs_and_run_as_non_root(

@@ -59,59 +59,74 @@ def problems(k8s: Cluster, namespace: str, *, orphans: bool = True) -> list[str]
     deployments = _items(k8s, namespace, "deployments")
     pods = _items(k8s, namespace, "pods")
     for name, pool in pools.items():
-        status = pool.get("status") or {}
-        if status.get("observedGeneration") != pool["metadata"]["generation"]:
-            out.append(f"pool {name}: observedGeneration {status.get('observedGeneration')} "
-                       f"!= generation {pool['metadata']['generation']}")
-        cm = maps.get(f"echelon-pool-{name}")
-        if cm is None:
-            out.append(f"pool {name}: no ConfigMap")
-            continue
-        owners = [o.get("uid") for o in cm["metadata"].get("ownerReferences") or []]
-        if pool["metadata"]["uid"] not in owners:
-            out.append(f"pool {name}: its ConfigMap is not owned by it")
-        rendered = yaml.safe_load(cm["data"]["config.yaml"])
-        for ref in pool["spec"]["taskGroups"]:
-            group = groups.get(ref.split(".")[0])
-            if group is None:
-                continue
-            want = group["spec"]["echelons"]["echelon1"].get("rpmLimit")
-            have = (rendered["task_groups"].get(group["metadata"]["name"], {})
-                    .get("echelons", {}).get("echelon1", {}).get("rpm_limit"))
-            if have != want:
-                out.append(f"pool {name}: renders rpm_limit {have} for {ref}, spec says {want}")
-        mine = [d for d in deployments
-                if (d["metadata"].get("labels") or {}).get(POOL_LABEL) == name]
-        serving = sum(int(d["spec"].get("replicas", 1)) for d in mine)
-        members = _members(pods, {d["metadata"]["name"] for d in mine}, name)
-        if rendered["sidecar"].get("pods", []) != members:
-            out.append(f"pool {name}: budgets shared by {rendered['sidecar'].get('pods')}, "
-                       f"its sidecars run in {members}")
-        if rendered["sidecar"]["sidecars"] != max(1, serving, len(members)):
-            out.append(f"pool {name}: budget split {rendered['sidecar']['sidecars']} ways, "
-                       f"{serving} replica(s), {len(members)} pod(s) serve it")
+        out += _pool_problems(name, pool, groups, maps, deployments, pods)
     if orphans:
         for name in maps:
             if name.startswith("echelon-pool-") and name[len("echelon-pool-"):] not in pools:
                 out.append(f"orphaned ConfigMap {name}")
     for dep in deployments:
-        name = dep["metadata"]["name"]
-        label = (dep["metadata"].get("labels") or {}).get(POOL_LABEL)
-        annotation = (dep["metadata"].get("annotations") or {}).get(INJECTED)
-        spec = dep["spec"]["template"]["spec"]
-        sidecars = [c for c in [*spec["containers"], *(spec.get("initContainers") or [])]
-                    if c["name"] == SIDECAR]
-        volumes = [v for v in spec.get("volumes") or [] if v["name"] == CONFIG_VOLUME]
-        if label in pools:
-            if len(sidecars) != 1 or annotation != label:
-                out.append(f"deployment {name}: {len(sidecars)} sidecars, annotation "
-                           f"{annotation!r}, label {label!r}")
-            elif not volumes or volumes[0]["configMap"]["name"] != f"echelon-pool-{label}":
-                out.append(f"deployment {name}: config volume {volumes}")
-        elif sidecars or annotation or volumes:
-            out.append(f"deployment {name}: sidecar left behind (label {label!r})")
-        if spec["containers"][0]["name"] != "app":
-            out.append(f"deployment {name}: the app's container moved")
+        out += _deployment_problems(dep, pools)
+    return out
+
+
+def _pool_problems(name: str, pool: dict[str, Any], groups: dict[str, dict[str, Any]],
+                   maps: dict[str, dict[str, Any]], deployments: list[dict[str, Any]],
+                   pods: list[dict[str, Any]]) -> list[str]:
+    """A pool's status, its ConfigMap (owner, rendered limits) and its budget split."""
+    out: list[str] = []
+    status = pool.get("status") or {}
+    if status.get("observedGeneration") != pool["metadata"]["generation"]:
+        out.append(f"pool {name}: observedGeneration {status.get('observedGeneration')} "
+                   f"!= generation {pool['metadata']['generation']}")
+    cm = maps.get(f"echelon-pool-{name}")
+    if cm is None:
+        return [*out, f"pool {name}: no ConfigMap"]
+    owners = [o.get("uid") for o in cm["metadata"].get("ownerReferences") or []]
+    if pool["metadata"]["uid"] not in owners:
+        out.append(f"pool {name}: its ConfigMap is not owned by it")
+    rendered = yaml.safe_load(cm["data"]["config.yaml"])
+    for ref in pool["spec"]["taskGroups"]:
+        group = groups.get(ref.split(".")[0])
+        if group is None:
+            continue
+        want = group["spec"]["echelons"]["echelon1"].get("rpmLimit")
+        have = (rendered["task_groups"].get(group["metadata"]["name"], {})
+                .get("echelons", {}).get("echelon1", {}).get("rpm_limit"))
+        if have != want:
+            out.append(f"pool {name}: renders rpm_limit {have} for {ref}, spec says {want}")
+    mine = [d for d in deployments
+            if (d["metadata"].get("labels") or {}).get(POOL_LABEL) == name]
+    serving = sum(int(d["spec"].get("replicas", 1)) for d in mine)
+    members = _members(pods, {d["metadata"]["name"] for d in mine}, name)
+    if rendered["sidecar"].get("pods", []) != members:
+        out.append(f"pool {name}: budgets shared by {rendered['sidecar'].get('pods')}, "
+                   f"its sidecars run in {members}")
+    if rendered["sidecar"]["sidecars"] != max(1, serving, len(members)):
+        out.append(f"pool {name}: budget split {rendered['sidecar']['sidecars']} ways, "
+                   f"{serving} replica(s), {len(members)} pod(s) serve it")
+    return out
+
+
+def _deployment_problems(dep: dict[str, Any], pools: dict[str, dict[str, Any]]) -> list[str]:
+    """A Deployment has the sidecar and config volume of its pool's label, or none at all."""
+    out: list[str] = []
+    name = dep["metadata"]["name"]
+    label = (dep["metadata"].get("labels") or {}).get(POOL_LABEL)
+    annotation = (dep["metadata"].get("annotations") or {}).get(INJECTED)
+    spec = dep["spec"]["template"]["spec"]
+    sidecars = [c for c in [*spec["containers"], *(spec.get("initContainers") or [])]
+                if c["name"] == SIDECAR]
+    volumes = [v for v in spec.get("volumes") or [] if v["name"] == CONFIG_VOLUME]
+    if label in pools:
+        if len(sidecars) != 1 or annotation != label:
+            out.append(f"deployment {name}: {len(sidecars)} sidecars, annotation "
+                       f"{annotation!r}, label {label!r}")
+        elif not volumes or volumes[0]["configMap"]["name"] != f"echelon-pool-{label}":
+            out.append(f"deployment {name}: config volume {volumes}")
+    elif sidecars or annotation or volumes:
+        out.append(f"deployment {name}: sidecar left behind (label {label!r})")
+    if spec["containers"][0]["name"] != "app":
+        out.append(f"deployment {name}: the app's container moved")
     return out
 
 
@@ -350,7 +365,8 @@ def test_an_api_server_restart_under_a_running_operator_is_survived_and_converge
 
         def kubelet() -> None:
             """restartPolicy Always: the operator may exit -- only the way it does when a kopf
-            watch stream failed for good (echelon_operator.deafness) -- and is started again."""
+            watch stream failed for good (echelon_operator.watcher_failures) -- and is started
+            again."""
             assert op.proc is not None
             if op.proc.poll() is not None:
                 log = op.log_tail(200)

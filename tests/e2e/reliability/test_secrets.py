@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..cluster import Cluster
-from ..operator.conftest import REAL_SIDECAR, apply, events, free_port, get, play_kubelet, wait_for
+from ..operator.conftest import apply, events, free_port, get, play_kubelet, wait_for
 from ..operator.manifests import deployment, global_config, polling_pool, task_group
 from ..operator.sidecars import fake_provider, http_json, real_sidecar
 from .conftest import Operator, must_get
@@ -32,7 +32,6 @@ def _leaks(text: str) -> list[str]:
     return [form for form in _forms(KEY) if form in text]
 
 
-@REAL_SIDECAR
 def test_a_known_key_appears_in_no_configmap_status_event_log_or_metric(
     k8s: Cluster, namespace: str, operator: Operator, tmp_path: Path
 ) -> None:

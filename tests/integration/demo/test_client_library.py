@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from echelon_sidecar.client import EchelonClient, LLMError, load_node_config
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
 from echelon_sidecar.server import ServerSettings, Sidecar
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 
 @pytest.fixture

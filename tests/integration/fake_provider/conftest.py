@@ -10,7 +10,7 @@ import pytest
 from google import genai
 from google.genai import types as gtypes
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 API_KEY = "sk-fake-test-key"
 

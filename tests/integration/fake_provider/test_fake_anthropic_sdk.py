@@ -8,7 +8,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "hello there brave new world"}]
 TOOLS = [{"name": "lookup", "description": "look things up",
@@ -166,6 +166,8 @@ async def test_upstream_records_tool_choice_and_headers(
     assert record is not None
     assert record.body["tool_choice"] == {"type": "tool", "name": "lookup"}
     # this SDK version sends the key as `Authorization: Bearer`; older ones as `x-api-key`
-    sent = record.headers.get("x-api-key") or record.headers["authorization"].removeprefix("Bearer ")
+    sent = record.headers.get("x-api-key") or record.headers["authorization"].removeprefix(
+        "Bearer "
+    )
     assert sent == "sk-fake-test-key"
     assert "anthropic-version" in record.headers

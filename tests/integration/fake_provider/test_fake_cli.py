@@ -1,4 +1,5 @@
-"""`python -m echelon_sidecar.fake_provider`: listens, writes --port-file, obeys --fault, stops on signals."""
+"""`python -m echelon_tools.fake_provider`: listens, writes --port-file, obeys --fault, stops on
+signals."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-MODULE = ["-m", "echelon_sidecar.fake_provider"]
+MODULE = ["-m", "echelon_tools.fake_provider"]
 
 
 async def run_cli(*args: str) -> tuple[int, str, str]:

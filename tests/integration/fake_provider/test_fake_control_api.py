@@ -1,4 +1,5 @@
-"""The `/_fake/*` HTTP control endpoints change faults and settings at runtime and report counters."""
+"""The `/_fake/*` HTTP control endpoints change faults and settings at runtime and report
+counters."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import aiohttp
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "a b c d e f"}]
 

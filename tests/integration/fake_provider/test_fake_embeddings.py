@@ -12,8 +12,8 @@ from google import genai
 from google.genai import errors as gerrors
 from google.genai import types as gtypes
 
-from echelon_sidecar.fake_provider import FakeProvider
-from echelon_sidecar.fake_provider.embeddings_api import embedding_vector
+from echelon_tools.fake_provider import FakeProvider
+from echelon_tools.fake_provider.embeddings_api import embedding_vector
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Inheritance class AiohttpClientSession:DeprecationWarning")

@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "one two three four five six seven eight"}]
 
@@ -138,7 +138,9 @@ async def test_first_k_then_success_lets_sdk_retries_get_through(fp: FakeProvide
     assert fp.stats()["by_status"] == {"503": 2, "200": 1}
 
 
-async def test_failure_rate_follows_the_seeded_rng(oai: openai.AsyncOpenAI, fp: FakeProvider) -> None:
+async def test_failure_rate_follows_the_seeded_rng(
+    oai: openai.AsyncOpenAI, fp: FakeProvider
+) -> None:
     fp.set_fault("*", "rate:0.5:500")
     fp.reseed(1234)
     outcomes = []

@@ -10,7 +10,7 @@ from google import genai
 from google.genai import errors as gerrors
 from google.genai import types as gtypes
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 # the SDK's own aiohttp session subclass warns on import; not ours to fix
 pytestmark = pytest.mark.filterwarnings(

@@ -1,4 +1,5 @@
-"""Starting and stopping: OS-chosen ports, clean stops even with requests held, `create_app` alone."""
+"""Starting and stopping: OS-chosen ports, clean stops even with requests held, `create_app`
+alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings, create_app
+from echelon_tools.fake_provider import FakeProvider, FakeSettings, create_app
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 USER = [{"role": "system", "content": "be brief"},
         {"role": "user", "content": "hello there brave new world"}]
@@ -40,11 +40,15 @@ async def test_stream_with_include_usage_ends_with_a_usage_chunk(
     chunks = [chunk async for chunk in stream]
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     assert len({c.id for c in chunks}) == 1
-    text_chunks = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    text_chunks = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
     assert len(text_chunks) == fp.settings.stream_chunks
     assert "".join(text_chunks) == "[fake:gpt-4o] hello there brave new world"
     assert chunks[0].choices[0].delta.role == "assistant"
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finish == ["stop"]
     last = chunks[-1]
     assert last.choices == []

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from bench.harness.tls import make_ca
 
-from echelon_sidecar.fake_provider import FakeProvider, FakeSettings
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 
 async def test_serves_https_trusted_through_its_ca_and_counts_connections(

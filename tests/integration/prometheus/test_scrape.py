@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ...prometheus import PrometheusServer
 from ...unit.chart.test_dashboard import DASHBOARD, panel_queries

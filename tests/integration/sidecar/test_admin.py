@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 from echelon_sidecar.cli import build_parser
-from echelon_sidecar.fake_provider import FakeProvider
 from echelon_sidecar.server import ServerSettings
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import FAKE_API_KEY, HI, MakeSidecar, RunningSidecar, metric, openai_model
 

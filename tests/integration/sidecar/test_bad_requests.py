@@ -9,7 +9,7 @@ import anthropic
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import HI, MakeSidecar, RunningSidecar, anthropic_model, openai_model
 
@@ -41,23 +41,46 @@ def _check(status: int, body: Any, expected: int, *needles: str) -> str:
 OK_BODY = {"model": "plan_group", "messages": HI}
 
 
-@pytest.mark.parametrize(("data", "expected", "needles"), [
-    (b'{"model": "plan_group", "messages": [', 400, ["not valid JSON"]),
-    (b"", 400, ["empty"]),
-    (b"[1, 2]", 400, ["JSON object", "list"]),
-    (b'"hello"', 400, ["JSON object"]),
-    (b'{"model": "plan_group"}', 400, ["messages"]),
-    (b'{"model": "plan_group", "messages": []}', 400, ["messages"]),
-    (b'{"model": "plan_group", "messages": "hi"}', 400, ["messages must be", "got a string"]),
-    (b'{"model": "plan_group", "messages": [1]}', 400, ["messages[0]", "got a number"]),
-    (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', 400, ["model"]),
-    (b'{"model": "plan_group", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}',
-     400, ["stream"]),
-    (b'{"model": "plan_gruop", "messages": [{"role": "user", "content": "x"}]}', 404,
-     ["plan_gruop", "plan_group"]),
-    (b'{"messages": [{"role": "user", "content": "x"}]}', 400, ["model is required"]),
-], ids=["malformed", "empty", "array", "string", "no-messages", "empty-messages",
-        "messages-string", "message-number", "model-number", "stream-string", "unknown-model", "no-model"])
+@pytest.mark.parametrize(
+    ("data", "expected", "needles"),
+    [
+        (b'{"model": "plan_group", "messages": [', 400, ["not valid JSON"]),
+        (b"", 400, ["empty"]),
+        (b"[1, 2]", 400, ["JSON object", "list"]),
+        (b'"hello"', 400, ["JSON object"]),
+        (b'{"model": "plan_group"}', 400, ["messages"]),
+        (b'{"model": "plan_group", "messages": []}', 400, ["messages"]),
+        (b'{"model": "plan_group", "messages": "hi"}', 400, ["messages must be", "got a string"]),
+        (b'{"model": "plan_group", "messages": [1]}', 400, ["messages[0]", "got a number"]),
+        (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', 400, ["model"]),
+        (
+            b'{"model": "plan_group", "stream": "yes", '
+            b'"messages": [{"role": "user", "content": "x"}]}',
+            400,
+            ["stream"],
+        ),
+        (
+            b'{"model": "plan_gruop", "messages": [{"role": "user", "content": "x"}]}',
+            404,
+            ["plan_gruop", "plan_group"],
+        ),
+        (b'{"messages": [{"role": "user", "content": "x"}]}', 400, ["model is required"]),
+    ],
+    ids=[
+        "malformed",
+        "empty",
+        "array",
+        "string",
+        "no-messages",
+        "empty-messages",
+        "messages-string",
+        "message-number",
+        "model-number",
+        "stream-string",
+        "unknown-model",
+        "no-model",
+    ],
+)
 async def test_a_bad_openai_body_gets_a_4xx_naming_the_problem(
     sc: RunningSidecar, fake: FakeProvider, data: bytes, expected: int, needles: list[str]
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from echelon_sidecar.fake_provider import TOOL_TRIGGER, FakeProvider
+from echelon_tools.fake_provider import TOOL_TRIGGER, FakeProvider
 
 from ..conftest import MakeSidecar, RunningSidecar, anthropic_model, gemini_model, openai_model
 

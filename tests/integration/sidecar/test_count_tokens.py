@@ -9,9 +9,9 @@ from typing import Any
 import anthropic
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
 from echelon_sidecar.server.gateway import ANTHROPIC_TOOL_PROMPT_TOKENS
 from echelon_sidecar.translate import anthropic_to_openai_request, estimate_input_tokens
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import MakeSidecar, RunningSidecar, anthropic_model, gemini_model, openai_model
 

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import (
     FAKE_API_KEY,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import HI, MakeSidecar, openai_model
 

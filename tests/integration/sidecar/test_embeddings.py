@@ -15,8 +15,8 @@ from typing import Any
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
-from echelon_sidecar.fake_provider.embeddings_api import embedding_vector
+from echelon_tools.fake_provider import FakeProvider
+from echelon_tools.fake_provider.embeddings_api import embedding_vector
 
 from ..conftest import (
     FAKE_API_KEY,

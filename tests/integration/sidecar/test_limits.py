@@ -9,7 +9,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import HI, MakeSidecar, RunningSidecar, eventually, metric, openai_model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import HI, MakeSidecar, openai_model
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from echelon_sidecar.fake_provider import PARALLEL_TOOL_TRIGGER, FakeProvider
+from echelon_tools.fake_provider import PARALLEL_TOOL_TRIGGER, FakeProvider
 
 from ..conftest import MakeSidecar, RunningSidecar, anthropic_model, gemini_model, openai_model
 
@@ -74,8 +74,9 @@ async def test_parallel_tool_calls_false_is_served_by_gemini_with_only_its_first
     assert fake.stats()["by_model"].get("up-gpt", 0) == 0
 
 
-async def _streamed_calls(sc: RunningSidecar, **create: Any) -> tuple[Any, dict[int, dict[str, str]],
-                                                                       list[str]]:
+async def _streamed_calls(
+    sc: RunningSidecar, **create: Any
+) -> tuple[Any, dict[int, dict[str, str]], list[str]]:
     raw = await sc.openai.chat.completions.with_raw_response.create(
         model="single", messages=ASK, tools=OPENAI_TOOLS, stream=True,
         stream_options={"include_usage": True}, **create)
@@ -109,7 +110,7 @@ async def test_parallel_tool_calls_false_streams_gemini_s_first_function_call_al
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-async def test_disable_parallel_tool_use_from_an_anthropic_caller_is_served_by_gemini_with_one_tool_use(
+async def test_disable_parallel_tool_use_from_an_anthropic_caller_gets_one_tool_use_from_gemini(
     sc: RunningSidecar, stream: bool
 ) -> None:
     create: Any = {"model": "single", "max_tokens": 200, "messages": ASK, "tools": ANTHROPIC_TOOLS,

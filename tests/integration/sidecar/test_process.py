@@ -15,7 +15,7 @@ import openai
 import psutil
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import HI, eventually, openai_model, write_config
 

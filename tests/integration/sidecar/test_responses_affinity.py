@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from echelon_sidecar.fake_provider import TOOL_TRIGGER, FakeProvider
+from echelon_tools.fake_provider import TOOL_TRIGGER, FakeProvider
 
 from ..conftest import MakeSidecar, RunningSidecar, anthropic_model, openai_model
 from .test_responses_api import TOOLS

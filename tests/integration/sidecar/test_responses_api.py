@@ -13,7 +13,7 @@ import openai
 import pydantic
 import pytest
 
-from echelon_sidecar.fake_provider import TOOL_TRIGGER, FakeProvider
+from echelon_tools.fake_provider import TOOL_TRIGGER, FakeProvider
 
 from ..conftest import (
     MakeSidecar,

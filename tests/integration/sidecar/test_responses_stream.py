@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import MakeSidecar, RunningSidecar, openai_model
 from .test_responses_api import ASK, QUESTION, ROUTES, TOOLS, responses_config

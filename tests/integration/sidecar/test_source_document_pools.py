@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from echelon_sidecar.config import load_config
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import API_KEY_ENV, HI, MakeSidecar, RunningSidecar
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import MakeSidecar, anthropic_model, gemini_model, metric, openai_model
 

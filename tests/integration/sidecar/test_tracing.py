@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from echelon_sidecar.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import (
     FAKE_API_KEY,

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from echelon_operator.builders.sidecar import SIDECAR_UID
-from echelon_operator.run import build_parser as operator_parser
+from echelon_operator.main import build_parser as operator_parser
 from echelon_sidecar.cli import build_parser as sidecar_parser
 
 from .helm import CHART, REPO
@@ -109,13 +109,23 @@ def test_copy_sources_exist_in_the_repository(image: str) -> None:
     assert copied >= 3
 
 
+# the package folders each image copies: the sidecar's holds the sidecar alone, the operator's
+# everything (the operator renders with the sidecar's config model; `echelon fake-provider` runs
+# from it)
+IMAGE_PACKAGES = {"echelon-operator": {"sidecar", "operator", "tools"},
+                  "echelon-sidecar": {"sidecar"}}
+
+
 def test_packages_copied_are_the_ones_pyproject_installs(image: str) -> None:
     df = parse(DOCKERFILES[image])
     copied = {shlex.split(a)[0] for a in df.stages[0].all("COPY")}
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    where = pyproject["tool"]["setuptools"]["packages"]["find"]["where"]
-    for folder in where:
-        assert any(c.startswith(f"{folder}/") for c in copied), f"{folder}/ is not copied"
+    where = set(pyproject["tool"]["setuptools"]["packages"]["find"]["where"])
+    assert IMAGE_PACKAGES[image] <= where
+    for folder in sorted(where):
+        copies = any(c.startswith(f"{folder}/") for c in copied)
+        wanted = folder in IMAGE_PACKAGES[image]
+        assert copies == wanted, f"{folder}/ is {'not ' if wanted else ''}copied"
     assert {"pyproject.toml", "README.md"} <= {
         w for a in df.stages[0].all("COPY") for w in shlex.split(a)[:-1]}
 

@@ -13,8 +13,8 @@ import yaml
 from echelon_operator import rbac
 from echelon_operator.builders.globalconfig import parse_global_configmap
 from echelon_operator.crds import build_crds, without_rules
+from echelon_operator.main import build_parser, settings_from_args
 from echelon_operator.names import ADMIN_PORT_NAME, GLOBAL_CONFIG_LABEL, SIDECAR_CONTAINER
-from echelon_operator.run import build_parser, settings_from_args
 from echelon_operator.settings import DEFAULT_IMAGE, DEFAULT_RESOURCES, ENV, OperatorSettings
 
 from .helm import (

@@ -101,7 +101,9 @@ def test_check_fails_when_a_schema_changes_without_regenerating(tmp_path: Path) 
     assert main(["crds", "--check", "--output-dir", str(tmp_path)]) == 1
 
 
-def test_check_fails_when_the_model_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_fails_when_the_model_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["crds", "--output-dir", str(tmp_path)]) == 0
     from echelon_operator import crds
 

@@ -65,7 +65,9 @@ def test_combined_file_tree_and_manifests_load_into_the_same_model(write) -> Non
         max_instance_attempts: 2
     """)
     write("tree/models.yaml", CATALOG)
-    manifests = write("k8s/all.yaml", """
+    manifests = write(
+        "k8s/all.yaml",
+        """
         apiVersion: echelon.dev/v1alpha1
         kind: TaskGroup
         metadata: {name: thinking_group}
@@ -99,9 +101,13 @@ def test_combined_file_tree_and_manifests_load_into_the_same_model(write) -> Non
             models:
               m-openai: {provider: openai, model: gpt-4o, api_key_env: OPENAI_API_KEY}
               m-openai-mini: {provider: openai, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
-              m-claude: {provider: anthropic, model: claude-3-haiku-20240307, api_key_env: ANTHROPIC_API_KEY}
+              m-claude:
+                provider: anthropic
+                model: claude-3-haiku-20240307
+                api_key_env: ANTHROPIC_API_KEY
               m-gemini: {provider: gemini, model: gemini-1.5-pro, api_key_env: GEMINI_API_KEY}
-    """)
+    """,
+    )
     a = load_config(combined).config
     b = load_config(combined.parent / "tree").config
     c = load_config(manifests).config

@@ -9,7 +9,9 @@ from echelon_sidecar.config import load_config, load_config_text
 
 from .conftest import CATALOG, REPO
 
-MIXED_SETTINGS = "request settings"  # "... whose request settings differ" / "differ in request settings"
+MIXED_SETTINGS = (
+    "request settings"  # "... whose request settings differ" / "differ in request settings"
+)
 UNWEIGHTED = "no weights are given"
 
 GROUPS = """
@@ -130,10 +132,12 @@ workflow_nodes:
 
 def test_source_documents_pools_and_nodes_get_the_mixed_settings_warning() -> None:
     combined = [str(w) for w in load_config(REPO / "configs/_task_groups.yaml").warnings]
-    for pool, setting in [("single_turn_pool", "function_calling: required"),
-                          ("single_turn_pool", "response_format: json"),
-                          ("execute_pool", "function_calling: required on execute_group.echelon1"),
-                          ("multi_turn_pool", "thinking_config enabled on thinking_group.echelon1")]:
+    for pool, setting in [
+        ("single_turn_pool", "function_calling: required"),
+        ("single_turn_pool", "response_format: json"),
+        ("execute_pool", "function_calling: required on execute_group.echelon1"),
+        ("multi_turn_pool", "thinking_config enabled on thinking_group.echelon1"),
+    ]:
         assert about(combined, f"polling_pools.{pool}.task_groups", setting), (pool, setting)
     assert about(combined, "workflow_nodes.execution_node", "response_format: json")
     tree = [str(w) for w in load_config(REPO / "configs/llms").warnings]

@@ -83,7 +83,10 @@ polling_pools:
 task_groups:
   g: {e1: {models: [m-openai]}}
 """ + CATALOG)
-    assert "'sideways' is not allowed: expected 'round_robin', 'least_recently_used' or 'weighted'" in problem
+    assert (
+        "'sideways' is not allowed: expected 'round_robin', 'least_recently_used' or 'weighted'"
+        in problem
+    )
 
 
 def test_dangling_references_are_reported_with_the_closest_name() -> None:
@@ -100,7 +103,11 @@ workflow_nodes:
   n: {llm_group: plan_group.echelon1, polling_pool: nowhere}
 """ + CATALOG)
     text = "\n".join(problems)
-    assert "fallback_groups[0]: reference 'thinkng_group' names no task group (did you mean 'thinking_group'?)" in text
+    assert (
+        "fallback_groups[0]: reference 'thinkng_group' names no task group "
+        "(did you mean 'thinking_group'?)"
+        in text
+    )
     assert "reference 'plan_group.echelon9': group 'plan_group' has no tier 'echelon9'" in text
     assert "polling_pools.p.task_groups[0]: reference 'missing_group' names no task group" in text
     assert "workflow_nodes.n.polling_pool: polling pool 'nowhere' does not exist" in text
@@ -264,7 +271,9 @@ def test_manifest_problems_name_the_resource_and_camel_case_fields(write) -> Non
     with pytest.raises(ConfigError) as info:
         load_config(path)
     (problem,) = [str(p) for p in info.value.problems if p.is_error and "maxRetries" in str(p)]
-    assert "tg.yaml (TaskGroup plan-group):6: error: spec.echelons.echelon1.maxRetries: -2" in problem
+    assert (
+        "tg.yaml (TaskGroup plan-group):6: error: spec.echelons.echelon1.maxRetries: -2" in problem
+    )
 
 
 def test_invalid_yaml_reports_the_line() -> None:
@@ -320,7 +329,9 @@ task_groups:
       e1:
         models: [m-openai, m-nope]
 """ + CATALOG)
-    assert problem.startswith("x.yaml:6: error: task_groups.g.echelons.e1.models[1]: model 'm-nope'")
+    assert problem.startswith(
+        "x.yaml:6: error: task_groups.g.echelons.e1.models[1]: model 'm-nope'"
+    )
 
 
 def test_no_warning_comes_from_the_defaults_a_bad_field_was_replaced_with() -> None:

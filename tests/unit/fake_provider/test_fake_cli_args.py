@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from echelon_sidecar.fake_provider import Fault, FaultKind
-from echelon_sidecar.fake_provider.cli import add_arguments, settings_from_args
+from echelon_tools.fake_provider import Fault, FaultKind
+from echelon_tools.fake_provider.cli import add_arguments, settings_from_args
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -43,7 +43,9 @@ def test_options_map_onto_settings() -> None:
     [("--fault", "nomodel"), ("--fault", "m=cut:x"), ("--stream-chunks", "0"),
      ("--latency-ms", "-1")],
 )
-def test_bad_options_are_argparse_errors(argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_options_are_argparse_errors(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         parse(*argv)
     assert info.value.code == 2

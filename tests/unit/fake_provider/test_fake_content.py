@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from echelon_sidecar.fake_provider import Prompt, ToolSpec, build_reply, example_for_schema
-from echelon_sidecar.fake_provider.content import count_tokens, split_chars, split_text
+from echelon_tools.fake_provider import Prompt, ToolSpec, build_reply, example_for_schema
+from echelon_tools.fake_provider.content import count_tokens, split_chars, split_text
 
 WEATHER = ToolSpec(
     "get_weather",

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from echelon_sidecar.fake_provider import (
+from echelon_tools.fake_provider import (
     Fault,
     FaultBook,
     FaultKind,

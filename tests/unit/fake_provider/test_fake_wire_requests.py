@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from echelon_sidecar.fake_provider.anthropic_api import AnthropicWire
-from echelon_sidecar.fake_provider.gemini_api import GeminiWire
-from echelon_sidecar.fake_provider.openai_api import OpenAIWire
-from echelon_sidecar.fake_provider.wire import Exchange, InvalidRequest
+from echelon_tools.fake_provider.anthropic_api import AnthropicWire
+from echelon_tools.fake_provider.gemini_api import GeminiWire
+from echelon_tools.fake_provider.openai_api import OpenAIWire
+from echelon_tools.fake_provider.wire import Exchange, InvalidRequest
 
 TOOL_SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
 
@@ -47,8 +47,13 @@ def test_openai_tool_choice(tool_choice: Any, force: bool, name: str | None,
 
 def test_openai_reads_text_parts_json_format_reasoning_and_limits() -> None:
     body = openai_body(
-        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": TOOL_SCHEMA}},
-        reasoning_effort="high", max_completion_tokens=7)
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": TOOL_SCHEMA},
+        },
+        reasoning_effort="high",
+        max_completion_tokens=7,
+    )
     body["messages"].append({"role": "user", "content": [{"type": "text", "text": "part one"},
                                                          {"type": "text", "text": "two"}]})
     prompt = OpenAIWire().prompt(exchange(body))

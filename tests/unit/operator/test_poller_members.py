@@ -11,7 +11,7 @@ import pytest
 
 from echelon_operator import poller
 from echelon_operator.entries import WorkloadEntry
-from echelon_operator.runtime import PoolState
+from echelon_operator.state import PoolState
 
 
 def pod(name: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from echelon_operator.run import build_parser, settings_from_args
+from echelon_operator.main import build_parser, settings_from_args
 from echelon_operator.settings import OperatorSettings, SettingsError
 
 
@@ -77,7 +77,7 @@ def test_without_usable_credentials_the_operator_stops_with_a_clear_message(
     content: str | None, tmp_path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from echelon_operator.run import main
+    from echelon_operator.main import main
 
     path = tmp_path / "kubeconfig"
     if content is not None:

@@ -78,7 +78,13 @@ def normalize_message(msg: dict[str, Any]) -> dict[str, Any]:
     out.pop("role", None)
     if "tool_calls" in out:
         out["tool_calls"] = [
-            {**c, "function": {**c["function"], "arguments": orjson.loads(c["function"]["arguments"])}}
+            {
+                **c,
+                "function": {
+                    **c["function"],
+                    "arguments": orjson.loads(c["function"]["arguments"]),
+                },
+            }
             for c in out["tool_calls"]
         ]
     return out
@@ -188,12 +194,16 @@ def assert_anthropic_request(req: dict[str, Any]) -> None:
         assert_keys(req["metadata"], at.MetadataParam, "metadata")
     if "output_config" in req:
         assert_keys(req["output_config"], at.OutputConfigParam, "output_config")
-        assert_keys(req["output_config"]["format"], at.JSONOutputFormatParam, "output_config.format")
+        assert_keys(
+            req["output_config"]["format"], at.JSONOutputFormatParam, "output_config.format"
+        )
 
 
 _O_MESSAGES = {
-    "system": oc.ChatCompletionSystemMessageParam, "developer": oc.ChatCompletionDeveloperMessageParam,
-    "user": oc.ChatCompletionUserMessageParam, "assistant": oc.ChatCompletionAssistantMessageParam,
+    "system": oc.ChatCompletionSystemMessageParam,
+    "developer": oc.ChatCompletionDeveloperMessageParam,
+    "user": oc.ChatCompletionUserMessageParam,
+    "assistant": oc.ChatCompletionAssistantMessageParam,
     "tool": oc.ChatCompletionToolMessageParam,
 }
 _O_PARTS = {"text": oc.ChatCompletionContentPartTextParam,

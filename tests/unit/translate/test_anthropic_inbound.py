@@ -28,7 +28,12 @@ def outbound(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def areq(**extra: Any) -> dict[str, Any]:
-    return {"model": "g", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], **extra}
+    return {
+        "model": "g",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hi"}],
+        **extra,
+    }
 
 
 def test_recorded_anthropic_request_becomes_a_canonical_request() -> None:
@@ -45,7 +50,9 @@ def test_recorded_anthropic_request_becomes_a_canonical_request() -> None:
     assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
     assert user["content"][2] == {"type": "image_url", "image_url": {
         "url": "https://upload.example.org/photos/lyon-fourviere.jpg"}}
-    assert assistant["content"] == "The photos show Paris and Lyon. Let me check the weather in both."
+    assert (
+        assistant["content"] == "The photos show Paris and Lyon. Let me check the weather in both."
+    )
     assert assistant["reasoning_content"] == "Two cities: Paris and Lyon. Call the tool for each."
     assert assistant["thinking_blocks"] == [body["messages"][1]["content"][0]]
     assert [orjson.loads(c["function"]["arguments"]) for c in assistant["tool_calls"]] == [
@@ -73,7 +80,9 @@ def test_recorded_anthropic_request_becomes_a_canonical_request() -> None:
      {"type": "function", "function": {"name": "f"}}, False),
 ])
 def test_tool_choice_table(choice: dict[str, Any], expected: Any, parallel: Any) -> None:
-    out = inbound(areq(tools=[{"name": "f", "input_schema": {"type": "object"}}], tool_choice=choice))
+    out = inbound(
+        areq(tools=[{"name": "f", "input_schema": {"type": "object"}}], tool_choice=choice)
+    )
     assert out["tool_choice"] == expected
     assert out.get("parallel_tool_calls") == parallel
 
@@ -81,53 +90,138 @@ def test_tool_choice_table(choice: dict[str, Any], expected: Any, parallel: Any)
 def test_structured_output_effort_sampling_and_documents() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
               "additionalProperties": False}
-    out = inbound(areq(output_config={"format": {"type": "json_schema", "schema": schema},
-                                      "effort": "high"},
-                       temperature=0.5, top_p=0.9, top_k=40, messages=[{"role": "user", "content": [
-                           {"type": "document", "title": "r.pdf",
-                            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
-                           {"type": "document", "source": {"type": "text", "media_type": "text/plain",
-                                                           "data": "notes"}}]}]))
+    out = inbound(
+        areq(
+            output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "high"},
+            temperature=0.5,
+            top_p=0.9,
+            top_k=40,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "title": "r.pdf",
+                            "source": {
+                                "type": "base64",
+                                "media_type": "application/pdf",
+                                "data": "JVBE",
+                            },
+                        },
+                        {
+                            "type": "document",
+                            "source": {"type": "text", "media_type": "text/plain", "data": "notes"},
+                        },
+                    ],
+                }
+            ],
+        )
+    )
     assert out["response_format"] == {"type": "json_schema", "json_schema": {
         "name": "response", "schema": schema, "strict": True}}
     assert out["reasoning_effort"] == "high"
     assert (out["temperature"], out["top_p"], out["top_k"]) == (0.5, 0.9, 40)
     assert out["messages"][0]["content"] == [
-        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "r.pdf"}},
-        {"type": "file", "file": {"file_data": "data:text/plain;base64,bm90ZXM=",
-                                  "filename": "document.txt"}}]
+        {
+            "type": "file",
+            "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "r.pdf"},
+        },
+        {
+            "type": "file",
+            "file": {"file_data": "data:text/plain;base64,bm90ZXM=", "filename": "document.txt"},
+        },
+    ]
 
 
 def test_unsigned_thinking_is_kept_as_text_but_not_as_a_replayable_block() -> None:
-    out = inbound(areq(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": [
-        {"type": "thinking", "thinking": "hmm", "signature": ""}, {"type": "text", "text": "a"}]}]))
+    out = inbound(
+        areq(
+            messages=[
+                {"role": "user", "content": "q"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hmm", "signature": ""},
+                        {"type": "text", "text": "a"},
+                    ],
+                },
+            ]
+        )
+    )
     assert out["messages"][1] == {"role": "assistant", "content": "a", "reasoning_content": "hmm"}
 
 
-@pytest.mark.parametrize(("extra", "feature"), [
-    ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "web_search_20250305 tool"),
-    ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [
-        {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}]}]}, "image in tool_result"),
-    ({"thinking": {"type": "between_tools"}}, "thinking type between_tools"),
-    ({"container": "container_1"}, "container"),
-    ({"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]},
-     "search_result block"),
-])
-def test_what_the_canonical_form_cannot_hold_is_unsupported(extra: dict[str, Any], feature: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "feature"),
+    [
+        (
+            {"tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+            "web_search_20250305 tool",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "t",
+                                "content": [
+                                    {
+                                        "type": "image",
+                                        "source": {"type": "url", "url": "https://x/y.png"},
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            },
+            "image in tool_result",
+        ),
+        ({"thinking": {"type": "between_tools"}}, "thinking type between_tools"),
+        ({"container": "container_1"}, "container"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "search_result", "source": "s"}]}]},
+            "search_result block",
+        ),
+    ],
+)
+def test_what_the_canonical_form_cannot_hold_is_unsupported(
+    extra: dict[str, Any], feature: str
+) -> None:
     with pytest.raises(UnsupportedFeature) as exc:
         inbound(areq(**extra))
     assert exc.value.feature == feature
 
 
-@pytest.mark.parametrize(("body", "path"), [
-    ({"max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}, "model"),
-    ({"model": "g", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
-    ({"model": "g", "max_tokens": 1, "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
-    ({"model": "g", "max_tokens": 1, "messages": "hi"}, "messages"),
-    ({"model": "g", "max_tokens": 1, "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-    ({"model": "g", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}],
-      "tool_choice": {"type": "magic"}}, "tool_choice"),
-])
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}, "model"),
+        ({"model": "g", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+        (
+            {"model": "g", "max_tokens": 1, "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].role",
+        ),
+        ({"model": "g", "max_tokens": 1, "messages": "hi"}, "messages"),
+        (
+            {"model": "g", "max_tokens": 1, "messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+        ),
+        (
+            {
+                "model": "g",
+                "max_tokens": 1,
+                "messages": [{"role": "user", "content": "x"}],
+                "tool_choice": {"type": "magic"},
+            },
+            "tool_choice",
+        ),
+    ],
+)
 def test_malformed_anthropic_requests_name_the_field(body: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidRequest) as exc:
         anthropic_to_openai_request(body)
@@ -145,14 +239,20 @@ def _semantic(body: dict[str, Any]) -> dict[str, Any]:
         content = msg.get("content")
         if isinstance(content, str):
             content = [{"type": "text", "text": content}] if content else []
-        parts = [{k: v for k, v in p.items() if k != "detail"} if p["type"] != "image_url" else
-                 {"type": "image_url", "image_url": {"url": p["image_url"]["url"]}} for p in content or []]
+        parts = [
+            {k: v for k, v in p.items() if k != "detail"}
+            if p["type"] != "image_url"
+            else {"type": "image_url", "image_url": {"url": p["image_url"]["url"]}}
+            for p in content or []
+        ]
         if msg["role"] in ("system", "developer"):
             system += [p["text"] for p in parts]
             continue
         calls = [(c["id"], c["function"]["name"], orjson.loads(c["function"]["arguments"]))
                  for c in msg.get("tool_calls", ())]
-        turns.append((msg["role"], parts, calls, msg.get("tool_call_id"), bool(msg.get("is_error"))))
+        turns.append(
+            (msg["role"], parts, calls, msg.get("tool_call_id"), bool(msg.get("is_error")))
+        )
     return {
         "system": system, "turns": turns, "tools": body.get("tools"),
         "tool_choice": body.get("tool_choice"), "temperature": body.get("temperature"),
@@ -180,11 +280,23 @@ def test_anthropic_request_round_trips_through_the_canonical_form() -> None:
 def test_a_tool_call_and_its_result_round_trip() -> None:
     call = {"id": "call_1", "type": "function",
             "function": {"name": "lookup", "arguments": '{"q": "x", "n": [1, 2]}'}}
-    body = {"model": "m", "tools": [{"type": "function", "function": {
-        "name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
-        "messages": [{"role": "user", "content": "go"},
-                     {"role": "assistant", "content": None, "tool_calls": [call]},
-                     {"role": "tool", "tool_call_id": "call_1", "content": "found"}]}
+    body = {
+        "model": "m",
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+                },
+            }
+        ],
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "found"},
+        ],
+    }
     back = inbound(outbound(body))
     assert back["messages"][1]["tool_calls"][0]["id"] == "call_1"
     assert orjson.loads(back["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {

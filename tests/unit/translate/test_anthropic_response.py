@@ -31,7 +31,9 @@ def to_anthropic(resp: dict[str, Any], model: str = "plan_group.echelon1") -> di
     return out
 
 
-def message(content: list[dict[str, Any]], stop_reason: str = "end_turn", **usage: int) -> dict[str, Any]:
+def message(
+    content: list[dict[str, Any]], stop_reason: str = "end_turn", **usage: int
+) -> dict[str, Any]:
     return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
             "content": content, "stop_reason": stop_reason, "stop_sequence": None,
             "usage": {"input_tokens": 10, "output_tokens": 5, **usage}}
@@ -40,7 +42,11 @@ def message(content: list[dict[str, Any]], stop_reason: str = "end_turn", **usag
 def test_recorded_thinking_text_and_tool_use_response() -> None:
     resp = load_json("anthropic_response_thinking_tool.json")
     out = to_openai(resp, model="plan_group.echelon1", created=1700000000)
-    assert (out["id"], out["model"], out["created"]) == (resp["id"], "plan_group.echelon1", 1700000000)
+    assert (out["id"], out["model"], out["created"]) == (
+        resp["id"],
+        "plan_group.echelon1",
+        1700000000,
+    )
     choice = out["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     msg = choice["message"]
@@ -50,8 +56,12 @@ def test_recorded_thinking_text_and_tool_use_response() -> None:
     assert msg["tool_calls"] == [{"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
                                   "function": {"name": "get_weather",
                                                "arguments": '{"city":"Paris","unit":"celsius"}'}}]
-    assert out["usage"] == {"prompt_tokens": 600, "completion_tokens": 89, "total_tokens": 689,
-                            "prompt_tokens_details": {"cached_tokens": 128, "cache_write_tokens": 0}}
+    assert out["usage"] == {
+        "prompt_tokens": 600,
+        "completion_tokens": 89,
+        "total_tokens": 689,
+        "prompt_tokens_details": {"cached_tokens": 128, "cache_write_tokens": 0},
+    }
 
 
 def test_model_defaults_to_the_upstream_model() -> None:

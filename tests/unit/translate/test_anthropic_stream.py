@@ -63,8 +63,12 @@ def test_recorded_text_stream_becomes_openai_chunks() -> None:
     whole = reassemble_openai(chunks)
     assert whole["choices"][0]["content"] == "Hello! How can I help you today?"
     assert whole["choices"][0]["finish_reason"] == "stop"
-    assert whole["usage"] == {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37,
-                              "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}}
+    assert whole["usage"] == {
+        "prompt_tokens": 25,
+        "completion_tokens": 12,
+        "total_tokens": 37,
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+    }
     assert chunks[-1]["choices"] == []
 
 
@@ -75,31 +79,78 @@ def test_usage_chunk_only_when_asked() -> None:
 
 def test_recorded_tool_use_stream_reassembles_to_the_non_stream_translation() -> None:
     chunks = to_openai_chunks(recorded("anthropic_stream_tool_use.sse"), include_usage=True)
-    first_call = next(c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("tool_calls"))
+    first_call = next(
+        c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("tool_calls")
+    )
     assert first_call["choices"][0]["delta"]["tool_calls"] == [{
         "index": 0, "id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
         "function": {"name": "get_weather", "arguments": ""}}]
     whole = reassemble_openai(chunks)
     full = anthropic_to_openai_response(load_json("anthropic_response_thinking_tool.json"))
-    expected = {**full["choices"][0]["message"], "finish_reason": full["choices"][0]["finish_reason"]}
+    expected = {
+        **full["choices"][0]["message"],
+        "finish_reason": full["choices"][0]["finish_reason"],
+    }
     assert normalize_message(whole["choices"][0]) == normalize_message(expected)
     assert whole["usage"] == full["usage"]
 
 
 def test_json_mode_tool_input_streams_as_content() -> None:
     events = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_j", "type": "message", "role": "assistant", "model": "c", "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
-            "type": "tool_use", "id": "toolu_j", "name": JSON_RESPONSE_TOOL, "input": {}}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "input_json_delta", "partial_json": '{"a": '}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "input_json_delta", "partial_json": "[1, 2]}"}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_j",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "c",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 5, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {
+                    "type": "tool_use",
+                    "id": "toolu_j",
+                    "name": JSON_RESPONSE_TOOL,
+                    "input": {},
+                },
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": '{"a": '},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": "[1, 2]}"},
+            },
+        ),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
-                           "usage": {"output_tokens": 9}}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use"},
+                "usage": {"output_tokens": 9},
+            },
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     whole = reassemble_openai(to_openai_chunks(events))["choices"][0]
@@ -111,9 +162,18 @@ def test_json_mode_tool_input_streams_as_content() -> None:
 def test_error_event_becomes_an_openai_error_object_and_pings_are_ignored() -> None:
     translator = AnthropicStreamToOpenAI()
     assert translator.feed("ping", {"type": "ping"}) == []
-    assert translator.feed("error", {"type": "error", "error": {
-        "type": "overloaded_error", "message": "Overloaded"}}) == [{"error": {
-            "message": "Overloaded", "type": "overloaded_error", "param": None, "code": "overloaded_error"}}]
+    assert translator.feed(
+        "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    ) == [
+        {
+            "error": {
+                "message": "Overloaded",
+                "type": "overloaded_error",
+                "param": None,
+                "code": "overloaded_error",
+            }
+        }
+    ]
 
 
 def test_a_truncated_stream_is_not_completed_by_finish() -> None:
@@ -126,8 +186,14 @@ def test_a_truncated_stream_is_not_completed_by_finish() -> None:
 
 def test_delta_for_an_unknown_block_is_a_malformed_stream() -> None:
     with pytest.raises(MalformedUpstreamResponse):
-        AnthropicStreamToOpenAI().feed("content_block_delta", {
-            "type": "content_block_delta", "index": 3, "delta": {"type": "text_delta", "text": "x"}})
+        AnthropicStreamToOpenAI().feed(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 3,
+                "delta": {"type": "text_delta", "text": "x"},
+            },
+        )
 
 
 # --------------------------------------------------------------------------- OpenAI → Anthropic
@@ -164,14 +230,21 @@ def test_an_anthropic_stream_survives_a_round_trip_through_openai_chunks() -> No
 def test_reasoning_content_from_openai_compatible_servers_becomes_a_thinking_block() -> None:
     base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "deepseek"}
     chunks = [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "Let me"}}]},
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "reasoning_content": "Let me"}}
+            ],
+        },
         {**base, "choices": [{"index": 0, "delta": {"reasoning_content": " think."}}]},
         {**base, "choices": [{"index": 0, "delta": {"content": "42"}}]},
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
     ]
     message = reassemble_anthropic(to_anthropic_events(chunks))
-    assert message["content"] == [{"type": "thinking", "thinking": "Let me think.", "signature": ""},
-                                  {"type": "text", "text": "42"}]
+    assert message["content"] == [
+        {"type": "thinking", "thinking": "Let me think.", "signature": ""},
+        {"type": "text", "text": "42"},
+    ]
     assert message["stop_reason"] == "max_tokens"
 
 
@@ -194,7 +267,10 @@ def test_interleaved_tool_call_fragments_are_refused() -> None:
     base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 
     def call(index: int, **fields: Any) -> dict[str, Any]:
-        return {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, **fields}]}}]}
+        return {
+            **base,
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, **fields}]}}],
+        }
 
     translator = OpenAIStreamToAnthropic(model="m")
     translator.feed(call(0, id="a", function={"name": "f", "arguments": "{"}))
@@ -206,8 +282,9 @@ def test_interleaved_tool_call_fragments_are_refused() -> None:
 # --------------------------------------------------------------------------- properties
 
 _text = st.text(min_size=1, max_size=40)
-_args = st.dictionaries(st.text(max_size=8), st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=10)),
-                        max_size=4)
+_args = st.dictionaries(
+    st.text(max_size=8), st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=10)), max_size=4
+)
 
 
 def _fragments(draw: st.DrawFn, text: str) -> list[str]:

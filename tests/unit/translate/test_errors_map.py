@@ -27,7 +27,9 @@ def _message(body: Any) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['provider']}-{c['status']}")
-def test_recorded_provider_errors_keep_their_message_in_the_openai_shape(case: dict[str, Any]) -> None:
+def test_recorded_provider_errors_keep_their_message_in_the_openai_shape(
+    case: dict[str, Any],
+) -> None:
     out = upstream_error_to_openai(case["provider"], case["status"], orjson.dumps(case["body"]))
     ErrorObject.model_validate(out["error"])
     assert set(out["error"]) == {"message", "type", "param", "code"}
@@ -44,7 +46,9 @@ def test_recorded_provider_errors_keep_their_message_in_the_openai_shape(case: d
     (b'{"error": "model not loaded"}', 503, "model not loaded"),
     (b"\xff\xfe garbage", 500, "garbage"),
 ])
-def test_non_json_and_odd_bodies_still_give_a_message(body: bytes, status: int, needle: str) -> None:
+def test_non_json_and_odd_bodies_still_give_a_message(
+    body: bytes, status: int, needle: str
+) -> None:
     out = upstream_error_to_openai("openai", status, body)
     ErrorObject.model_validate(out["error"])
     assert needle in out["error"]["message"]
@@ -52,12 +56,24 @@ def test_non_json_and_odd_bodies_still_give_a_message(body: bytes, status: int, 
                                     else "timeout_error" if status == 504 else "not_found_error")
 
 
-@pytest.mark.parametrize(("status", "type_"), [
-    (400, "invalid_request_error"), (401, "authentication_error"), (402, "billing_error"),
-    (403, "permission_error"), (404, "not_found_error"), (413, "request_too_large"),
-    (422, "invalid_request_error"), (429, "rate_limit_error"), (500, "api_error"),
-    (502, "api_error"), (504, "timeout_error"), (529, "overloaded_error"), (418, "invalid_request_error"),
-])
+@pytest.mark.parametrize(
+    ("status", "type_"),
+    [
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (402, "billing_error"),
+        (403, "permission_error"),
+        (404, "not_found_error"),
+        (413, "request_too_large"),
+        (422, "invalid_request_error"),
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (502, "api_error"),
+        (504, "timeout_error"),
+        (529, "overloaded_error"),
+        (418, "invalid_request_error"),
+    ],
+)
 def test_openai_errors_become_anthropic_errors_typed_by_status(status: int, type_: str) -> None:
     err = {"error": {"message": "boom", "type": "x", "param": None, "code": None}}
     out = openai_error_to_anthropic(err, status)

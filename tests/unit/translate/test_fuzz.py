@@ -68,11 +68,16 @@ TRANSLATORS: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], Any]]] =
 ]
 
 
-@pytest.mark.parametrize(("name", "payload", "translate"), TRANSLATORS, ids=[t[0] for t in TRANSLATORS])
+@pytest.mark.parametrize(
+    ("name", "payload", "translate"), TRANSLATORS, ids=[t[0] for t in TRANSLATORS]
+)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_one_wrong_value_anywhere_is_a_translation_error_not_a_crash(
-    name: str, payload: dict[str, Any], translate: Callable[[dict[str, Any]], Any], data: st.DataObject
+    name: str,
+    payload: dict[str, Any],
+    translate: Callable[[dict[str, Any]], Any],
+    data: st.DataObject,
 ) -> None:
     body = payload
     for _ in range(data.draw(st.integers(1, 2))):
@@ -106,16 +111,36 @@ def _gemini_stream(chunks: list[dict[str, Any]]) -> None:
 
 
 UPSTREAM: list[tuple[str, Any, Callable[[Any], Any]]] = [
-    ("anthropic response", load_json("anthropic_response_thinking_tool.json"),
-     lambda r: anthropic_to_openai_response(r)),
-    ("openai response", load_json("openai_response_tool_calls.json"),
-     lambda r: openai_to_anthropic_response(r, model="m")),
-    ("gemini response", load_json("gemini_response_function_call.json"),
-     lambda r: gemini_to_openai_response(r, model="m")),
-    ("anthropic stream", [e.json() for e in load_sse("anthropic_stream_tool_use.sse")], _anthropic_stream),
-    ("openai stream", [e.json() for e in load_sse("openai_stream_tool_calls.sse") if e.data != "[DONE]"],
-     _openai_stream),
-    ("gemini stream", [e.json() for e in load_sse("gemini_stream_function_call.sse")], _gemini_stream),
+    (
+        "anthropic response",
+        load_json("anthropic_response_thinking_tool.json"),
+        lambda r: anthropic_to_openai_response(r),
+    ),
+    (
+        "openai response",
+        load_json("openai_response_tool_calls.json"),
+        lambda r: openai_to_anthropic_response(r, model="m"),
+    ),
+    (
+        "gemini response",
+        load_json("gemini_response_function_call.json"),
+        lambda r: gemini_to_openai_response(r, model="m"),
+    ),
+    (
+        "anthropic stream",
+        [e.json() for e in load_sse("anthropic_stream_tool_use.sse")],
+        _anthropic_stream,
+    ),
+    (
+        "openai stream",
+        [e.json() for e in load_sse("openai_stream_tool_calls.sse") if e.data != "[DONE]"],
+        _openai_stream,
+    ),
+    (
+        "gemini stream",
+        [e.json() for e in load_sse("gemini_stream_function_call.sse")],
+        _gemini_stream,
+    ),
 ]
 
 

@@ -53,8 +53,12 @@ def test_recorded_multi_turn_request_with_images_tools_and_results() -> None:
         {"text": "You are a concise travel assistant."}, {"text": "Always answer in English."}]}
     user, model, results = out["contents"]
     assert user["role"] == "user"
-    assert user["parts"][1] == {"inlineData": {
-        "mimeType": "image/png", "data": body["messages"][2]["content"][1]["image_url"]["url"].split(",")[1]}}
+    assert user["parts"][1] == {
+        "inlineData": {
+            "mimeType": "image/png",
+            "data": body["messages"][2]["content"][1]["image_url"]["url"].split(",")[1],
+        }
+    }
     assert user["parts"][2] == {"fileData": {
         "mimeType": "image/jpeg", "fileUri": "https://upload.example.org/photos/lyon-fourviere.jpg"}}
     assert model == {"role": "model", "parts": [
@@ -70,11 +74,24 @@ def test_recorded_multi_turn_request_with_images_tools_and_results() -> None:
                               "response": {"output": '{"temperature": 18, "sky": "overcast"}'}}},
         {"text": "Thanks! Which city is warmer right now?"},
     ]}
-    assert out["tools"] == [{"functionDeclarations": [{
-        "name": "get_weather", "description": "Get the current weather for a city.",
-        "parameters": {"type": "OBJECT", "properties": {
-            "city": {"type": "STRING", "description": "City name, e.g. Paris"},
-            "unit": {"type": "STRING", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}}]}]
+    assert out["tools"] == [
+        {
+            "functionDeclarations": [
+                {
+                    "name": "get_weather",
+                    "description": "Get the current weather for a city.",
+                    "parameters": {
+                        "type": "OBJECT",
+                        "properties": {
+                            "city": {"type": "STRING", "description": "City name, e.g. Paris"},
+                            "unit": {"type": "STRING", "enum": ["celsius", "fahrenheit"]},
+                        },
+                        "required": ["city"],
+                    },
+                }
+            ]
+        }
+    ]
     assert out["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
     assert out["generationConfig"] == {"temperature": 0.3, "topP": 0.9, "maxOutputTokens": 1024,
                                        "stopSequences": ["\n\nUser:"]}
@@ -123,8 +140,12 @@ def test_generation_config_table() -> None:
 
 
 def test_json_schema_response_format_sets_a_response_schema() -> None:
-    schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"],
-              "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
     out = translate(req(response_format={"type": "json_schema", "json_schema": {
         "name": "r", "strict": True, "schema": schema}}))
     assert out["generationConfig"] == {"responseMimeType": "application/json", "responseSchema": {
@@ -151,7 +172,9 @@ def test_audio_input_and_tool_errors() -> None:
             "google": {"thought_signature": "c2ln"}},
             "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "timeout", "is_error": True}]))
-    assert out["contents"][0]["parts"] == [{"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}}]
+    assert out["contents"][0]["parts"] == [
+        {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}}
+    ]
     assert out["contents"][1]["parts"][0]["thoughtSignature"] == "c2ln"
     assert out["contents"][2]["parts"] == [
         {"functionResponse": {"name": "get_weather", "response": {"error": "timeout"}}}]
@@ -181,22 +204,40 @@ def test_parallel_tool_calls_false_is_translated_not_refused_and_sends_gemini_no
      "JSON schema keyword 'exclusiveMinimum'"),
     ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "custom tools"),
 ])
-def test_what_gemini_cannot_do_is_refused_before_any_call(extra: dict[str, Any], feature: str) -> None:
+def test_what_gemini_cannot_do_is_refused_before_any_call(
+    extra: dict[str, Any], feature: str
+) -> None:
     with pytest.raises(UnsupportedFeature) as exc:
         translate(req(**extra))
     assert exc.value.feature == feature
     assert exc.value.provider == "gemini"
 
 
-@pytest.mark.parametrize(("extra", "path"), [
-    ({"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}, "messages[0].tool_call_id"),
-    ({"tool_choice": "required"}, "tool_choice"),
-    ({"response_format": {"type": "yaml"}}, "response_format.type"),
-    ({"top_p": True}, "top_p"),
-    ({"messages": [{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"data": "x", "format": "flac"}}]}]},
-     "messages[0].content[0].input_audio"),
-])
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        (
+            {"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]},
+            "messages[0].tool_call_id",
+        ),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"response_format": {"type": "yaml"}}, "response_format.type"),
+        ({"top_p": True}, "top_p"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "input_audio", "input_audio": {"data": "x", "format": "flac"}}
+                        ],
+                    }
+                ]
+            },
+            "messages[0].content[0].input_audio",
+        ),
+    ],
+)
 def test_malformed_caller_input_names_the_field(extra: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidRequest) as exc:
         translate(req(**extra))

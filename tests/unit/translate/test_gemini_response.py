@@ -37,7 +37,9 @@ def stream(name: str, include_usage: bool = True) -> list[dict[str, Any]]:
     return chunks
 
 
-def candidate(parts: list[dict[str, Any]], finish: str | None = "STOP", index: int = 0) -> dict[str, Any]:
+def candidate(
+    parts: list[dict[str, Any]], finish: str | None = "STOP", index: int = 0
+) -> dict[str, Any]:
     cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": index}
     if finish:
         cand["finishReason"] = finish
@@ -52,11 +54,16 @@ def test_recorded_function_call_response() -> None:
     msg = choice["message"]
     assert msg["content"] == "Let me look that up."
     assert msg["reasoning_content"].startswith("**Checking the forecast**")
-    assert msg["tool_calls"] == [{
-        "id": "call_mLX0aKvWIYqSz7IPv6jJ4Ak_0", "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city":"Paris","unit":"celsius"}'},
-        "extra_content": {"google": {"thought_signature": "CiQBcsjafE8rQ1wV2Y3eZgkL0n5x1Qm0Zx8K7h3P4s2vYk9a"}},
-    }]
+    assert msg["tool_calls"] == [
+        {
+            "id": "call_mLX0aKvWIYqSz7IPv6jJ4Ak_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris","unit":"celsius"}'},
+            "extra_content": {
+                "google": {"thought_signature": "CiQBcsjafE8rQ1wV2Y3eZgkL0n5x1Qm0Zx8K7h3P4s2vYk9a"}
+            },
+        }
+    ]
     assert out["usage"] == {"prompt_tokens": 120, "completion_tokens": 70, "total_tokens": 190,
                             "completion_tokens_details": {"reasoning_tokens": 45}}
 
@@ -96,8 +103,12 @@ def test_cached_and_tool_prompt_tokens_are_counted() -> None:
     resp = {"responseId": "r", "candidates": [candidate([{"text": "x"}])], "usageMetadata": {
         "promptTokenCount": 100, "toolUsePromptTokenCount": 20, "cachedContentTokenCount": 64,
         "candidatesTokenCount": 5, "totalTokenCount": 125}}
-    assert to_openai(resp)["usage"] == {"prompt_tokens": 120, "completion_tokens": 5, "total_tokens": 125,
-                                        "prompt_tokens_details": {"cached_tokens": 64}}
+    assert to_openai(resp)["usage"] == {
+        "prompt_tokens": 120,
+        "completion_tokens": 5,
+        "total_tokens": 125,
+        "prompt_tokens_details": {"cached_tokens": 64},
+    }
 
 
 def test_a_response_without_candidates_or_feedback_is_malformed() -> None:
@@ -113,7 +124,10 @@ def test_recorded_stream_reassembles_to_the_non_stream_translation() -> None:
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     whole = reassemble_openai(chunks)
     full = to_openai(load_json("gemini_response_function_call.json"))
-    expected = {**full["choices"][0]["message"], "finish_reason": full["choices"][0]["finish_reason"]}
+    expected = {
+        **full["choices"][0]["message"],
+        "finish_reason": full["choices"][0]["finish_reason"],
+    }
     assert normalize_message(whole["choices"][0]) == normalize_message(expected)
     assert whole["usage"] == full["usage"]
     assert {c["id"] for c in chunks} == {full["id"]}
@@ -144,7 +158,7 @@ def test_truncated_stream_is_not_completed_by_finish() -> None:
     assert translator.finish() == []
 
 
-# --------------------------------------------------------------------------- parallel_tool_calls: false
+# ------------------------------------------------------------------ parallel_tool_calls: false
 # Gemini cannot be told not to call functions in parallel: it answers with several functionCall
 # parts in one turn (candidates[].content.parts[].functionCall {name, args}; Gemini 3 puts the
 # thought signature on the first one only). A caller that sent parallel_tool_calls: false gets
@@ -206,8 +220,11 @@ def _stream_of(bodies: list[dict[str, Any]], **kwargs: Any) -> list[dict[str, An
 
 
 def _chunk(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"candidates": [candidate(parts, finish)], "responseId": "pAr4lLeLcAlLs9x",
-                            "modelVersion": "gemini-2.5-flash"}
+    body: dict[str, Any] = {
+        "candidates": [candidate(parts, finish)],
+        "responseId": "pAr4lLeLcAlLs9x",
+        "modelVersion": "gemini-2.5-flash",
+    }
     if finish:
         body["usageMetadata"] = PARALLEL_USAGE
     return body
@@ -232,12 +249,17 @@ def test_parallel_tool_calls_false_streams_only_the_first_function_call_as_tool_
 ) -> None:
     assert len(reassemble_openai(_stream_of(bodies))["choices"][0]["tool_calls"]) == 3
     chunks = _stream_of(bodies, parallel_tool_calls=False)
-    deltas = [call for c in chunks for ch in c["choices"] for call in ch["delta"].get("tool_calls") or ()]
+    deltas = [
+        call for c in chunks for ch in c["choices"] for call in ch["delta"].get("tool_calls") or ()
+    ]
     assert [(d["index"], d["function"]["name"]) for d in deltas] == [(0, "get_weather")]
     finishes = [ch["finish_reason"] for c in chunks for ch in c["choices"] if ch["finish_reason"]]
     assert finishes == ["tool_calls"]
     whole = reassemble_openai(chunks)
     full = one_call(parallel_tool_calls=False)
-    expected = {**full["choices"][0]["message"], "finish_reason": full["choices"][0]["finish_reason"]}
+    expected = {
+        **full["choices"][0]["message"],
+        "finish_reason": full["choices"][0]["finish_reason"],
+    }
     assert normalize_message(whole["choices"][0]) == normalize_message(expected)
     assert whole["usage"] == full["usage"]

@@ -69,14 +69,19 @@ def test_pydantic_style_refs_and_single_allof_are_inlined() -> None:
 
 def test_const_formats_and_examples() -> None:
     assert convert({"const": "fixed"}) == {"enum": ["fixed"], "type": "STRING"}
-    assert convert({"type": "string", "format": "date-time"}) == {"type": "STRING", "format": "date-time"}
+    assert convert({"type": "string", "format": "date-time"}) == {
+        "type": "STRING",
+        "format": "date-time",
+    }
     assert convert({"type": "string", "format": "email", "description": "Contact"}) == {
         "type": "STRING", "description": "Contact\n\n(format: email)"}
     assert convert({"type": "number", "examples": [1.5, 2]}) == {"type": "NUMBER", "example": 1.5}
 
 
 def test_required_is_limited_to_declared_properties() -> None:
-    out = convert({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]})
+    out = convert(
+        {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}
+    )
     assert out["required"] == ["a"]
 
 

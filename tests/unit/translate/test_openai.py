@@ -10,7 +10,11 @@ from .helpers import assert_openai_request, deep, load_json
 
 
 def req(**extra: Any) -> dict[str, Any]:
-    return {"model": "plan_group.echelon1", "messages": [{"role": "user", "content": "hi"}], **extra}
+    return {
+        "model": "plan_group.echelon1",
+        "messages": [{"role": "user", "content": "hi"}],
+        **extra,
+    }
 
 
 def test_sets_the_upstream_model_and_leaves_everything_else_untouched() -> None:
@@ -28,9 +32,17 @@ def test_returns_the_input_itself_when_nothing_changes() -> None:
     assert prepare_openai_request(body, model="gpt-4.1", reasoning=True) is body
 
 
-@pytest.mark.parametrize(("budget", "effort"), [
-    (1024, "low"), (2047, "low"), (2048, "medium"), (8191, "medium"), (8192, "high"), (65536, "high"),
-])
+@pytest.mark.parametrize(
+    ("budget", "effort"),
+    [
+        (1024, "low"),
+        (2047, "low"),
+        (2048, "medium"),
+        (8191, "medium"),
+        (8192, "high"),
+        (65536, "high"),
+    ],
+)
 def test_thinking_budget_becomes_reasoning_effort(budget: int, effort: str) -> None:
     body = req(thinking={"type": "enabled", "budget_tokens": budget})
     before = deep(body)
@@ -42,7 +54,9 @@ def test_thinking_budget_becomes_reasoning_effort(budget: int, effort: str) -> N
 
 def test_caller_reasoning_effort_wins_over_the_canonical_budget() -> None:
     body = req(thinking={"type": "enabled", "budget_tokens": 30000}, reasoning_effort="low")
-    assert prepare_openai_request(body, model="o4-mini", reasoning=True)["reasoning_effort"] == "low"
+    assert (
+        prepare_openai_request(body, model="o4-mini", reasoning=True)["reasoning_effort"] == "low"
+    )
 
 
 def test_thinking_on_a_model_without_reasoning_is_unsupported() -> None:
@@ -56,7 +70,9 @@ def test_disabled_or_adaptive_thinking_is_stripped_or_mapped() -> None:
     off = req(thinking={"type": "disabled"})
     assert "thinking" not in prepare_openai_request(off, model="gpt-4.1", reasoning=False)
     assert prepare_openai_request(off, model="gpt-5", reasoning=True)["reasoning_effort"] == "none"
-    adaptive = prepare_openai_request(req(thinking={"type": "adaptive"}), model="gpt-5", reasoning=True)
+    adaptive = prepare_openai_request(
+        req(thinking={"type": "adaptive"}), model="gpt-5", reasoning=True
+    )
     assert "thinking" not in adaptive
     assert "reasoning_effort" not in adaptive
 

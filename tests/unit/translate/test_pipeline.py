@@ -61,7 +61,9 @@ def test_anthropic_caller_gets_an_anthropic_message_from_any_upstream(upstream: 
     assert_no_extras(message)
     assert message.stop_reason == "tool_use"
     assert message.model == "plan_group.echelon1"
-    assert any(block.type == "tool_use" and block.name == "get_weather" for block in message.content)
+    assert any(
+        block.type == "tool_use" and block.name == "get_weather" for block in message.content
+    )
 
 
 @pytest.mark.parametrize("upstream", ["openai", "anthropic", "gemini"])

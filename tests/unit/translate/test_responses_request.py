@@ -28,10 +28,20 @@ def translate(**body: Any) -> dict[str, Any]:
 
 
 def test_a_string_input_with_instructions_and_settings() -> None:
-    out = translate(input="hello", instructions="Be brief.", max_output_tokens=64,
-                    temperature=0.2, top_p=0.9, parallel_tool_calls=False, user="u-1",
-                    reasoning={"effort": "low", "summary": "auto"}, store=True,
-                    metadata={"k": "v"}, truncation="auto", include=["message.output_text.logprobs"])
+    out = translate(
+        input="hello",
+        instructions="Be brief.",
+        max_output_tokens=64,
+        temperature=0.2,
+        top_p=0.9,
+        parallel_tool_calls=False,
+        user="u-1",
+        reasoning={"effort": "low", "summary": "auto"},
+        store=True,
+        metadata={"k": "v"},
+        truncation="auto",
+        include=["message.output_text.logprobs"],
+    )
     assert out == {
         "model": "plan_group",
         "messages": [{"role": "system", "content": "Be brief."},

@@ -44,12 +44,16 @@ def test_a_tool_less_request_cannot_meet_a_function_calling_required_tier() -> N
 
 def test_a_caller_tool_choice_none_cannot_meet_a_function_calling_required_tier() -> None:
     with pytest.raises(UnsupportedFeature, match="tool_choice"):
-        apply_settings(req(tools=TOOLS, tool_choice="none"), RequestSettings(function_calling="required"))
+        apply_settings(
+            req(tools=TOOLS, tool_choice="none"), RequestSettings(function_calling="required")
+        )
 
 
 def test_function_calling_required_tightens_allowed_tools_auto() -> None:
     choice = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}
-    out = apply_settings(req(tools=TOOLS, tool_choice=choice), RequestSettings(function_calling="required"))
+    out = apply_settings(
+        req(tools=TOOLS, tool_choice=choice), RequestSettings(function_calling="required")
+    )
     assert out["tool_choice"]["allowed_tools"]["mode"] == "required"
     assert choice["allowed_tools"]["mode"] == "auto"
 
@@ -73,7 +77,9 @@ def test_thinking_sets_the_canonical_key() -> None:
     assert out["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     out = apply_settings(req(), RequestSettings(thinking_enabled=True))
     assert out["thinking"] == {"type": "enabled", "budget_tokens": DEFAULT_THINKING_BUDGET}
-    assert apply_settings(req(), RequestSettings(thinking_enabled=False))["thinking"] == {"type": "disabled"}
+    assert apply_settings(req(), RequestSettings(thinking_enabled=False))["thinking"] == {
+        "type": "disabled"
+    }
     assert "thinking" not in apply_settings(req(), RequestSettings())
 
 

@@ -89,7 +89,10 @@ def test_recorded_openai_stream_ends_with_done() -> None:
 
 def test_encoders_write_the_wire_format() -> None:
     assert encode_openai_chunk({"a": 1}) == b'data: {"a":1}\n\n'
-    assert encode_anthropic_event("ping", {"type": "ping"}) == b'event: ping\ndata: {"type":"ping"}\n\n'
+    assert (
+        encode_anthropic_event("ping", {"type": "ping"})
+        == b'event: ping\ndata: {"type":"ping"}\n\n'
+    )
     assert encode_sse(b"{}", "x") == b"event: x\ndata: {}\n\n"
     assert OPENAI_DONE == b"data: [DONE]\n\n"
 

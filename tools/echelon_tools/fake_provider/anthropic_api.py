@@ -32,11 +32,17 @@ _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request."),
     401: ("authentication_error", "invalid x-api-key"),
     402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
-    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
     404: ("not_found_error", "The requested resource could not be found."),
     408: ("timeout_error", "Request timed out."),
     413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
-    429: ("rate_limit_error", "Number of requests has exceeded your rate limit. Please try again later."),
+    429: (
+        "rate_limit_error",
+        "Number of requests has exceeded your rate limit. Please try again later.",
+    ),
     500: ("api_error", "Internal server error"),
     504: ("timeout_error", "Request timed out."),
     529: ("overloaded_error", "Overloaded"),
@@ -110,56 +116,12 @@ class AnthropicWire(Wire):
         if "anthropic-version" not in exchange.request.headers:
             raise InvalidRequest("anthropic-version: header is required")
         body = exchange.body
-        for name in ("model", "max_tokens", "messages"):
-            if name not in body:
-                raise InvalidRequest(f"{name}: Field required", name)
-        model, max_tokens, messages = body["model"], body["max_tokens"], body["messages"]
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("model: Input should be a valid string", "model")
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise InvalidRequest("max_tokens: Input should be greater than or equal to 1")
-        if not isinstance(messages, list) or not messages:
-            raise InvalidRequest("messages: at least one message is required")
-        system = body.get("system")
-        texts = [_text_of(system)] if system else []
-        last_user = ""
-        for i, msg in enumerate(messages):
-            if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-                raise InvalidRequest(
-                    f"messages.{i}.role: Input should be 'user' or 'assistant'")
-            text = _text_of(msg.get("content"))
-            texts.append(text)
-            if msg["role"] == "user":
-                last_user = text
+        model, max_tokens, messages = _required_fields(body)
+        texts, last_user = _message_texts(body.get("system"), messages)
         prompt = Prompt(model=model, last_user_text=last_user, prompt_tokens=texts_tokens(texts),
                         max_tokens=max_tokens)
-        for tool in body.get("tools") or ():
-            if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-                prompt.tools.append(ToolSpec(tool["name"], tool.get("input_schema") or {}))
-        choice = body.get("tool_choice")
-        if isinstance(choice, dict):
-            kind = choice.get("type")
-            if kind in ("any", "tool"):
-                prompt.force_tool = True
-                prompt.forced_tool_name = choice.get("name") if kind == "tool" else None
-            elif kind == "none":
-                prompt.tools = []
-        thinking = body.get("thinking")
-        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
-            budget = thinking.get("budget_tokens")
-            if thinking["type"] == "enabled":
-                if not isinstance(budget, int) or budget < 1024:
-                    raise InvalidRequest(
-                        "thinking.enabled.budget_tokens: Input should be greater than or equal "
-                        "to 1024")
-                if budget >= max_tokens:
-                    raise InvalidRequest(
-                        "`max_tokens` must be greater than `thinking.budget_tokens`. Please "
-                        "consult our documentation at https://docs.claude.com/en/docs/"
-                        "build-with-claude/extended-thinking#max-tokens-and-context-window-size")
-            prompt.thinking = True
-            prompt.thinking_budget = budget if isinstance(budget, int) else None
-            exchange.extra["thinking_omitted"] = thinking.get("display") == "omitted"
+        _read_tools(body, prompt)
+        _read_thinking(body, prompt, exchange)
         fmt = (body.get("output_config") or {}).get("format") or body.get("output_format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             prompt.json_output = True
@@ -235,9 +197,18 @@ class AnthropicWire(Wire):
             block({"type": "thinking", "thinking": "", "signature": ""}, deltas)
         if reply.tool_call is not None:
             args = orjson.dumps(reply.tool_call.arguments).decode()
-            block({"type": "tool_use", "id": new_id("toolu_01", 22),
-                   "name": reply.tool_call.name, "input": {}},
-                  [{"type": "input_json_delta", "partial_json": p} for p in split_chars(args, chunks)])
+            block(
+                {
+                    "type": "tool_use",
+                    "id": new_id("toolu_01", 22),
+                    "name": reply.tool_call.name,
+                    "input": {},
+                },
+                [
+                    {"type": "input_json_delta", "partial_json": p}
+                    for p in split_chars(args, chunks)
+                ],
+            )
         else:
             block({"type": "text", "text": ""},
                   [{"type": "text_delta", "text": p} for p in split_text(reply.text, chunks)])
@@ -291,3 +262,69 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", messages)
+
+
+def _required_fields(body: dict[str, Any]) -> tuple[str, int, list[Any]]:
+    """``model``, ``max_tokens`` and ``messages``, refused as the Messages API refuses them."""
+    for name in ("model", "max_tokens", "messages"):
+        if name not in body:
+            raise InvalidRequest(f"{name}: Field required", name)
+    model, max_tokens, messages = body["model"], body["max_tokens"], body["messages"]
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: Input should be a valid string", "model")
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InvalidRequest("max_tokens: Input should be greater than or equal to 1")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages: at least one message is required")
+    return model, max_tokens, messages
+
+
+def _message_texts(system: Any, messages: list[Any]) -> tuple[list[str], str]:
+    """The texts of the system prompt and every message, and the last user message's text."""
+    texts = [_text_of(system)] if system else []
+    last_user = ""
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise InvalidRequest(
+                f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        text = _text_of(msg.get("content"))
+        texts.append(text)
+        if msg["role"] == "user":
+            last_user = text
+    return texts, last_user
+
+
+def _read_tools(body: dict[str, Any], prompt: Prompt) -> None:
+    """``tools`` and ``tool_choice`` (any / tool force a call; none takes the tools away)."""
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            prompt.tools.append(ToolSpec(tool["name"], tool.get("input_schema") or {}))
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        kind = choice.get("type")
+        if kind in ("any", "tool"):
+            prompt.force_tool = True
+            prompt.forced_tool_name = choice.get("name") if kind == "tool" else None
+        elif kind == "none":
+            prompt.tools = []
+
+
+def _read_thinking(body: dict[str, Any], prompt: Prompt, exchange: Exchange) -> None:
+    """``thinking`` (enabled with a budget the API accepts, or adaptive)."""
+    thinking = body.get("thinking")
+    if not (isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")):
+        return
+    budget = thinking.get("budget_tokens")
+    if thinking["type"] == "enabled":
+        if not isinstance(budget, int) or budget < 1024:
+            raise InvalidRequest(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal "
+                "to 1024")
+        if budget >= body["max_tokens"]:
+            raise InvalidRequest(
+                "`max_tokens` must be greater than `thinking.budget_tokens`. Please "
+                "consult our documentation at https://docs.claude.com/en/docs/"
+                "build-with-claude/extended-thinking#max-tokens-and-context-window-size")
+    prompt.thinking = True
+    prompt.thinking_budget = budget if isinstance(budget, int) else None
+    exchange.extra["thinking_omitted"] = thinking.get("display") == "omitted"

@@ -97,10 +97,23 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
     base = OperatorSettings.from_env()
     overrides: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("sidecar_image", "image_pull_policy", "sidecar_mode", "data_port", "admin_port",
-                     "poll_interval", "poll_timeout", "poll_concurrency", "operator_namespace",
-                     "global_config_name", "log_level", "log_format", "liveness", "peering",
-                     "peering_priority")
+        for name in (
+            "sidecar_image",
+            "image_pull_policy",
+            "sidecar_mode",
+            "data_port",
+            "admin_port",
+            "poll_interval",
+            "poll_timeout",
+            "poll_concurrency",
+            "operator_namespace",
+            "global_config_name",
+            "log_level",
+            "log_format",
+            "liveness",
+            "peering",
+            "peering_priority",
+        )
     }
     if args.sidecar_env is not None:
         try:
@@ -125,7 +138,7 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
 
 
 #: seconds kopf gets to stop after a watch stream failed for good, before the process exits
-STOP_GRACE_AFTER_DEAFNESS = 20.0
+STOP_GRACE_AFTER_A_WATCHER_FAILS = 20.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("echelon_operator").info(
             "peering %r as %s, priority %d", settings.peering, identity.id, identity.priority)
 
-    from .deafness import WatcherFailures, exit_now, run_and_exit_code
+    from .watcher_failures import WatcherFailures, exit_now, run_and_exit_code
 
-    failures = WatcherFailures(grace=STOP_GRACE_AFTER_DEAFNESS).install()
+    failures = WatcherFailures(grace=STOP_GRACE_AFTER_A_WATCHER_FAILS).install()
     code = run_and_exit_code(functools.partial(
         kopf.run,
         standalone=settings.peering is None,

@@ -196,7 +196,8 @@ async def _hang(request: web.Request, state: FakeState) -> None:
 async def _act(
     exchange: Exchange, wire: Wire, fault: Fault, state: FakeState
 ) -> web.StreamResponse | None:
-    """Act out `fault`; None when the fault only shapes the normal answer (latency, cut, oversize)."""
+    """Act out `fault`; None when the fault only shapes the normal answer (latency, cut,
+    oversize)."""
     request = exchange.request
     kind = fault.kind
     if kind is FaultKind.STATUS:

@@ -15,7 +15,7 @@ from echelon_operator.builders import (
     set_condition,
     status_patch,
 )
-from echelon_operator.builders.plan import PoolPlan
+from echelon_operator.builders.plan import PoolConfigMapPlan
 from echelon_sidecar.config import PollingPoolSpec, TaskGroupSpec
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
@@ -45,15 +45,23 @@ def test_status_patch_holds_only_changed_fields() -> None:
     assert status_patch({"a": 1, "b": [1]}, {"a": 2, "b": [1]}) == {"a": 2}
 
 
-def valid_plan() -> PoolPlan:
+def valid_plan() -> PoolConfigMapPlan:
     pool = PollingPoolSpec.model_validate({"taskGroups": ["g"]})
     return plan_pool("p", pool, {"g": GROUP}, MODELS, 2)
 
 
 def test_valid_pool_status_has_printer_fields_and_ready() -> None:
     spec = {"taskGroups": ["g", "h.e1"], "rotationStrategy": "weighted"}
-    status = build_pool_status(valid_plan(), spec=spec, replicas=2, workloads=["Deployment/b", "StatefulSet/c", "Deployment/a"],
-                               configmap="echelon-pool-p", generation=3, previous={}, now=T0)
+    status = build_pool_status(
+        valid_plan(),
+        spec=spec,
+        replicas=2,
+        workloads=["Deployment/b", "StatefulSet/c", "Deployment/a"],
+        configmap="echelon-pool-p",
+        generation=3,
+        previous={},
+        now=T0,
+    )
     assert status["groups"] == "g,h.e1"
     assert status["rotation"] == "weighted"
     assert status["sidecars"] == 2

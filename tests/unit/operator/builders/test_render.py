@@ -6,8 +6,6 @@ import yaml
 
 from echelon_operator.builders import (
     GlobalConfig,
-    merge_global_configs,
-    parse_global_configmap,
     render_group_config,
     render_pool_config,
     secret_env_name,
@@ -90,33 +88,6 @@ def test_global_sections_and_sidecar_count_at_least_one(pools, groups) -> None:
     assert config["concurrency_control"] == {"levels": {"node": {"limit": 3}}}
     assert config["rate_limiting"]["bucket_size"] == 10
     assert config["sidecar"]["sidecars"] == 1
-
-
-def test_namespace_global_config_wins_by_id_over_the_operators() -> None:
-    operator_cfg, _ = parse_global_configmap("echelon-system", "g", {"config.yaml": yaml.safe_dump({
-        "models": {"a": {"provider": "openai", "model": "gpt-4"},
-                   "b": {"provider": "openai", "model": "gpt-4"}},
-        "rate_limiting": {"algorithm": "token_bucket", "bucket_size": 1, "refill_rate": 1},
-    })})
-    ns_cfg, _ = parse_global_configmap("team", "g", {"config.yaml": yaml.safe_dump({
-        "models": {"b": {"provider": "anthropic", "model": "claude"}},
-    })})
-    merged = merge_global_configs([operator_cfg, ns_cfg])
-    assert merged.models["a"]["provider"] == "openai"
-    assert merged.models["b"]["provider"] == "anthropic"
-    assert merged.rate_limiting["bucket_size"] == 1
-    assert merged.sources == ("ConfigMap echelon-system/g", "ConfigMap team/g")
-
-
-def test_global_configmap_problems_name_the_configmap_key_and_field() -> None:
-    _, problems = parse_global_configmap("ns", "g", {
-        "a.yaml": "models: {x: {provider: nope, model: m}}\ntask_groups: {}\n",
-        "b.yaml": "models: [1, 2\n",
-        "notes.txt": "ignored: not yaml by name",
-    })
-    assert any("ConfigMap ns/g, key a.yaml: models.x.provider" in p for p in problems)
-    assert any("section 'task_groups' is not global config" in p for p in problems)
-    assert any("key b.yaml" in p and "not valid YAML" in p for p in problems)
 
 
 def test_group_config_holds_the_group_first_and_its_fallback_closure(groups, global_cfg) -> None:

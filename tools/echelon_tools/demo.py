@@ -56,7 +56,7 @@ def _default_config() -> Path:
 
 def build_demo_config(source: Path, urls: dict[str, str]) -> dict[str, Any]:
     """The example config with every model on the fakes and demo-sized breaker timings."""
-    from .config import load_config
+    from echelon_sidecar.config import load_config
 
     cfg = load_config(source).config
     data = cfg.model_dump(mode="json", exclude_none=True, exclude_unset=True)
@@ -194,9 +194,10 @@ async def run_demo(args: argparse.Namespace) -> int:
     from rich.live import Live
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from echelon_sidecar.logs import setup_logging
+    from echelon_sidecar.server import ServerSettings, Sidecar
+
     from .fake_provider import FakeProvider, FakeSettings
-    from .logs import setup_logging
-    from .server import ServerSettings, Sidecar
 
     setup_logging("error", "text")
     console = Console()

@@ -13,7 +13,7 @@ from echelon_operator.builders import (
 )
 from echelon_operator.names import configmap_name
 
-from .conftest import merge_patch
+from ..conftest import merge_patch
 
 REFS = [SecretRef("ECHELON_KEY_A", "creds", "a")]
 

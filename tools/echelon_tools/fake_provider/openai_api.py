@@ -106,40 +106,9 @@ class OpenAIWire(Wire):
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise InvalidRequest("you must provide a model parameter", "model")
-        messages = body.get("messages")
-        if messages is None:
-            raise InvalidRequest("Missing required parameter: 'messages'.", "messages")
-        if not isinstance(messages, list) or not messages:
-            raise InvalidRequest(
-                "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-                "but got an empty array instead.", "messages")
-        texts: list[str] = []
-        last_user = ""
-        for i, msg in enumerate(messages):
-            if not isinstance(msg, dict) or "role" not in msg:
-                raise InvalidRequest(f"Missing required parameter: 'messages[{i}].role'.",
-                                     f"messages[{i}].role")
-            text = _text_of(msg.get("content"))
-            texts.append(text)
-            if msg["role"] == "user":
-                last_user = text
+        texts, last_user = _message_texts(body.get("messages"))
         prompt = Prompt(model=model, last_user_text=last_user, prompt_tokens=texts_tokens(texts))
-        for tool in body.get("tools") or ():
-            fn = tool.get("function") if isinstance(tool, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-                prompt.tools.append(ToolSpec(fn["name"], fn.get("parameters") or {}))
-        for fn in body.get("functions") or ():
-            if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-                prompt.tools.append(ToolSpec(fn["name"], fn.get("parameters") or {}))
-        choice = body.get("tool_choice")
-        if choice == "required":
-            prompt.force_tool = True
-        elif choice == "none":
-            prompt.tools = []
-        elif isinstance(choice, dict):
-            name = (choice.get("function") or {}).get("name")
-            prompt.force_tool = True
-            prompt.forced_tool_name = name if isinstance(name, str) else None
+        _read_tools(body, prompt)
         fmt = body.get("response_format")
         if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
             prompt.json_output = True
@@ -301,3 +270,44 @@ async def retrieve_model(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models/{target}", retrieve_model)
+
+
+def _message_texts(messages: Any) -> tuple[list[str], str]:
+    """The text of every message, and the last user message's; refused as the API refuses."""
+    if messages is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", "messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.", "messages")
+    texts: list[str] = []
+    last_user = ""
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or "role" not in msg:
+            raise InvalidRequest(f"Missing required parameter: 'messages[{i}].role'.",
+                                 f"messages[{i}].role")
+        text = _text_of(msg.get("content"))
+        texts.append(text)
+        if msg["role"] == "user":
+            last_user = text
+    return texts, last_user
+
+
+def _read_tools(body: dict[str, Any], prompt: Prompt) -> None:
+    """``tools`` (and the older ``functions``) and ``tool_choice``."""
+    for tool in body.get("tools") or ():
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            prompt.tools.append(ToolSpec(fn["name"], fn.get("parameters") or {}))
+    for fn in body.get("functions") or ():
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            prompt.tools.append(ToolSpec(fn["name"], fn.get("parameters") or {}))
+    choice = body.get("tool_choice")
+    if choice == "required":
+        prompt.force_tool = True
+    elif choice == "none":
+        prompt.tools = []
+    elif isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        prompt.force_tool = True
+        prompt.forced_tool_name = name if isinstance(name, str) else None

@@ -31,7 +31,9 @@ class FakeProvider:
     `stats`, `requests`, `reset`, `configure`.
     """
 
-    def __init__(self, settings: FakeSettings | None = None, *, shutdown_timeout: float = 5.0) -> None:
+    def __init__(
+        self, settings: FakeSettings | None = None, *, shutdown_timeout: float = 5.0
+    ) -> None:
         self.settings = settings if settings is not None else FakeSettings()
         self.app = create_app(self.settings)
         self._runner: web.AppRunner | None = None

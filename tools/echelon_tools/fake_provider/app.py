@@ -95,7 +95,9 @@ async def post_faults(request: web.Request) -> web.StreamResponse:
     except FaultSpecError as exc:
         return _control_error(str(exc))
     if not rules and "seed" not in body and not body.get("replace"):
-        return _control_error('nothing to set: send {"model": M, "fault": SPEC} or {"faults": {...}}')
+        return _control_error(
+            'nothing to set: send {"model": M, "fault": SPEC} or {"faults": {...}}'
+        )
     if body.get("replace"):
         state.faults.clear()
     for model, fault in rules.items():

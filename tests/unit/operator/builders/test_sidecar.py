@@ -15,7 +15,7 @@ from echelon_operator.builders import (
 )
 from echelon_operator.settings import OperatorSettings
 
-from .conftest import merge_patch
+from ..conftest import merge_patch
 
 SETTINGS = OperatorSettings(sidecar_image="example.org/echelon:1", admin_port=9191)
 REFS = [SecretRef("ECHELON_KEY_B", "creds", "b"), SecretRef("ECHELON_KEY_A", "creds", "a")]
@@ -135,7 +135,9 @@ def test_switching_pools_rewrites_the_sidecar(deployment, pool) -> None:
         after = merge_patch(live, patch)
         assert injected_pool(after) == "other-pool"
         vols = after["spec"]["template"]["spec"]["volumes"]
-        assert vols == [{"name": "echelon-config", "configMap": {"name": "echelon-pool-other-pool"}}]
+        assert vols == [
+            {"name": "echelon-config", "configMap": {"name": "echelon-pool-other-pool"}}
+        ]
 
 
 def test_the_sidecar_env_setting_reaches_the_injected_container_after_the_secrets() -> None:

@@ -1,4 +1,4 @@
-"""`python -m echelon_sidecar.fake_provider`."""
+"""`python -m echelon_tools.fake_provider`."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 from kopf._cogs.aiokits import aiotasks
 
-from echelon_operator.deafness import KOPF_ORCHESTRATION, WatcherFailures, run_and_exit_code
+from echelon_operator.watcher_failures import KOPF_ORCHESTRATION, WatcherFailures, run_and_exit_code
 
 
 async def test_a_failed_watcher_sets_the_stop_flag_once() -> None:

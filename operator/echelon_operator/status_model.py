@@ -43,7 +43,9 @@ class InstanceCircuits(_Status):
 
 class _Common(_Status):
     observed_generation: int | None = Field(None, description="The generation last reconciled.")
-    conditions: list[Condition] = Field(default_factory=list, description="Ready, Degraded, Invalid.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Degraded, Invalid."
+    )
     ready: str | None = Field(None, description="'True' when the resource is valid and served.")
     open_circuits: str | None = Field(
         None, description="Open circuits / instances, e.g. '1/6' (any sidecar reporting open)."

@@ -59,7 +59,9 @@ def _text_of(content: Any) -> str:
     parts = _get(content, "parts", "parts")
     if not isinstance(parts, list):
         return ""
-    return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return " ".join(
+        p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+    )
 
 
 def _function_call(call: ToolCall) -> dict[str, Any]:
@@ -90,7 +92,9 @@ class GeminiWire(Wire):
             }]
         if details:
             error["details"] = details
-        return json_response({"error": error}, status=status, headers=retry_after_headers(retry_after))
+        return json_response(
+            {"error": error}, status=status, headers=retry_after_headers(retry_after)
+        )
 
     def unauthorized(self, request: web.Request, api_key: str) -> web.Response | None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
@@ -116,38 +120,10 @@ class GeminiWire(Wire):
             raise InvalidRequest(
                 f"Method not found: {exchange.extra.get('action')!r}; this fake serves "
                 "generateContent and streamGenerateContent", status=404)
-        contents = body.get("contents")
-        if not isinstance(contents, list) or not contents:
-            raise InvalidRequest("* GenerateContentRequest.contents: contents is not specified")
-        texts: list[str] = []
-        system = _get(body, "systemInstruction", "system_instruction")
-        if system:
-            texts.append(_text_of(system))
-        last_user = ""
-        for content in contents:
-            text = _text_of(content)
-            texts.append(text)
-            if not isinstance(content, dict) or content.get("role", "user") == "user":
-                last_user = text
+        texts, last_user = _content_texts(body)
         prompt = Prompt(model=exchange.model, last_user_text=last_user,
                         prompt_tokens=texts_tokens(texts))
-        for tool in body.get("tools") or ():
-            decls = _get(tool, "functionDeclarations", "function_declarations") or ()
-            for decl in decls:
-                if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                    schema = (_get(decl, "parametersJsonSchema", "parameters_json_schema")
-                              or decl.get("parameters") or {})
-                    prompt.tools.append(ToolSpec(decl["name"], schema))
-        calling = _get(_get(body, "toolConfig", "tool_config"),
-                       "functionCallingConfig", "function_calling_config")
-        mode = str(_get(calling, "mode", "mode") or "").upper()
-        if mode in ("ANY", "VALIDATED"):
-            prompt.force_tool = mode == "ANY"
-            allowed = _get(calling, "allowedFunctionNames", "allowed_function_names")
-            if isinstance(allowed, list) and allowed:
-                prompt.forced_tool_name = str(allowed[0])
-        elif mode == "NONE":
-            prompt.tools = []
+        _read_tools(body, prompt)
         config = _get(body, "generationConfig", "generation_config") or {}
         if _get(config, "responseMimeType", "response_mime_type") == "application/json":
             prompt.json_output = True
@@ -291,3 +267,42 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"/{version}/models/{{target}}", generate)
     app.router.add_get("/v1beta/models", list_models)
     app.router.add_get("/v1beta/models/{target}", list_models)
+
+
+def _content_texts(body: dict[str, Any]) -> tuple[list[str], str]:
+    """The texts of the system instruction and every content, and the last user content's."""
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise InvalidRequest("* GenerateContentRequest.contents: contents is not specified")
+    texts: list[str] = []
+    system = _get(body, "systemInstruction", "system_instruction")
+    if system:
+        texts.append(_text_of(system))
+    last_user = ""
+    for content in contents:
+        text = _text_of(content)
+        texts.append(text)
+        if not isinstance(content, dict) or content.get("role", "user") == "user":
+            last_user = text
+    return texts, last_user
+
+
+def _read_tools(body: dict[str, Any], prompt: Prompt) -> None:
+    """The function declarations of ``tools`` and the ``toolConfig`` calling mode."""
+    for tool in body.get("tools") or ():
+        decls = _get(tool, "functionDeclarations", "function_declarations") or ()
+        for decl in decls:
+            if isinstance(decl, dict) and isinstance(decl.get("name"), str):
+                schema = (_get(decl, "parametersJsonSchema", "parameters_json_schema")
+                          or decl.get("parameters") or {})
+                prompt.tools.append(ToolSpec(decl["name"], schema))
+    calling = _get(_get(body, "toolConfig", "tool_config"),
+                   "functionCallingConfig", "function_calling_config")
+    mode = str(_get(calling, "mode", "mode") or "").upper()
+    if mode in ("ANY", "VALIDATED"):
+        prompt.force_tool = mode == "ANY"
+        allowed = _get(calling, "allowedFunctionNames", "allowed_function_names")
+        if isinstance(allowed, list) and allowed:
+            prompt.forced_tool_name = str(allowed[0])
+    elif mode == "NONE":
+        prompt.tools = []

@@ -156,7 +156,8 @@ def _coerce(fields: dict[str, Any]) -> dict[str, Any]:
         typ = _FIELD_TYPES.get(name)
         if typ is None:
             raise FaultSpecError(
-                f"unknown fault field {name!r}; known fields: kind, spec, " + ", ".join(_FIELD_TYPES)
+                f"unknown fault field {name!r}; known fields: kind, spec, "
+                + ", ".join(_FIELD_TYPES)
             )
         if value is None:
             out[name] = None
@@ -164,7 +165,9 @@ def _coerce(fields: dict[str, Any]) -> dict[str, Any]:
         try:
             out[name] = typ(value)
         except (TypeError, ValueError):
-            raise FaultSpecError(f"fault field {name!r} must be a {typ.__name__}, got {value!r}") from None
+            raise FaultSpecError(
+                f"fault field {name!r} must be a {typ.__name__}, got {value!r}"
+            ) from None
     return out
 
 
@@ -195,7 +198,9 @@ def _number(text: str, what: str, spec: str, *, integer: bool = False) -> float:
         return int(text) if integer else float(text)
     except ValueError:
         kind = "an integer" if integer else "a number"
-        raise FaultSpecError(f"bad fault spec {spec!r}: {what} must be {kind}, got {text!r}") from None
+        raise FaultSpecError(
+            f"bad fault spec {spec!r}: {what} must be {kind}, got {text!r}"
+        ) from None
 
 
 def parse_fault(spec: str) -> Fault:
@@ -207,7 +212,9 @@ def parse_fault(spec: str) -> Fault:
     rate, first = 1.0, None
     while len(tokens) >= 2 and tokens[0] in ("rate", "first"):
         if len(tokens) < 3:
-            raise FaultSpecError(f"bad fault spec {spec!r}: {tokens[0]}:... needs a fault after it; {_HINT}")
+            raise FaultSpecError(
+                f"bad fault spec {spec!r}: {tokens[0]}:... needs a fault after it; {_HINT}"
+            )
         if tokens[0] == "rate":
             rate = _number(tokens[1], "rate", spec)
         else:
@@ -241,7 +248,9 @@ def parse_fault(spec: str) -> Fault:
 def _head(head: str, args: list[str], spec: str) -> Fault:
     def want(n: int) -> None:
         if len(args) != n:
-            usage = {"latency": "latency:MS", "cut": "cut:N", "oversize": "oversize:MB"}.get(head, head)
+            usage = {"latency": "latency:MS", "cut": "cut:N", "oversize": "oversize:MB"}.get(
+                head, head
+            )
             raise FaultSpecError(f"bad fault spec {spec!r}: expected {usage}")
 
     if head.isdigit():
@@ -257,7 +266,9 @@ def _head(head: str, args: list[str], spec: str) -> Fault:
         return Fault(kind=FaultKind.HANG)
     if head == "cut":
         want(1)
-        return Fault(kind=FaultKind.CUT, after_chunks=int(_number(args[0], "cut", spec, integer=True)))
+        return Fault(
+            kind=FaultKind.CUT, after_chunks=int(_number(args[0], "cut", spec, integer=True))
+        )
     if head == "oversize":
         want(1)
         return Fault(kind=FaultKind.OVERSIZE, megabytes=_number(args[0], "oversize", spec))

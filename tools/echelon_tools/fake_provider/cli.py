@@ -1,4 +1,4 @@
-"""`echelon fake-provider` (also `python -m echelon_sidecar.fake_provider`).
+"""`echelon fake-provider` (also `python -m echelon_tools.fake_provider`).
 
 The `echelon` CLI mounts this with `add_arguments(subparser)` and `run(args)`.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..argtypes import non_negative_float, non_negative_int, positive_int, tcp_port
+from echelon_sidecar.argtypes import non_negative_float, non_negative_int, positive_int, tcp_port
+
 from .app import count_connections, create_app
 from .faults import Fault, FaultSpecError, parse_fault_arg
 from .settings import FakeSettings
@@ -36,7 +37,7 @@ FAULT_HELP = """\
 fault specs (--fault MODEL=SPEC, repeatable; MODEL is the request's model, or * for all others):
   SPEC := [rate:P:][first:K:]FAULT[:OPTION...]
   FAULT:
-    CODE            answer HTTP CODE (400-599) in the provider's error shape (429, 500, 503, 529, ...)
+    CODE            answer HTTP CODE (400-599) in the provider's error shape (429, 503, 529, ...)
     latency:MS      wait MS milliseconds, then answer normally
     hang            accept the request and never answer (until the client goes away)
     hang:headers    send 200 headers, then stall the body
@@ -77,18 +78,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = FAULT_HELP
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=tcp_port, default=0, help="port to bind; 0 lets the OS choose (default)")
-    parser.add_argument("--port-file", type=Path, help="write the bound port to this file once listening")
+    parser.add_argument(
+        "--port", type=tcp_port, default=0, help="port to bind; 0 lets the OS choose (default)"
+    )
+    parser.add_argument(
+        "--port-file", type=Path, help="write the bound port to this file once listening"
+    )
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate "
                         "chain (with --tls-key); /_fake/stats counts connections (handshakes)")
     parser.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")
-    parser.add_argument("--api-key", help="require this API key (each provider's own header); default: any")
-    parser.add_argument("--latency-ms", type=non_negative_float, default=0.0, help="added before every answer")
-    parser.add_argument("--stream-chunks", type=positive_int, default=5, help="content chunks per stream (default 5)")
-    parser.add_argument("--chunk-delay-ms", type=non_negative_float, default=0.0, help="pause between stream chunks")
+    parser.add_argument(
+        "--api-key", help="require this API key (each provider's own header); default: any"
+    )
+    parser.add_argument(
+        "--latency-ms", type=non_negative_float, default=0.0, help="added before every answer"
+    )
+    parser.add_argument(
+        "--stream-chunks",
+        type=positive_int,
+        default=5,
+        help="content chunks per stream (default 5)",
+    )
+    parser.add_argument(
+        "--chunk-delay-ms", type=non_negative_float, default=0.0, help="pause between stream chunks"
+    )
     parser.add_argument("--reply", help="fixed reply text instead of echoing the last user message")
     parser.add_argument("--seed", type=int, help="seed of the RNG behind rate:P faults")
-    parser.add_argument("--record-requests", type=non_negative_int, default=50, help="requests kept per model for /_fake/requests")
+    parser.add_argument(
+        "--record-requests",
+        type=non_negative_int,
+        default=50,
+        help="requests kept per model for /_fake/requests",
+    )
     parser.add_argument("--models", help="comma-separated model ids listed by GET /v1/models")
     parser.add_argument(
         "--embedding-dimensions", action="append", default=[], type=_dimensions_arg,
