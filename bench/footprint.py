@@ -448,6 +448,18 @@ def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settl
     return report
 
 
+def image_size(images: Path | None = None) -> dict[str, Any] | None:
+    """The sidecar image scripts/build-images wrote (``dist/images/echelon-sidecar-*.json``):
+    name, size and compressed size in MB; None when there is none."""
+    folder = images or Path(__file__).resolve().parents[1] / "dist" / "images"
+    found = sorted(folder.glob("echelon-sidecar-*.json"))
+    if not found:
+        return None
+    meta = json.loads(found[-1].read_text())
+    return {"name": meta["name"], "size_mb": round(meta["size"] / 1e6, 1),
+            "compressed_mb": round(meta["compressed"] / 1e6, 1)}
+
+
 def render(report: dict[str, Any]) -> str:
     """The report as a Markdown table (medians, min-max in brackets)."""
     def cell(s: dict[str, Any], unit: str) -> str:
@@ -473,6 +485,10 @@ def render(report: dict[str, Any]) -> str:
                   f"(idle {s['idle_rss_mb']} MB, "
                   f"{s['per_stream_kb']} kB per stream), {s['after_close_rss_mb']} MB after "
                   f"they closed, peak {s['hwm_mb']} MB"]
+    image = report.get("image")
+    if image:
+        lines += ["", f"Image `{image['name']}` (scripts/build-images): {image['size_mb']} MB, "
+                  f"{image['compressed_mb']} MB compressed."]
     lines += ["", "| target | config | measured | met |", "|---|---|---|---|"]
     for t in report["targets"]:
         lines.append(f"| {t['what']} {t['target']} | {t['config']} | {t['measured']} | "

@@ -29,7 +29,7 @@ __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[2]
 
-SECTIONS = ("main", "paced", "tls", "operator", "operator-scale")
+SECTIONS = ("main", "paced", "tls", "operator", "operator-scale", "footprint")
 PACED_KINDS = "openai,anthropic_to_openai,gemini_to_openai,openai_to_anthropic"
 QUICK = {"arms": "direct,bare,stream,echelon", "duration": 1.5, "warmup": 0.3,
          "concurrency": "1,16", "stream": "1", "slow": "", "rates": "500",

@@ -523,6 +523,22 @@ def _operator_scale_section(results: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _footprint_section(results: dict[str, Any]) -> list[str]:
+    """One sidecar's footprint (bench/footprint.py, `--sections footprint`)."""
+    from bench import footprint
+
+    fp = results.get("footprint")
+    if not fp:
+        return []
+    head = ["## Footprint of one sidecar", ""]
+    if "skipped" in fp:
+        return [*head, f"Not measured: {fp['skipped']}", ""]
+    return [*head,
+            "A sidecar process started on each config until its `/readyz` answers, then left "
+            "idle; then one holding open streams to a slow upstream (`python -m bench "
+            "footprint` runs this alone).", "", footprint.render(fp), ""]
+
+
 def operator_scale_targets(sc: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for r in sc.get("results") or []:
@@ -638,6 +654,7 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
     out += _paced_section(results, derived)
     out += _tls_section(results, derived)
     out += _operator_scale_section(results)
+    out += _footprint_section(results)
     out += ["## Failover cost", "",
             "One client, one request at a time. Tier 1's model answers 503 (or its port "
             "refuses connections) on every request; tier 2 answers. Retry delay 0, and the "

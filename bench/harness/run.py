@@ -70,6 +70,9 @@ class Plan:
     tls_paced_concurrency: list[int] = field(default_factory=list)
     # the operator over many simulated sidecars (bench/operator_scale.py): pod counts
     operator_scale: list[int] = field(default_factory=list)
+    # one sidecar's start-up, idle RSS and RSS with many streams open (bench/footprint.py)
+    footprint_runs: int = 7
+    footprint_streams: int = 1000
     sections: list[str] = field(default_factory=lambda: ["main"])
     command: str = ""
 
@@ -420,6 +423,8 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         "skipped": "not run in this mode (--full runs it; --no-operator skips it)"}
     if plan.operator_scale:
         sections["operator_scale"] = run_operator_scale(plan)
+    if "footprint" in plan.sections:
+        sections["footprint"] = run_footprint_section(plan)
     machine["loadavg_end"] = loadavg()
     return {
         "meta": {
@@ -440,6 +445,21 @@ def run_plan(plan: Plan) -> dict[str, Any]:
         "operator": operator,
         **sections,
     }
+
+
+def run_footprint_section(plan: Plan) -> dict[str, Any]:
+    """bench/footprint.py's report, with the sidecar image's size when scripts/build-images
+    made one (dist/images)."""
+    from bench import footprint
+
+    try:
+        report = footprint.run_footprint(runs=plan.footprint_runs,
+                                         streams=plan.footprint_streams)
+    except Exception as exc:
+        return {"skipped": f"the footprint benchmark failed: {type(exc).__name__}: "
+                           f"{exc}"[:600]}
+    report["image"] = footprint.image_size()
+    return report
 
 
 def run_operator_scale(plan: Plan) -> dict[str, Any]:

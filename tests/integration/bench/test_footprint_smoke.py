@@ -33,3 +33,22 @@ def test_footprint_reports_ready_time_idle_rss_and_rss_with_open_streams(tmp_pat
     assert 0 <= streams["open_at_sample"] <= 20
     assert {t["what"] for t in report["targets"]} == {"ready_s", "idle_rss_mb"}
     assert "| configs/llms |" in proc.stdout
+
+
+def test_the_full_run_carries_the_footprint_section_with_the_image_size(tmp_path: Path) -> None:
+    """`python -m bench --sections footprint`: the report's footprint section, and the sidecar
+    image's size read from what scripts/build-images wrote."""
+    from bench import footprint
+    from bench.harness.report import _footprint_section
+
+    images = tmp_path / "images"
+    images.mkdir()
+    assert footprint.image_size(images) is None
+    (images / "echelon-sidecar-0.1.0.json").write_text(json.dumps(
+        {"name": "localhost/echelon-sidecar:0.1.0", "size": 216_780_800,
+         "compressed": 75_440_833}))
+    assert footprint.image_size(images) == {"name": "localhost/echelon-sidecar:0.1.0",
+                                            "size_mb": 216.8, "compressed_mb": 75.4}
+    assert _footprint_section({}) == []
+    skipped = _footprint_section({"footprint": {"skipped": "the footprint benchmark failed"}})
+    assert "Not measured: the footprint benchmark failed" in skipped
