@@ -319,7 +319,7 @@ def app(release: RealNode) -> RealNode:
 
 def image_contents(archive: str) -> tuple[dict[str, Any], dict[str, bytes], set[str]]:
     """An OCI archive's image config, the small /etc files of its top layer, and the
-    site-packages it installs (top-level names)."""
+    site-packages it installs (top-level names) with its virtualenv's scripts (bin/...)."""
     with tarfile.open(archive) as tar:
         def blob(digest: str) -> bytes:
             member = tar.extractfile("blobs/sha256/" + digest.split(":", 1)[1])
@@ -340,14 +340,19 @@ def image_contents(archive: str) -> tuple[dict[str, Any], dict[str, bytes], set[
             if parts[:5] == ["opt", "echelon", "lib", "python3.11", "site-packages"] \
                     and len(parts) > 5:
                 packages.add(parts[5])
+            if parts[:3] == ["opt", "echelon", "bin"] and len(parts) == 4:
+                packages.add(f"bin/{parts[3]}")
     return config, etc, packages
 
 
 @pytest.mark.parametrize(("image", "uid", "wanted", "unwanted"), [
-    ("echelon-sidecar", SIDECAR_UID, {"echelon_sidecar", "aiohttp", "pydantic", "uvloop"},
-     {"kopf", "kubernetes", "openai", "rich", "echelon_operator", "echelon_tools"}),
+    ("echelon-sidecar", SIDECAR_UID,
+     {"echelon_sidecar", "aiohttp", "pydantic", "uvloop", "bin/echelon-sidecar"},
+     {"kopf", "kubernetes", "openai", "rich", "echelon_operator", "echelon_tools",
+      "bin/echelon", "bin/echelon-operator"}),
     ("echelon-operator", OPERATOR_UID,
-     {"echelon_sidecar", "echelon_operator", "echelon_tools", "kopf", "kubernetes"},
+     {"echelon_sidecar", "echelon_operator", "echelon_tools", "kopf", "kubernetes",
+      "bin/echelon", "bin/echelon-operator", "bin/echelon-sidecar"},
      {"openai", "rich"}),
 ])
 def test_the_images_hold_what_their_dockerfile_installs_and_run_as_non_root(
