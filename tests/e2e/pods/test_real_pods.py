@@ -598,8 +598,10 @@ def test_native_sidecars_start_before_the_app_and_a_labelled_job_runs_to_complet
     node = app
     node.cluster.require(NATIVE, "native sidecars (an init container with restartPolicy "
                          "Always)")
-    # the labelled Deployment's pods run the sidecar as a native sidecar
-    pod = app_pods(node, 2)[0]
+    # the labelled Deployment's pods run the sidecar as a native sidecar (as many as the
+    # Deployment has now: the scaling test before this one left 3)
+    replicas = get_json(node, "get", "deployment", "app", "-n", APP_NS)["spec"]["replicas"]
+    pod = app_pods(node, replicas)[0]
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["echelon-sidecar"]
     assert pod["spec"]["initContainers"][0]["restartPolicy"] == "Always"
     assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
