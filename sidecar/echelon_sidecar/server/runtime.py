@@ -35,6 +35,12 @@ from .tracing import Tracing, tracing_enabled
 
 __all__ = ["Sidecar"]
 
+#: the listen queue: an application that opens hundreds of connections at once (a worker
+#: pool starting, a burst of streams) must not overflow it. aiohttp's default, 128, made a
+#: burst of 1,000 new streams wait for SYN retransmits (1, 3, 7 s: TTFT p99 ~10 s) and lose
+#: some connections outright; the kernel caps it at net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 4096
+
 _log = logging.getLogger("echelon.sidecar")
 
 
@@ -175,7 +181,8 @@ class Sidecar:
                                        shutdown_timeout=self.settings.drain_timeout)
                 await runner.setup()
                 self._runners.append(runner)
-                site = web.TCPSite(runner, host, port, reuse_address=True)
+                site = web.TCPSite(runner, host, port, reuse_address=True,
+                                   backlog=LISTEN_BACKLOG)
                 await site.start()
                 setattr(self, attr, runner.addresses[0][1])
         except BaseException:
