@@ -371,9 +371,11 @@ cmd_up_kubelet() {
         "$NODE_ROOT/usr/bin/containerd" --config "$n/containerd.toml"
     deadline=$((SECONDS + 30))
     until [[ -S "$n/containerd.sock" ]]; do
+        # not at once: right after start_daemon the process is still exec-ing its way from
+        # setsid to containerd
+        sleep 0.2
         pid_alive containerd || up_failed "containerd exited during startup"
         ((SECONDS < deadline)) || up_failed "containerd did not open its socket in 30s"
-        sleep 0.2
     done
     import_images "$NODE_IMAGES"/*.tar
     # by default, what scripts/build-images made in this repository
