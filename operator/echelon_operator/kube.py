@@ -168,8 +168,12 @@ class Kube:
         return await self.patch_workload(DEPLOYMENT, namespace, name, patch)
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """The pods matching ``label_selector``, from the API server's watch cache
+        (``resourceVersion=0``, what informers list with): a list without it is a quorum read
+        of every pod of the namespace from etcd, filtered by label afterwards -- per pod
+        selector and poll round, the cost that grew with the namespace's pod count."""
         result = await self._call(self.core.list_namespaced_pod, namespace,
-                                  label_selector=label_selector)
+                                  label_selector=label_selector, resource_version="0")
         return list((result or {}).get("items") or [])
 
     # -- our resources ----------------------------------------------------------------------

@@ -60,15 +60,18 @@ class SSEDecoder:
             self._started = True
             if buf.startswith(b"\xef\xbb\xbf"):
                 buf = buf[3:]
-        if b"\r" in buf:
-            hold = buf.endswith(b"\r")  # may be the first half of a \r\n split across chunks
-            if hold:
-                buf = buf[:-1]
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if hold:
-                buf += b"\r"
-        lines = buf.split(b"\n")
-        self._buf = lines.pop()
+        if not buf:
+            self._buf = b""
+            return []
+        # bytes.splitlines() cuts on exactly SSE's line ends (\r\n, \n, \r) in one pass
+        lines = buf.splitlines()
+        last = buf[-1]
+        if last == 10:  # b"\n": every line is whole
+            self._buf = b""
+        elif last == 13:  # b"\r": may be the first half of a \r\n split across chunks
+            self._buf = lines.pop() + b"\r"
+        else:
+            self._buf = lines.pop()
         events: list[SSEEvent] = []
         data = self._data
         for line in lines:
