@@ -201,25 +201,14 @@ class Conn(asyncio.Protocol):
         """Feed what has arrived of a chunked stream body, ending the stream at its last chunk.
 
         ``_left``: bytes still due of the current chunk (fed as they arrive, so a large chunk
-        is seen growing, as with aiohttp); -1: a size line is due; -2: its CRLF.
+        is seen growing, as with aiohttp); -1: a size line is due; -2: its CRLF. What one read
+        brought is fed as one piece (the relay then parses and writes once per read, not once
+        per HTTP chunk); a chunk that arrived whole is taken in one step.
         """
-        pos = 0
-        while pos < len(buf):
-            if self._left > 0:
-                take = min(self._left, len(buf) - pos)
-                body.feed(bytes(buf[pos:pos + take]))
-                pos += take
-                self._left -= take
-                if self._left == 0:
-                    self._left = -2
-            elif self._left == -2:
-                if len(buf) - pos < 2:
-                    break
-                if buf[pos:pos + 2] != b"\r\n":
-                    raise ValueError("chunk without CRLF")
-                pos += 2
-                self._left = -1
-            else:
+        pos, size_of, out = 0, len(buf), []
+        while pos < size_of:
+            left = self._left
+            if left == -1:
                 eol = buf.find(b"\r\n", pos)
                 if eol < 0:
                     break
@@ -229,11 +218,35 @@ class Conn(asyncio.Protocol):
                     if end < 0:
                         break
                     del buf[:end]
+                    if out:
+                        body.feed(b"".join(out))
                     self._end_stream(keep=self._keep and not buf)
                     return
+                start = eol + 2
+                stop = start + size
+                if stop + 2 <= size_of:  # the usual case: the whole chunk is here
+                    if not buf.startswith(b"\r\n", stop):
+                        raise ValueError("chunk without CRLF")
+                    out.append(bytes(buf[start:stop]))
+                    pos = stop + 2
+                    continue
                 self._left = size
-                pos = eol + 2
+                pos = start
+            elif left > 0:
+                take = min(left, size_of - pos)
+                out.append(bytes(buf[pos:pos + take]))
+                pos += take
+                self._left = left - take or -2
+            else:
+                if size_of - pos < 2:
+                    break
+                if not buf.startswith(b"\r\n", pos):
+                    raise ValueError("chunk without CRLF")
+                pos += 2
+                self._left = -1
         del buf[:pos]
+        if out:
+            body.feed(out[0] if len(out) == 1 else b"".join(out))
 
     def _end_stream(self, *, keep: bool) -> None:
         assert self._body is not None
@@ -321,8 +334,14 @@ def _decompress(body: bytes, limit: int) -> bytes:
 
 
 def _chunk_size(buf: bytearray, pos: int, eol: int) -> int:
-    """The size on a chunk's line ``buf[pos:eol]`` (hex, extensions after ``;`` ignored)."""
-    return int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+    """The size on a chunk's line ``buf[pos:eol]``: hex digits only (``int()`` alone would
+    take signs, underscores and spaces), then extensions after ``;``, which are ignored."""
+    line = buf[pos:eol]
+    if not line.isalnum():  # extensions (rare), or not a size at all
+        line = bytearray(bytes(line).split(b";", 1)[0].rstrip(b" \t"))
+        if not line.isalnum():
+            raise ValueError("malformed chunk size")
+    return int(line, 16)  # ValueError for letters past F
 
 
 def _last_chunk_end(buf: bytearray, eol: int) -> int:
