@@ -205,7 +205,8 @@ class Conn(asyncio.Protocol):
         brought is fed as one piece (the relay then parses and writes once per read, not once
         per HTTP chunk); a chunk that arrived whole is taken in one step.
         """
-        pos, size_of, out = 0, len(buf), []
+        pos, size_of = 0, len(buf)
+        out: list[bytes] = []
         while pos < size_of:
             left = self._left
             if left == -1:
