@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
+
+from echelon_sidecar.providers.lean_conn import Conn
+from echelon_sidecar.providers.lean_response import LeanError
 
 from .builders.status import CircuitCounts
 from .names import ADMIN_PORT_NAME
@@ -47,8 +49,18 @@ class SidecarTarget:
 
     @property
     def url(self) -> str:
-        host = f"[{self.ip}]" if ":" in self.ip else self.ip
-        return f"http://{host}:{self.port}/v1/status"
+        return f"http://{self._host}/v1/status"
+
+    @property
+    def _host(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+    @property
+    def request(self) -> bytes:
+        """The whole ``GET /v1/status`` request, as written to the connection."""
+        return (f"GET /v1/status HTTP/1.1\r\nHost: {self._host}\r\n"
+                "User-Agent: echelon-operator\r\nAccept: application/json\r\n"
+                "Connection: close\r\n\r\n").encode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -111,33 +123,41 @@ def budget_members(pods: Iterable[Mapping[str, Any]], pool: str) -> tuple[str, .
     return tuple(sorted(names))
 
 
-async def fetch_status(
-    session: aiohttp.ClientSession, target: SidecarTarget, limit_s: float
-) -> SidecarReport:
-    """GET one sidecar's status; never raises (errors become the report's ``error``)."""
+async def fetch_status(target: SidecarTarget, limit_s: float) -> SidecarReport:
+    """GET one sidecar's status; never raises (errors become the report's ``error``).
+
+    One connection per poll (``Connection: close``: nothing held open between rounds, however
+    many sidecars), written and parsed by the sidecar's own lean HTTP/1.1 protocol
+    (``lean_conn.Conn``): aiohttp's client cost about 1.3 ms of the operator's CPU per poll,
+    which made a round over 5,000 sidecars CPU-bound."""
+    loop = asyncio.get_running_loop()
+    conn: Conn | None = None
     try:
-        async with session.get(
-            target.url, timeout=aiohttp.ClientTimeout(total=limit_s), allow_redirects=False
-        ) as resp:
-            if resp.status != 200:
-                return SidecarReport(target, error=f"HTTP {resp.status}")
-            body = await resp.content.read(MAX_BODY + 1)
-            if len(body) > MAX_BODY:
-                return SidecarReport(target, error="status document too large")
-            data = orjson.loads(body)
-            if not isinstance(data, dict):
-                return SidecarReport(target, error="status is not a JSON object")
-            return SidecarReport(target, status=data)
+        async with asyncio.timeout(limit_s):
+            _, conn = await loop.create_connection(Conn, target.ip, target.port)
+            answer = await conn.send(target.request, MAX_BODY, False, None)
+        if answer.status != 200:
+            return SidecarReport(target, error=f"HTTP {answer.status}")
+        data = orjson.loads(await answer.read())
+        if not isinstance(data, dict):
+            return SidecarReport(target, error="status is not a JSON object")
+        return SidecarReport(target, status=data)
     except TimeoutError:
         return SidecarReport(target, error=f"no answer within {limit_s:g}s")
-    except (aiohttp.ClientError, OSError) as exc:
+    except LeanError as exc:
+        if exc.error_class == "oversized_response":
+            return SidecarReport(target, error="status document too large")
+        return SidecarReport(target, error=f"{exc.error_class}: {exc.message}")
+    except OSError as exc:
         return SidecarReport(target, error=f"{type(exc).__name__}: {exc}".strip())
     except orjson.JSONDecodeError:
         return SidecarReport(target, error="status is not valid JSON")
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 async def poll_sidecars(
-    session: aiohttp.ClientSession,
     targets: Sequence[SidecarTarget],
     *,
     limit_s: float,
@@ -148,7 +168,7 @@ async def poll_sidecars(
 
     async def one(target: SidecarTarget) -> SidecarReport:
         async with limit:
-            return await fetch_status(session, target, limit_s)
+            return await fetch_status(target, limit_s)
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
 

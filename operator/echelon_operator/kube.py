@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kubernetes
+import orjson
 import urllib3
 
 from echelon_sidecar.errors import EchelonError
@@ -112,7 +113,8 @@ class Kube:
             raise KubeError(status, message) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeError(0, f"API server unreachable: {exc}") from None
-        return json.loads(data) if data else None
+        # orjson: a list of thousands of pods decodes in a third of json's time
+        return orjson.loads(data) if data else None
 
     # -- ConfigMaps ------------------------------------------------------------------------
 

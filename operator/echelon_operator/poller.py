@@ -52,7 +52,7 @@ async def refresh_operator_global(rt: Runtime) -> bool:
 
 async def poll_pool(rt: Runtime, namespace: str, name: str) -> None:
     entry = rt.indices.pool(namespace, name)
-    if entry is None or rt.session is None:
+    if entry is None:
         return
     key = (namespace, canonical_name(entry.name))
     pods = await pool_pods(rt, namespace, rt.indices.workloads(namespace, entry.name))
@@ -62,7 +62,7 @@ async def poll_pool(rt: Runtime, namespace: str, name: str) -> None:
     if state is not None and state.pods != members:
         # a pod came or went: re-split the budgets by name (the pool's ConfigMap changes)
         rt.pool_runs.schedule((namespace, entry.name))
-    reports = await poll_sidecars(rt.session, sidecar_targets(pods.values()),
+    reports = await poll_sidecars(sidecar_targets(pods.values()),
                                   limit_s=rt.settings.poll_timeout,
                                   concurrency=rt.settings.poll_concurrency)
     health = aggregate(reports)

@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import aiohttp
-
 from echelon_sidecar.config import Resolver, TaskGroupSpec, canonical_name
 
 from .builders.globalconfig import GlobalConfig, merge_global_configs
@@ -128,7 +126,6 @@ class Runtime:
     settings: OperatorSettings
     kube: Kube
     indices: Indices
-    session: aiohttp.ClientSession | None = None
     #: uid -> the object's status as last written/seen (we are its only writer)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
     pool_state: dict[NsName, PoolState] = field(default_factory=dict)
@@ -300,8 +297,6 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pool_runs.close()
         await self.group_runs.close()
-        if self.session is not None:
-            await self.session.close()
         self._cpu.shutdown(wait=False, cancel_futures=True)
         self.kube.close()
 

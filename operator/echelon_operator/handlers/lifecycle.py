@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import aiohttp
 import kopf
 
 from .. import settings as echelon_settings
@@ -54,10 +53,6 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> 
         logger.warning("--sidecar-mode native needs Kubernetes 1.28 or newer (1.28 with the "
                        "SidecarContainers feature gate); this API server is %d.%d, so the "
                        "sidecar is injected as a regular container", *server)
-    rt.session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=ours.poll_concurrency, force_close=True),
-        headers={"User-Agent": "echelon-operator"},
-    )
     await refresh_operator_global(rt)
     rt.spawn(poll_forever(rt), "echelon sidecar poller")
     memo.runtime = rt

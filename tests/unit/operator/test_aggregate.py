@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from echelon_operator.aggregate import (
+    MAX_BODY,
     SidecarReport,
     SidecarTarget,
     aggregate,
@@ -148,9 +148,20 @@ async def sidecars() -> Any:
     async def garbage(_: web.Request) -> web.Response:
         return web.Response(text="not json", content_type="application/json")
 
+    async def huge(_: web.Request) -> web.Response:
+        return web.Response(body=b"[" + b"0," * (MAX_BODY // 2) + b"0]",
+                            content_type="application/json")
+
+    async def echo(request: web.Request) -> web.Response:
+        doc = status_doc()
+        doc["seen"] = {"method": request.method, "host": request.host,
+                       "agent": request.headers.get("User-Agent"),
+                       "keep_alive": request.keep_alive}
+        return web.json_response(doc)
+
     runners, ports = [], {}
     for name, handler in (("healthy", healthy), ("broken", broken), ("slow", slow),
-                          ("garbage", garbage)):
+                          ("garbage", garbage), ("huge", huge), ("echo", echo)):
         app = web.Application()
         app.router.add_get("/v1/status", handler)
         runner = web.AppRunner(app)
@@ -169,13 +180,16 @@ async def test_poll_reports_each_sidecar_bounded_by_timeout(sidecars) -> None:
     ports, _ = sidecars
     targets = [SidecarTarget(name, "127.0.0.1", port) for name, port in sorted(ports.items())]
     targets.append(SidecarTarget("closed-port", "127.0.0.1", 1))
-    async with aiohttp.ClientSession() as session:
-        reports = await poll_sidecars(session, targets, limit_s=0.5, concurrency=8)
+    reports = await poll_sidecars(targets, limit_s=0.5, concurrency=8)
     by_pod = {r.target.pod: r for r in reports}
     assert by_pod["healthy"].status is not None
     assert by_pod["broken"].error == "HTTP 500"
     assert by_pod["slow"].error == "no answer within 0.5s"
     assert by_pod["garbage"].error == "status is not valid JSON"
+    assert by_pod["huge"].error == "status document too large"
+    seen = by_pod["echo"].status["seen"]  # type: ignore[index]
+    assert seen == {"method": "GET", "host": f"127.0.0.1:{ports['echo']}",
+                    "agent": "echelon-operator", "keep_alive": False}
     assert by_pod["closed-port"].error is not None and by_pod["closed-port"].status is None
     health = aggregate(reports)
     assert health.counts[("g", "m")].open == 1
@@ -184,7 +198,6 @@ async def test_poll_reports_each_sidecar_bounded_by_timeout(sidecars) -> None:
 async def test_poll_respects_the_concurrency_bound(sidecars) -> None:
     ports, in_flight = sidecars
     targets = [SidecarTarget(f"p{i}", "127.0.0.1", ports["healthy"]) for i in range(12)]
-    async with aiohttp.ClientSession() as session:
-        reports = await poll_sidecars(session, targets, limit_s=5, concurrency=3)
+    reports = await poll_sidecars(targets, limit_s=5, concurrency=3)
     assert all(r.status is not None for r in reports)
     assert in_flight["max"] <= 3

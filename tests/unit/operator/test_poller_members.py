@@ -40,7 +40,7 @@ def test_a_new_pod_has_the_pool_re_rendered_once(monkeypatch: pytest.MonkeyPatch
         indices=SimpleNamespace(
             pool=lambda ns, name: entry,
             workloads=lambda ns, name: [WorkloadEntry("ns", "web", "u", "p", 2, "app=web")]),
-        kube=SimpleNamespace(list_pods=list_pods), session=object(),
+        kube=SimpleNamespace(list_pods=list_pods),
         settings=SimpleNamespace(poll_timeout=1.0, poll_concurrency=4),
         pool_state={("ns", "p"): PoolState("p", "uid", pods=("web-a", "web-b"))},
         members={}, health={}, update_status=update_status,
