@@ -318,7 +318,9 @@ async def run_case(kubectl: Kubectl, api: Api, n: int, args: argparse.Namespace,
                 stdout=farm_log, stderr=subprocess.STDOUT, env={**os.environ})
             while not control.exists():
                 if farm.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the sidecar farm did not start")
+                    farm_log.flush()
+                    tail = (workdir / f"farm-{namespace}.log").read_text(errors="replace")
+                    raise RuntimeError(f"the sidecar farm did not start: {tail[-600:]}")
                 await asyncio.sleep(0.2)
             farm_port = int(control.read_text())
             await _create_running_pods(api, args, namespace, templates, pods, result, n)

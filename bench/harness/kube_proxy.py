@@ -108,7 +108,10 @@ class CountingProxy:
                                      body[:200].decode("utf-8", "replace")))
             response = web.StreamResponse(status=up.status, headers=out_headers)
             await response.prepare(request)
-            async for chunk in up.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                async for chunk in up.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionResetError:  # the client went away (a watch cut as it stops)
+                pass
             return response

@@ -162,9 +162,12 @@ async def poll_sidecars(
     *,
     limit_s: float,
     concurrency: int,
+    limit: asyncio.Semaphore | None = None,
 ) -> list[SidecarReport]:
-    """Poll every target, at most ``concurrency`` at a time, each bounded by ``limit_s``."""
-    limit = asyncio.Semaphore(max(1, concurrency))
+    """Poll every target, at most ``concurrency`` at a time (or as ``limit``, a semaphore
+    shared with other calls, allows), each bounded by ``limit_s``."""
+    if limit is None:
+        limit = asyncio.Semaphore(max(1, concurrency))
 
     async def one(target: SidecarTarget) -> SidecarReport:
         async with limit:

@@ -50,7 +50,10 @@ async def refresh_operator_global(rt: Runtime) -> bool:
     return changed
 
 
-async def poll_pool(rt: Runtime, namespace: str, name: str) -> None:
+async def poll_pool(rt: Runtime, namespace: str, name: str,
+                    limit: asyncio.Semaphore | None = None) -> None:
+    """Poll one pool's sidecars (``limit``: the round's bound on requests in flight, shared by
+    every pool; a bound of the pool's own when None)."""
     entry = rt.indices.pool(namespace, name)
     if entry is None:
         return
@@ -64,7 +67,7 @@ async def poll_pool(rt: Runtime, namespace: str, name: str) -> None:
         rt.pool_runs.schedule((namespace, entry.name))
     reports = await poll_sidecars(sidecar_targets(pods.values()),
                                   limit_s=rt.settings.poll_timeout,
-                                  concurrency=rt.settings.poll_concurrency)
+                                  concurrency=rt.settings.poll_concurrency, limit=limit)
     health = aggregate(reports)
     expected = state.instances if state is not None else ()
     new, old = await rt.update_status(entry, lambda prev: build_pool_health(
@@ -117,10 +120,11 @@ async def poll_once(rt: Runtime) -> None:
         for ns in rt.indices.namespaces():
             reconcile_namespace(rt, ns)
     keys: list[NsName] = [(ns, state.name) for (ns, _), state in rt.pool_state.items()]
+    limit = asyncio.Semaphore(max(1, rt.settings.poll_concurrency))  # over all pools at once
 
     async def one(key: NsName) -> None:
         try:
-            await poll_pool(rt, *key)
+            await poll_pool(rt, *key, limit)
         except (KubeError, OSError) as exc:
             rt.poll_errors += 1
             logger.warning("polling the sidecars of PollingPool %s/%s failed: %s", *key, exc)

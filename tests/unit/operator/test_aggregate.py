@@ -201,3 +201,14 @@ async def test_poll_respects_the_concurrency_bound(sidecars) -> None:
     reports = await poll_sidecars(targets, limit_s=5, concurrency=3)
     assert all(r.status is not None for r in reports)
     assert in_flight["max"] <= 3
+
+
+async def test_a_shared_limit_bounds_polls_over_several_calls(sidecars) -> None:
+    ports, in_flight = sidecars
+    limit = asyncio.Semaphore(2)
+    calls = [poll_sidecars([SidecarTarget(f"{k}-{i}", "127.0.0.1", ports["healthy"])
+                            for i in range(6)], limit_s=5, concurrency=32, limit=limit)
+             for k in range(3)]
+    results = await asyncio.gather(*calls)
+    assert all(r.status is not None for reports in results for r in reports)
+    assert in_flight["max"] <= 2
