@@ -289,7 +289,8 @@ cmd_up_kubelet() {
     local etcd_bin
     etcd_bin=$(etcd_binary)
     local start=$SECONDS
-    "$SCRIPT_DIR/build-images" --node --out "$NODE_IMAGES" >"$DIR/node-images.log" 2>&1 \
+    ECHELON_K8S_VERSION="$K8S_VERSION" "$SCRIPT_DIR/build-images" --node --out "$NODE_IMAGES" \
+        >"$DIR/node-images.log" 2>&1 \
         || { cat "$DIR/node-images.log" >&2; die "scripts/build-images --node failed"; }
     local n="$DIR/node" id ns
     umask 022

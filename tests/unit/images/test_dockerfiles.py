@@ -97,3 +97,16 @@ def test_the_mirror_comes_from_the_machines_apt_sources() -> None:
     except bi.BuildError as exc:
         pytest.skip(str(exc))
     assert mirror.startswith(("http://", "https://", "file:"))
+
+
+def test_the_node_images_follow_local_k8s_default_version(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The pause image is the one the default Kubernetes build compiled: a machine that only
+    built scripts/local-k8s's default version has no other (a fresh CI machine did not)."""
+    text = (REPO / "scripts" / "local-k8s").read_text()
+    default = re.search(r"^K8S_DEFAULT_VERSION=(\S+)$", text, re.M)
+    assert default is not None
+    monkeypatch.delenv("ECHELON_K8S_VERSION", raising=False)
+    assert bi._default_k8s_version() == default.group(1)
+    node = (REPO / "scripts" / "local-k8s-node.sh").read_text()
+    assert 'ECHELON_K8S_VERSION="$K8S_VERSION" "$SCRIPT_DIR/build-images" --node' in node
