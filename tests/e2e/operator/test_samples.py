@@ -79,12 +79,18 @@ def test_samples_render_configmaps_status_columns_and_a_sidecar(
     assert "taskgroup.echelon.dev/thinking-group" in both
     assert "pollingpool.echelon.dev/thinking-pool" in both
 
-    status = get(k8s, namespace, "pollingpool", "thinking-pool")["status"]
+    def in_step() -> dict | None:
+        # the ConfigMap is written before the status: once the Deployment's pods are listed the
+        # pool is rendered again (budget shares by pod name), and for a moment the status still
+        # names the version before
+        status = get(k8s, namespace, "pollingpool", "thinking-pool")["status"]
+        cm = get(k8s, namespace, "configmap", "echelon-pool-thinking-pool")
+        version = load_config_text(cm["data"]["config.yaml"]).version
+        return status if status.get("configVersion") == version else None
+
+    status = wait_for(in_step, what="thinking-pool's status naming its ConfigMap's version")
     assert status["deployments"] == ["analysis-app"]
     assert status["configMap"] == "echelon-pool-thinking-pool"
-    assert status["configVersion"] == load_config_text(
-        get(k8s, namespace, "configmap", "echelon-pool-thinking-pool")["data"]["config.yaml"]
-    ).version
     assert condition(get(k8s, namespace, "pollingpool", "thinking-pool"), "Invalid")["status"] == (
         "False")
     group = get(k8s, namespace, "taskgroup", "plan-group")["status"]
