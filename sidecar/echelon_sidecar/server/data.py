@@ -35,6 +35,7 @@ from .keys import SIDECAR
 from .relay import StreamBroken, StreamRelay
 from .served import log_fields as _log_fields
 from .served import served_headers as _served_headers
+from .stream_out import StreamOut
 from .tracing import RequestTrace, forwarded
 from .usage import Usage, body_model, usage_of_body, usage_of_openai
 
@@ -338,6 +339,8 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
     limit, pending = reply.max_event_bytes, 0
     ok = False
     watch: _IdleWatch | None = None
+    sink = StreamOut(response)
+    direct = sink.direct
     try:
         out = relay.feed(reply.first, reply.first_raw)
         if out:
@@ -371,7 +374,10 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
                     raise StreamBroken(f"an upstream event exceeds {limit} bytes")
             out = relay.feed(events, data)
             if out:
-                await response.write(out)
+                if not direct:
+                    await response.write(out)
+                elif sink.send(out):  # the caller reads slower than the upstream sends
+                    await sink.drain()
         tail = relay.feed(decoder.flush(), b"") + relay.finish()
         if tail:
             await response.write(tail)
