@@ -171,7 +171,7 @@ class Conn(asyncio.Protocol):
         encoding = self._headers.get("Content-Encoding", "identity").lower()
         if encoding != "identity":
             raise LeanError("malformed_response", f"a stream with Content-Encoding {encoding!r}")
-        body = self._body = Body()
+        body = self._body = Body(self.transport)
         del self._buf[:self._head_end]
         self._waiter.set_result(LeanStreamResponse(self._status, CIMultiDictProxy(self._headers),
                                                    body, self, self._pool))

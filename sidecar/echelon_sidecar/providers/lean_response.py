@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NO_BODY",
     "Body",
+    "BodySink",
     "LeanError",
     "LeanResponse",
     "LeanStreamResponse",
@@ -44,33 +45,85 @@ class UpstreamBodyCut(LeanError):
     """The connection closed in the middle of a streamed body."""
 
 
+class BodySink(Protocol):
+    """Takes a streamed body's bytes as they arrive, from the connection's callbacks (see
+    :meth:`Body.attach`): it must not raise."""
+
+    def data(self, data: bytes) -> None: ...
+
+    def end(self) -> None: ...
+
+    def error(self, error: LeanError) -> None: ...
+
+
 class Body:
-    """The body of a streaming answer, chunk by chunk as it arrives."""
+    """The body of a streaming answer, chunk by chunk as it arrives: awaited (``iter_any()``,
+    ``read()``), or pushed to a :class:`BodySink` from the connection's ``data_received``
+    (``attach``: no task wakes up per chunk), with the connection's reading paused and resumed
+    by the sink's owner (``pause_reading`` / ``resume_reading``)."""
 
-    __slots__ = ("_chunks", "_eof", "_error", "_waiter")
+    __slots__ = ("_chunks", "_eof", "_error", "_sink", "_transport", "_waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, transport: asyncio.Transport | None = None) -> None:
         self._chunks: collections.deque[bytes] = collections.deque()
         self._eof = False
         self._error: LeanError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._sink: BodySink | None = None
+        self._transport = transport
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     def feed(self, data: bytes) -> None:
+        sink = self._sink
+        if sink is not None:
+            sink.data(data)
+            return
         self._chunks.append(data)
         self._wake()
 
     def finish(self) -> None:
         self._eof = True
+        if self._sink is not None:
+            self._sink.end()
         self._wake()
 
     def fail(self, error: LeanError) -> None:
         if not self._eof:
             self._error = error
+            if self._sink is not None:
+                self._sink.error(error)
         self._wake()
+
+    def attach(self, sink: BodySink) -> None:
+        """From now on, push what arrives to ``sink`` (first what is queued, its end or its
+        error included) instead of queueing it."""
+        self._sink = sink
+        chunks = self._chunks
+        while chunks and self._sink is sink:
+            sink.data(chunks.popleft())
+        if self._sink is not sink:
+            return
+        if self._error is not None:
+            sink.error(self._error)
+        elif self._eof:
+            sink.end()
+
+    def detach(self) -> None:
+        """Queue again what arrives (for nobody, once the stream is given up)."""
+        self._sink = None
+
+    def pause_reading(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     async def _next(self) -> bytes | None:
         while not self._chunks:

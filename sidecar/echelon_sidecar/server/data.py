@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,14 @@ from aiohttp import web
 from ..engine import EngineRequest, Outcome, UnknownTarget
 from ..errors import RoutingError
 from ..providers import CallerFormat, UpstreamReply, UpstreamTrace
-from ..translate import TranslationError, estimate_input_tokens
+from ..providers.lean_response import Body
+from ..translate import SSEDecoder, TranslationError, estimate_input_tokens
 from . import gateway
 from .conversation import ReplyText, reply_of_body
 from .errors import ClientError, error_response, routing_error_response
 from .inbound import Parsed, parse_request, request_id
 from .keys import SIDECAR
+from .pump import IdleWatch, Pump
 from .relay import StreamBroken, StreamRelay
 from .served import log_fields as _log_fields
 from .served import served_headers as _served_headers
@@ -329,55 +331,35 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
                  parsed: Parsed, outcome: Outcome, collected: ReplyText | None
                  ) -> tuple[dict[str, object] | None, float]:
     """Relay the stream to its end; the usage it reported, and when its first bytes went
-    out (``time.perf_counter``)."""
+    out (``time.perf_counter``). A lean-client body written straight to the caller's
+    transport is relayed from the upstream connection's callbacks (``Pump``); any other one
+    by awaiting each read."""
     calls = parsed.responses
     relay = StreamRelay(reply, fmt, parsed.inbound.include_usage, collected,
                         calls.stream(reply.model) if calls is not None else None)
     idle = outcome.settings.timeout if outcome.settings is not None else 60.0
     decoder, chunks = reply.decoder, reply.chunks
     assert decoder is not None and chunks is not None
-    limit, pending = reply.max_event_bytes, 0
-    ok = False
-    watch: _IdleWatch | None = None
     sink = StreamOut(response)
-    direct = sink.direct
+    ok = False
+    watch: IdleWatch | None = None
     try:
         out = relay.feed(reply.first, reply.first_raw)
         if out:
             await response.write(out)
         first_at = time.perf_counter()
-        watch = _IdleWatch(idle)
-        clock = watch.loop.time
-        while not relay.done:
-            watch.since = clock()
-            watch.waiting = True
-            try:
-                data = await chunks.__anext__()
-            except StopAsyncIteration:
-                break
-            except asyncio.CancelledError:
-                if watch.expired():
-                    raise StreamBroken(f"the upstream sent nothing for {idle:g}s") from None
-                raise
-            except aiohttp.ClientError as exc:
-                raise StreamBroken(
-                    f"the upstream connection failed: {type(exc).__name__}"
-                ) from None
-            finally:
-                watch.waiting = False
-            events = decoder.feed(data)
-            if events:
-                pending = 0
-            else:  # bytes of an event still incomplete: bounded, like a whole body
-                pending += len(data)
-                if limit and pending > limit:
-                    raise StreamBroken(f"an upstream event exceeds {limit} bytes")
-            out = relay.feed(events, data)
-            if out:
-                if not direct:
-                    await response.write(out)
-                elif sink.send(out):  # the caller reads slower than the upstream sends
-                    await sink.drain()
+        watch = IdleWatch(idle)
+        try:
+            if sink.direct and type(chunks) is Body:
+                if not relay.done:
+                    await Pump(chunks, decoder, relay, sink, reply.max_event_bytes, watch).run()
+            else:
+                await _relay_reads(response, sink, relay, decoder, chunks,
+                                   reply.max_event_bytes, watch)
+        except asyncio.CancelledError:
+            if watch.expired():
+                raise StreamBroken(f"the upstream sent nothing for {idle:g}s") from None
+            raise
         tail = relay.feed(decoder.flush(), b"") + relay.finish()
         if tail:
             await response.write(tail)
@@ -397,46 +379,35 @@ async def _relay(response: web.StreamResponse, reply: UpstreamReply, fmt: Caller
         reply.close(ok)
 
 
-class _IdleWatch:
-    """The upstream's idle limit over a whole stream, with one timer: while the relay waits
-    for the upstream's next chunk (``waiting``, since ``since``), ``idle`` seconds without one
-    cancel the relay's task, and :meth:`expired` tells that cancellation from any other.
-    What ``asyncio.timeout(idle)`` around each read did, without a timer set and cancelled
-    for every chunk (about a tenth of a stream relay's CPU time): the timer fires at most
-    once per ``idle`` seconds and is set again from the current wait's start."""
-
-    __slots__ = ("_cancelling", "_handle", "_idle", "_task", "fired", "loop", "since",
-                 "waiting")
-
-    def __init__(self, idle: float) -> None:
-        self.loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._idle = idle
-        self.since = self.loop.time()
-        self.waiting = False
-        self.fired = False
-        self._handle: asyncio.TimerHandle | None = self.loop.call_at(
-            self.since + idle, self._check)
-
-    def _check(self) -> None:
-        now = self.loop.time()
-        if self.waiting and now - self.since >= self._idle:
-            self.fired = True
-            self._handle = None
-            self._task.cancel()
-            return
-        start = self.since if self.waiting else now
-        self._handle = self.loop.call_at(start + self._idle, self._check)
-
-    def expired(self) -> bool:
-        """After a CancelledError: True when this watch cancelled the task (and then the
-        cancellation is withdrawn, as ``asyncio.timeout`` does before raising)."""
-        return self.fired and self._task.uncancel() <= self._cancelling
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+async def _relay_reads(response: web.StreamResponse, sink: StreamOut, relay: StreamRelay,
+                       decoder: SSEDecoder, chunks: AsyncIterator[bytes], limit: int,
+                       watch: IdleWatch) -> None:
+    """Relay by awaiting each upstream read, until the stream's end marker or its body's
+    end (aiohttp's client, or a response StreamOut cannot write to)."""
+    direct = sink.direct
+    clock = watch.loop.time
+    pending = 0
+    while not relay.done:
+        watch.since = clock()
+        watch.waiting = True
+        try:
+            data = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        except aiohttp.ClientError as exc:
+            raise StreamBroken(f"the upstream connection failed: {type(exc).__name__}") from None
+        finally:
+            watch.waiting = False
+        events = decoder.feed(data)
+        if events:
+            pending = 0
+        else:  # bytes of an event still incomplete: bounded, like a whole body
+            pending += len(data)
+            if limit and pending > limit:
+                raise StreamBroken(f"an upstream event exceeds {limit} bytes")
+        out = relay.feed(events, data)
+        if out:
+            if not direct:
+                await response.write(out)
+            elif sink.send(out):  # the caller reads slower than the upstream sends
+                await sink.drain()

@@ -7,8 +7,10 @@ from typing import Any
 
 import anthropic
 import openai
+import orjson
 import pytest
 
+from echelon_sidecar.providers.lean_response import Body
 from echelon_tools.fake_provider import FakeProvider
 
 from ..conftest import (
@@ -175,4 +177,47 @@ async def test_a_slow_stream_whose_reads_each_come_within_the_timeout_completes(
     await _read(sc, chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith(
         "[fake:up-first]")
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("caller", ["openai", "anthropic"])
+async def test_a_caller_reading_slowly_pauses_the_upstream_and_gets_every_byte(
+    fake: FakeProvider, make_sidecar: MakeSidecar, monkeypatch: pytest.MonkeyPatch, caller: str
+) -> None:
+    # ~12 MB of reply, more than the sockets' buffers hold: the caller's transport fills, the
+    # sidecar stops reading the upstream until it drains, and not one byte is lost
+    pauses: list[int] = []
+    pause = Body.pause_reading
+
+    def counted(body: Body) -> None:
+        pauses.append(1)
+        pause(body)
+
+    monkeypatch.setattr(Body, "pause_reading", counted)
+    sc = await make_sidecar(_config(fake))
+    text = " ".join(f"w{i}" for i in range(1_500_000))
+    fake.configure(reply=text, stream_chunks=300)
+    path, body = ("/v1/chat/completions", {"model": "g", "messages": HI, "stream": True})
+    if caller == "anthropic":
+        path, body = "/v1/messages", {"model": "g", "messages": HI, "stream": True,
+                                      "max_tokens": 4_000_000}
+    async with sc.http.post(f"{sc.data_url}{path}", json=body) as resp:
+        assert resp.status == 200
+        await eventually(lambda: bool(pauses), within=30.0,
+                         what="the upstream's reading to be paused")
+        raw = await asyncio.wait_for(resp.read(), 60)
+    got = []
+    for event in raw.split(b"\n\n"):
+        for line in event.split(b"\n"):
+            if line.startswith(b"data: {"):
+                data = orjson.loads(line[6:])
+                if caller == "openai":
+                    got.extend(c["delta"].get("content") or "" for c in data["choices"])
+                elif data["type"] == "content_block_delta":
+                    got.append(data["delta"]["text"])
+    assert "".join(got) == f"[fake:up-first] {text}"
+    assert raw.rstrip().endswith(b"[DONE]" if caller == "openai" else b'{"type":"message_stop"}')
+    fake.configure(reply=None, stream_chunks=5)
+    chunks: list[Any] = []
+    await sc.openai_stream(chunks, model="g", messages=HI)  # the connection was not left paused
     assert chunks[-1].choices[0].finish_reason == "stop"

@@ -49,7 +49,7 @@ async def _fetch(port: int, version: str = "1.1") -> bytes:
 
 
 def _body(raw: bytes) -> bytes:
-    head, sep, body = raw.partition(b"\r\n\r\n")
+    _head, sep, body = raw.partition(b"\r\n\r\n")
     assert sep, raw[:200]
     return body
 
@@ -170,7 +170,7 @@ async def test_a_closed_connection_raises_connection_reset(serve) -> None:
         return response
 
     port = await serve(handler)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.wait_for(started.wait(), 10)
     writer.transport.abort()
