@@ -245,8 +245,7 @@ class StreamRelay:
         if self.to_responses is not None:
             return _encode(self.to_responses.feed(chunk))
         if self.to_anthropic is not None:
-            return b"".join(encode_anthropic_event(name, data)
-                            for name, data in self.to_anthropic.feed(chunk))
+            return self.to_anthropic.feed_sse(chunk)
         return encode_openai_chunk(chunk)
 
     def _close(self) -> bytes:

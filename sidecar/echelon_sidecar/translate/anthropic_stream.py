@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ._common import REASONING_CONTENT, THINKING_BLOCKS, new_id, now, upstream
 from .anthropic_response import (
     FINISH_FROM_ANTHROPIC,
@@ -34,6 +36,7 @@ from .anthropic_response import (
 from .anthropic_tools import JSON_RESPONSE_TOOL
 from .errors import MalformedUpstreamResponse
 from .errors_map import anthropic_error_to_openai, openai_error_to_anthropic
+from .sse import encode_anthropic_event
 
 __all__ = ["AnthropicStreamToOpenAI", "OpenAIStreamToAnthropic"]
 
@@ -234,6 +237,16 @@ class OpenAIStreamToAnthropic:
                     self._stop = "tool_use"
         return events
 
+    def feed_sse(self, chunk: dict[str, Any]) -> bytes:
+        """What :meth:`feed` gives for ``chunk``, as the SSE bytes the caller reads. The common
+        chunk -- more text for the open text block -- is written from a template, without
+        building its event (byte for byte the same: tested)."""
+        if self._open_kind == "text":
+            text = _more_text(chunk)
+            if text is not None:
+                return _TEXT_DELTA % (self._index, orjson.dumps(text))
+        return b"".join(encode_anthropic_event(name, data) for name, data in self.feed(chunk))
+
     @upstream("openai")
     def finish(self) -> list[tuple[str, dict[str, Any]]]:
         """Close the open block and write ``message_delta`` and ``message_stop`` (once)."""
@@ -318,3 +331,30 @@ class OpenAIStreamToAnthropic:
         if fn.get("arguments"):
             events.append(self._block_delta({"type": "input_json_delta",
                                              "partial_json": fn["arguments"]}))
+
+
+_TEXT_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+               b'"delta":{"type":"text_delta","text":%b}}\n\n')
+
+
+def _more_text(chunk: Any) -> str | None:
+    """The text of a chunk that only adds text to choice 0 -- no finish reason, usage, tool
+    call, reasoning or refusal beside it -- else None."""
+    if type(chunk) is not dict or chunk.get("usage"):
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    text = delta.get("content")
+    if type(text) is not str or not text:
+        return None
+    for key, value in delta.items():
+        if value and key != "content" and key != "role":
+            return None
+    return text

@@ -17,6 +17,7 @@ from echelon_sidecar.translate import (
     MalformedUpstreamResponse,
     OpenAIStreamToAnthropic,
     anthropic_to_openai_response,
+    encode_anthropic_event,
     openai_to_anthropic_response,
 )
 
@@ -350,3 +351,43 @@ def test_any_fragmentation_of_anthropic_text_deltas_gives_the_same_content(
               for a, b in itertools.pairwise(bounds) if b > a]
     whole = reassemble_openai(to_openai_chunks(start + deltas + rest))
     assert whole["choices"][0]["content"] == text
+
+
+_EXTRA_DELTAS = st.sampled_from([
+    {"content": "x", "role": "assistant"},
+    {"content": "y", "refusal": None, "tool_calls": None, "function_call": None},
+    {"content": "z", "reasoning_content": "hmm"},
+    {"content": "w", "refusal": "no"},
+    {"reasoning_content": "think"},
+    {"content": ""},
+    {"content": "v", "tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}]},
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=_openai_stream(), extra=st.lists(st.tuples(st.integers(0, 30), _EXTRA_DELTAS),
+                                             max_size=4),
+       finish_with_text=st.booleans())
+def test_the_sse_bytes_are_those_of_the_events_whatever_the_chunks(
+    case: tuple[list[dict[str, Any]], dict[str, Any]],
+    extra: list[tuple[int, dict[str, Any]]], finish_with_text: bool,
+) -> None:
+    # feed_sse writes the common chunk (more text in the open text block) from a template:
+    # byte for byte what encoding feed()'s events gives, for every other chunk too
+    chunks = list(case[0])
+    for at, delta in extra:
+        chunks.insert(min(at, len(chunks) - 2) + 1, {"choices": [{"index": 0, "delta": delta}]})
+    if finish_with_text:
+        chunks.insert(len(chunks) - 2, {"choices": [{"index": 0, "delta": {"content": "end"},
+                                                     "finish_reason": "stop"}]})
+    plain = OpenAIStreamToAnthropic(model="m", message_id="msg_1")
+    fast = OpenAIStreamToAnthropic(model="m", message_id="msg_1")
+    for chunk in chunks:
+        try:
+            expected = b"".join(encode_anthropic_event(n, d) for n, d in plain.feed(chunk))
+        except MalformedUpstreamResponse:
+            with pytest.raises(MalformedUpstreamResponse):
+                fast.feed_sse(chunk)
+            return
+        assert fast.feed_sse(chunk) == expected
+    assert fast.finish() == plain.finish()
