@@ -4,10 +4,12 @@ Start-up is kept short: this module imports only argparse, so ``--help``, ``--ve
 wrong flag answer at once; the server (aiohttp, pydantic, the engine: nearly all of start-up)
 is imported by ``main`` once the flags are good, with the cyclic garbage collector off -- the
 imports create some 100,000 long-lived objects, which it would otherwise walk again and again --
-and one collection after them. Once the sidecar listens, ``gc.freeze()`` moves what start-up
-made out of the collector's way, so later collections only walk objects made while serving.
-(A reload frees the first config by reference counting; a cycle in it would stay: at most one
-config's worth, once.)
+and then ``gc.freeze()``: what the imports made moves out of the collector's way without being
+walked at all (a collection there found some 2,000 objects of garbage, a few hundred KB, and
+took about 40 ms: a tenth of the time to ready). Once the sidecar listens, ``gc.freeze()``
+again moves what start-up made out of the way, so later collections only walk objects made
+while serving. (A reload frees the first config by reference counting; a cycle in it would
+stay: at most one config's worth, once.)
 """
 
 from __future__ import annotations
@@ -100,13 +102,13 @@ async def serve(settings: ServerSettings) -> int:
 
 
 def _import_server() -> None:
-    """Import the server with the garbage collector off, then free what the imports left."""
+    """Import the server with the garbage collector off, then freeze what the imports made."""
     collecting = gc.isenabled()
     gc.disable()
     try:
         from . import logs, server  # noqa: F401
     finally:
-        gc.collect()
+        gc.freeze()
         if collecting:
             gc.enable()
 
