@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import orjson
 import pytest
+from bench.harness.tls import make_ca
 
 from echelon_sidecar.providers.lean_response import Body
-from echelon_tools.fake_provider import FakeProvider
+from echelon_tools.fake_provider import FakeProvider, FakeSettings
 
 from ..conftest import (
     HI,
@@ -180,12 +182,11 @@ async def test_a_slow_stream_whose_reads_each_come_within_the_timeout_completes(
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("caller", ["openai", "anthropic"])
-async def test_a_caller_reading_slowly_pauses_the_upstream_and_gets_every_byte(
-    fake: FakeProvider, make_sidecar: MakeSidecar, monkeypatch: pytest.MonkeyPatch, caller: str
-) -> None:
-    # ~12 MB of reply, more than the sockets' buffers hold: the caller's transport fills, the
-    # sidecar stops reading the upstream until it drains, and not one byte is lost
+async def _read_slowly(sc: RunningSidecar, fake: FakeProvider, caller: str,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """~12 MB of reply, more than the sockets' buffers hold, to a caller that does not read
+    at first: the sidecar stops reading the upstream until the caller's transport drains,
+    and not one byte is lost; the upstream connection is not left paused."""
     pauses: list[int] = []
     pause = Body.pause_reading
 
@@ -194,7 +195,6 @@ async def test_a_caller_reading_slowly_pauses_the_upstream_and_gets_every_byte(
         pause(body)
 
     monkeypatch.setattr(Body, "pause_reading", counted)
-    sc = await make_sidecar(_config(fake))
     text = " ".join(f"w{i}" for i in range(1_500_000))
     fake.configure(reply=text, stream_chunks=300)
     path, body = ("/v1/chat/completions", {"model": "g", "messages": HI, "stream": True})
@@ -219,5 +219,27 @@ async def test_a_caller_reading_slowly_pauses_the_upstream_and_gets_every_byte(
     assert raw.rstrip().endswith(b"[DONE]" if caller == "openai" else b'{"type":"message_stop"}')
     fake.configure(reply=None, stream_chunks=5)
     chunks: list[Any] = []
-    await sc.openai_stream(chunks, model="g", messages=HI)  # the connection was not left paused
+    await sc.openai_stream(chunks, model="g", messages=HI)  # the connection serves again
     assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("caller", ["openai", "anthropic"])
+async def test_a_caller_reading_slowly_pauses_the_upstream_and_gets_every_byte(
+    fake: FakeProvider, make_sidecar: MakeSidecar, monkeypatch: pytest.MonkeyPatch, caller: str
+) -> None:
+    await _read_slowly(await make_sidecar(_config(fake)), fake, caller, monkeypatch)
+
+
+async def test_over_tls_a_caller_reading_slowly_gets_every_byte(
+    tmp_path: Path, upstream_key: str, make_sidecar: MakeSidecar,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the upstream over HTTPS (a CA of the test's own, trusted through SSL_CERT_FILE as a
+    # user would): the TLS transport's reading is paused and resumed the same way
+    ca = make_ca(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_cert))
+    settings = FakeSettings(api_key=upstream_key, tls_cert=str(ca.cert), tls_key=str(ca.key))
+    async with FakeProvider(settings, shutdown_timeout=1.0) as tls_fake:
+        assert tls_fake.base_url.startswith("https://")
+        sc = await make_sidecar(_config(tls_fake))
+        await _read_slowly(sc, tls_fake, "openai", monkeypatch)
