@@ -124,7 +124,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                    help="measure nothing: regenerate the report and plots of an earlier run "
                    "from its results file (after a change to the report's format)")
+    p.add_argument("--merge", type=Path, metavar="LATER_JSON",
+                   help="with --render: first replace RESULTS_JSON's sections by those a later "
+                   "run of some --sections measured (after a change that only they show); "
+                   "the report says which sections come from which run")
     return p
+
+
+#: the results' keys each section fills
+SECTION_KEYS = {
+    "main": ("closed", "stream", "slow", "open", "closed_default_idle", "failover", "rss_mb"),
+    "paced": ("paced",), "tls": ("tls",), "operator": ("operator",),
+    "operator-scale": ("operator_scale",), "footprint": ("footprint",),
+}
+
+
+def merge_results(base: dict[str, Any], later: dict[str, Any]) -> list[str]:
+    """Put ``later``'s measured sections into ``base`` (in place); the sections moved.
+    ``base["meta"]["remeasured"]`` lists each later run: when, its command, its sections."""
+    sections = list((later["meta"].get("plan") or {}).get("sections") or ())
+    moved = [s for s in sections if s in SECTION_KEYS and s != "main"
+             and any(later.get(k) for k in SECTION_KEYS[s])]
+    if not moved:
+        raise ValueError("the later run measured none of the sections paced, tls, operator, "
+                         "operator-scale or footprint")
+    for section in moved:
+        for key in SECTION_KEYS[section]:
+            base[key] = later.get(key)
+    meta = later["meta"]
+    base["meta"].setdefault("remeasured", []).append({
+        "started": meta["started"], "wall_s": meta["wall_s"], "command": meta["command"],
+        "sections": moved, "notes": list(meta.get("notes") or []),
+    })
+    return moved
 
 
 def _write_report(results: dict[str, Any], json_path: Path, doc: Path,
@@ -135,8 +167,15 @@ def _write_report(results: dict[str, Any], json_path: Path, doc: Path,
     return plots
 
 
-def _render_only(json_path: Path, doc: Path | None) -> int:
+def _render_only(json_path: Path, doc: Path | None, later: Path | None = None) -> int:
     results = json.loads(json_path.read_text())
+    if later is not None:
+        try:
+            moved = merge_results(results, json.loads(later.read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            sys.stderr.write(f"[bench] --merge {later}: {exc}\n")
+            return 2
+        sys.stderr.write(f"[bench] {', '.join(moved)} from {later}\n")
     results["derived"] = derive(results)
     meta = results["meta"]
     doc = doc or (REPO / "docs" / "benchmarks.md" if meta["mode"] == "full"
@@ -151,8 +190,10 @@ def _render_only(json_path: Path, doc: Path | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.merge is not None and args.render is None:
+        build_parser().error("--merge goes with --render RESULTS_JSON (the run it completes)")
     if args.render is not None:
-        return _render_only(args.render, args.doc)
+        return _render_only(args.render, args.doc, args.merge)
     preset = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
 

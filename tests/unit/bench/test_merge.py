@@ -1,0 +1,66 @@
+"""`python -m bench --render RESULTS --merge LATER`: a later run's sections replace the earlier
+run's, and the report says which sections come from which run."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.harness import cli
+
+#: the newest full run on record: a real results file, as the report reads it
+RESULTS = sorted((Path(__file__).resolve().parents[3] / "bench" / "results").glob(
+    "20[0-9][0-9]-[0-9][0-9]-[0-9][0-9].json"))[-1]
+
+
+def _later(base: dict[str, Any], sections: list[str]) -> dict[str, Any]:
+    later = copy.deepcopy(base)
+    later["meta"].update(started="2026-12-03T00:00:00+0000", wall_s=1234.0,
+                         command="python -m bench --full --sections " + ",".join(sections),
+                         notes=["The relay changed."])
+    later["meta"]["plan"]["sections"] = sections
+    later["paced"]["points"]["openai"]["200"]["echelon"]["server_cpu_ms_per_1000_chunks"] = 1.5
+    later["closed"] = "a later run's main section is not taken"
+    return later
+
+
+def test_the_later_sections_replace_the_earlier_and_the_report_says_so(tmp_path: Path) -> None:
+    base = json.loads(RESULTS.read_text())
+    results, later = tmp_path / "results.json", tmp_path / "later.json"
+    results.write_text(json.dumps(base))
+    later.write_text(json.dumps(_later(base, ["paced", "footprint"])))
+    doc = tmp_path / "benchmarks.md"
+    assert cli.main(["--render", str(results), "--merge", str(later), "--doc", str(doc)]) == 0
+    merged = json.loads(results.read_text())
+    point = merged["paced"]["points"]["openai"]["200"]["echelon"]
+    assert point["server_cpu_ms_per_1000_chunks"] == 1.5
+    assert merged["closed"] == base["closed"]
+    assert merged["meta"]["started"] == base["meta"]["started"]
+    (again,) = merged["meta"]["remeasured"]
+    assert again["sections"] == ["paced", "footprint"]
+    text = doc.read_text()
+    assert ("its paced-streams, footprint sections measured again in a later run, "
+            "2026-12-03T00:00:00+0000 (1234 s)") in text
+    assert "python -m bench --full --sections paced,footprint" in text
+    assert "- The relay changed." in text
+
+
+def test_a_later_run_of_the_main_section_only_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = json.loads(RESULTS.read_text())
+    results, later = tmp_path / "results.json", tmp_path / "later.json"
+    results.write_text(json.dumps(base))
+    later.write_text(json.dumps(_later(base, ["main"])))
+    assert cli.main(["--render", str(results), "--merge", str(later),
+                     "--doc", str(tmp_path / "b.md")]) == 2
+    assert "measured none of the sections" in capsys.readouterr().err
+    assert json.loads(results.read_text()) == base
+
+
+def test_merge_needs_render(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--merge", "later.json"])
+    assert "--merge goes with --render" in capsys.readouterr().err
