@@ -167,7 +167,9 @@ def _write_report(results: dict[str, Any], json_path: Path, doc: Path,
     return plots
 
 
-def _render_only(json_path: Path, doc: Path | None, later: Path | None = None) -> int:
+def _render_only(json_path: Path | None, doc: Path | None, later: Path | None = None) -> int:
+    if json_path is None:
+        build_parser().error("--merge goes with --render RESULTS_JSON (the run it completes)")
     results = json.loads(json_path.read_text())
     if later is not None:
         try:
@@ -190,9 +192,7 @@ def _render_only(json_path: Path, doc: Path | None, later: Path | None = None) -
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if args.merge is not None and args.render is None:
-        build_parser().error("--merge goes with --render RESULTS_JSON (the run it completes)")
-    if args.render is not None:
+    if args.render is not None or args.merge is not None:
         return _render_only(args.render, args.doc, args.merge)
     preset = QUICK if args.quick else FULL
     mode = "quick" if args.quick else "full"
