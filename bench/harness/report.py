@@ -746,7 +746,11 @@ def render(results: dict[str, Any], derived: dict[str, Any], plots: list[Path], 
         "section).",
         "- The sidecar calls its upstreams with its lean HTTP client "
         "(`sidecar/echelon_sidecar/providers/lean.py`); `ECHELON_UPSTREAM_CLIENT=aiohttp` "
-        "switches back to aiohttp's client for comparison.",
+        "switches back to aiohttp's client for comparison. A stream from the lean client is "
+        "relayed from the upstream connection's callbacks: each read is decoded, translated "
+        "and written to the caller's transport at once, with no task woken per chunk "
+        "(`sidecar/echelon_sidecar/server/pump.py`); the bare streaming proxy awaits each "
+        "read and writes it with `StreamResponse.write`.",
         "",
         f"Raw results: [{rel(json_path)}]({rel(json_path)}).",
         "",
