@@ -125,19 +125,6 @@ class Body:
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    async def _next(self) -> bytes | None:
-        while not self._chunks:
-            if self._error is not None:
-                raise self._error
-            if self._eof:
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._chunks.popleft()
-
     def iter_any(self) -> AsyncIterator[bytes]:
         """The chunks as they arrive: the body is its own iterator (one coroutine a chunk,
         not an async generator around another coroutine: a relay reads tens of thousands of
@@ -164,10 +151,10 @@ class Body:
     async def read(self, n: int = -1) -> bytes:
         out = bytearray()
         while n < 0 or len(out) < n:
-            data = await self._next()
-            if data is None:
+            try:
+                out += await self.__anext__()
+            except StopAsyncIteration:
                 break
-            out += data
         return bytes(out) if n < 0 else bytes(out[:n])
 
 
