@@ -182,6 +182,15 @@ async def test_a_slow_stream_whose_reads_each_come_within_the_timeout_completes(
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
+def _lean_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar's upstream calls on the lean client, whose streams the Pump relays (an
+    egress proxy in the environment, or ECHELON_UPSTREAM_CLIENT=aiohttp, would choose aiohttp's)."""
+    monkeypatch.delenv("ECHELON_UPSTREAM_CLIENT", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+
 async def _read_slowly(sc: RunningSidecar, fake: FakeProvider, caller: str,
                        monkeypatch: pytest.MonkeyPatch) -> None:
     """~12 MB of reply, more than the sockets' buffers hold, to a caller that does not read
@@ -227,6 +236,7 @@ async def _read_slowly(sc: RunningSidecar, fake: FakeProvider, caller: str,
 async def test_a_caller_reading_slowly_pauses_the_upstream_and_gets_every_byte(
     fake: FakeProvider, make_sidecar: MakeSidecar, monkeypatch: pytest.MonkeyPatch, caller: str
 ) -> None:
+    _lean_client(monkeypatch)
     await _read_slowly(await make_sidecar(_config(fake)), fake, caller, monkeypatch)
 
 
@@ -236,6 +246,7 @@ async def test_over_tls_a_caller_reading_slowly_gets_every_byte(
 ) -> None:
     # the upstream over HTTPS (a CA of the test's own, trusted through SSL_CERT_FILE as a
     # user would): the TLS transport's reading is paused and resumed the same way
+    _lean_client(monkeypatch)
     ca = make_ca(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_cert))
     settings = FakeSettings(api_key=upstream_key, tls_cert=str(ca.cert), tls_key=str(ca.key))
