@@ -36,6 +36,7 @@ oversized event)
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -197,6 +198,7 @@ class Matrix:
     strategy: str
     stream: bool
     refusing_url: str
+    caplog: pytest.LogCaptureFixture | None = None
     sent: int = 0
 
     @property
@@ -267,20 +269,27 @@ class Matrix:
         clean = await self.send()  # nothing left behind: the next request is served at once
         if clean.kind != "served" or clean.attempts != 1:
             return [f"{fault.name}: the request after it was not served cleanly: "
-                    f"{clean.describe()}"]
+                    f"{clean.describe()} (its trail: {self._last_trail()})"]
         return []
+
+    def _last_trail(self) -> object:
+        """The attempt trail of the sidecar's last request log line (what each attempt met)."""
+        records = self.caplog.records if self.caplog is not None else []
+        trails = [r.trail for r in records if hasattr(r, "trail")]
+        return trails[-1] if trails else "not logged"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 async def test_every_fault_under_every_strategy_ends_as_the_strategy_says(
     fake: FakeProvider, make_sidecar: MakeSidecar, refusing_url: str, strategy: str,
-    stream: bool
+    stream: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="echelon.sidecar")
     sc = await make_sidecar(matrix_config(fake, strategy, fake.openai_base_url))
     sc.sidecar.engine.provider.max_response_bytes = MAX_RESPONSE_BYTES  # type: ignore[union-attr]
     async with aiohttp.ClientSession() as http:
-        matrix = Matrix(sc, fake, http, strategy, stream, refusing_url)
+        matrix = Matrix(sc, fake, http, strategy, stream, refusing_url, caplog)
         problems: list[str] = []
         for fault in FAULTS:
             problems += await matrix.run_case(fault)

@@ -43,6 +43,7 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
         self.idle: list[Conn] = []
+        self.finishing: set[Conn] = set()  # released streams waiting for their body's end
 
     def put(self, conn: Conn) -> None:
         conn.idle_since = asyncio.get_running_loop().time()
@@ -71,7 +72,7 @@ class Pool:
 
     def close(self) -> None:
         idle, self.idle = self.idle, []
-        for conn in idle:
+        for conn in [*idle, *self.finishing]:
             conn.close()
 
 

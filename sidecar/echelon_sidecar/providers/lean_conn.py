@@ -23,7 +23,10 @@ from .lean_response import (
 if TYPE_CHECKING:
     from .lean import Pool
 
-__all__ = ["Conn"]
+__all__ = ["FINISH_GRACE", "Conn"]
+
+#: how long a released stream's connection waits for its body's last bytes before it is closed
+FINISH_GRACE = 1.0
 
 class Conn(asyncio.Protocol):
     """One keep-alive connection; one request at a time."""
@@ -33,6 +36,10 @@ class Conn(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._waiter: asyncio.Future[Any] | None = None
+        # a stream released before its body's last bytes came: the pool it goes back to once
+        # they do (within FINISH_GRACE seconds, else it is closed)
+        self._return_to: Pool | None = None
+        self._grace: asyncio.TimerHandle | None = None
         self._buf = bytearray()
         self._chunks = bytearray()
         self._pool: Pool | None = None
@@ -62,6 +69,7 @@ class Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_waiting_for_end()
         body = self._body
         if body is not None and not self.stream_done:
             if self._mode == "close":  # a body that ends with the connection
@@ -131,8 +139,29 @@ class Conn(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self._stop_waiting_for_end()
         if self.transport is not None:
             self.transport.close()
+
+    def return_when_done(self, pool: Pool) -> None:
+        """A stream's reader is done with it, but its body's end (the last chunk after an
+        SSE end marker) has not arrived yet: back to ``pool`` when it does, closed if it does
+        not within FINISH_GRACE seconds. Only for a body whose end the framing says (chunked
+        or Content-Length), never one that ends with the connection."""
+        if self.closed or self._body is None or self._mode not in ("chunked", "length"):
+            self.close()
+            return
+        self._return_to = pool
+        pool.finishing.add(self)
+        self._grace = asyncio.get_running_loop().call_later(FINISH_GRACE, self.close)
+
+    def _stop_waiting_for_end(self) -> None:
+        pool, self._return_to = self._return_to, None
+        if pool is not None:
+            pool.finishing.discard(self)
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
 
     # -- parsing ---------------------------------------------------------------------------------
 
@@ -256,6 +285,11 @@ class Conn(asyncio.Protocol):
         self._body.finish()
         if not keep:
             self.close()
+            return
+        pool = self._return_to
+        if pool is not None:  # released while its last bytes were on their way
+            self._stop_waiting_for_end()
+            pool.put(self)
 
     def _head(self, text: str) -> None:
         lines = text.split("\r\n")

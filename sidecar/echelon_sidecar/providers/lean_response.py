@@ -206,7 +206,9 @@ class LeanResponse:
 
 class LeanStreamResponse:
     """The head of a streaming answer; its body is ``content`` (``iter_any()``, ``read(n)``).
-    ``release()`` gives the connection back when the body ended cleanly (else closes it);
+    ``release()`` gives the connection back: at once when the body has ended, else once its
+    last bytes come (a stream is released at its SSE end marker, which often arrives a read
+    before the body's last chunk) -- closed if they do not within ``FINISH_GRACE`` seconds;
     ``close()`` closes it."""
 
     __slots__ = ("_conn", "_pool", "content", "headers", "status")
@@ -233,10 +235,12 @@ class LeanStreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.stream_done and not conn.closed:
+        if conn.closed:
+            return
+        if conn.stream_done:
             self._pool.put(conn)
-        else:
-            conn.close()
+        else:  # the SSE end marker came before the body's last chunk: wait for it
+            conn.return_when_done(self._pool)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

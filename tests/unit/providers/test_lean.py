@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 
+from echelon_sidecar.providers import lean, lean_conn
 from echelon_sidecar.providers.lean import LeanClient, LeanError, LeanResponse
 
 # request bytes -> (pieces to send, close the connection afterwards); None: close at once
@@ -195,16 +196,30 @@ async def test_a_stream_arrives_chunk_by_chunk_and_its_connection_is_reused_afte
     client.close()
 
 
-async def test_a_stream_released_before_its_end_or_cut_mid_way_is_not_reused() -> None:
+async def test_a_stream_released_before_its_end_or_cut_mid_way_is_not_reused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean_conn, "FINISH_GRACE", 0.05)
     first = SSE_HEAD + chunk(b"data: {}\n\n")
     client = LeanClient()
     async with raw_server(lambda _: ([first], False)) as (url, served):
         r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
         assert await r.content.read(10) == b"data: {}\n\n"
-        r.release()  # the body has not ended: the connection cannot be reused
+        r.release()  # the body has not ended: not reused, closed when its end never comes
         r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
         r.close()
         assert served == [0, 1]
+        pool = next(iter(client._pools.values()))
+        (waiting,) = pool.finishing
+        closed = asyncio.Event()
+        lost = waiting.connection_lost
+
+        def losing(exc: Exception | None) -> None:
+            lost(exc)
+            closed.set()
+
+        monkeypatch.setattr(waiting, "connection_lost", losing)
+        await asyncio.wait_for(closed.wait(), 5)
+        assert not pool.finishing and not pool.idle
     async with raw_server(lambda _: ([first], True)) as (url, _):
         r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
         with pytest.raises(aiohttp.ClientError) as info:  # what the relay already handles
@@ -222,3 +237,35 @@ def test_an_egress_proxy_in_the_environment_sends_calls_through_aiohttp(
     assert HttpProvider()._lean is None
     monkeypatch.delenv("HTTPS_PROXY")
     assert HttpProvider()._lean is not None
+
+
+async def test_a_stream_released_at_its_end_marker_goes_back_when_its_last_chunk_comes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the SSE end marker in one read, the body's last chunk in a later one (as a server
+    # writing [DONE] and then ending its response sends them): the connection is reused
+    done = b"data: [DONE]\n\n"
+    client = LeanClient()
+    returned = asyncio.Event()
+    put = lean.Pool.put
+
+    def putting(pool: lean.Pool, conn: lean_conn.Conn) -> None:
+        put(pool, conn)
+        returned.set()
+
+    monkeypatch.setattr(lean.Pool, "put", putting)
+    async with raw_server(lambda _: ([SSE_HEAD + chunk(done), b"0\r\n\r\n"], False)
+                          ) as (url, served):
+        for _ in range(3):
+            returned.clear()
+            r = await asyncio.wait_for(client.post(url, b"{}", {}, stream=True), 5)
+            got = b""
+            async for data in r.content.iter_any():
+                got += data
+                if got.endswith(done):
+                    break  # what the relay does at the end marker
+            r.release()
+            await asyncio.wait_for(returned.wait(), 5)
+            pool = next(iter(client._pools.values()))
+            assert pool.idle and not pool.finishing
+        assert served == [0, 0, 0]
+    client.close()
