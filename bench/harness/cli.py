@@ -141,7 +141,7 @@ SECTION_KEYS = {
 
 def merge_results(base: dict[str, Any], later: dict[str, Any]) -> list[str]:
     """Put ``later``'s measured sections into ``base`` (in place); the sections moved.
-    ``base["meta"]["remeasured"]`` lists each later run: when, its command, its sections."""
+    ``base["meta"]["remeasured"]`` lists each later run once: when, its command, its sections."""
     sections = list((later["meta"].get("plan") or {}).get("sections") or ())
     moved = [s for s in sections if s in SECTION_KEYS and s != "main"
              and any(later.get(k) for k in SECTION_KEYS[s])]
@@ -152,10 +152,12 @@ def merge_results(base: dict[str, Any], later: dict[str, Any]) -> list[str]:
         for key in SECTION_KEYS[section]:
             base[key] = later.get(key)
     meta = later["meta"]
-    base["meta"].setdefault("remeasured", []).append({
-        "started": meta["started"], "wall_s": meta["wall_s"], "command": meta["command"],
-        "sections": moved, "notes": list(meta.get("notes") or []),
-    })
+    entry = {"started": meta["started"], "wall_s": meta["wall_s"], "command": meta["command"],
+             "sections": moved, "notes": list(meta.get("notes") or [])}
+    # the same later run merged again (a render repeated) replaces its entry: listed once
+    runs = [r for r in base["meta"].get("remeasured", [])
+            if (r.get("started"), r.get("command")) != (entry["started"], entry["command"])]
+    base["meta"]["remeasured"] = [*runs, entry]
     return moved
 
 

@@ -39,7 +39,7 @@ def test_the_full_run_carries_the_footprint_section_with_the_image_size(tmp_path
     """`python -m bench --sections footprint`: the report's footprint section, and the sidecar
     image's size read from what scripts/build-images wrote."""
     from bench import footprint
-    from bench.harness.report import _footprint_section
+    from bench.harness.report_scale import footprint_section
 
     images = tmp_path / "images"
     images.mkdir()
@@ -49,6 +49,6 @@ def test_the_full_run_carries_the_footprint_section_with_the_image_size(tmp_path
          "compressed": 75_440_833}))
     assert footprint.image_size(images) == {"name": "localhost/echelon-sidecar:0.1.0",
                                             "size_mb": 216.8, "compressed_mb": 75.4}
-    assert _footprint_section({}) == []
-    skipped = _footprint_section({"footprint": {"skipped": "the footprint benchmark failed"}})
+    assert footprint_section({}) == []
+    skipped = footprint_section({"footprint": {"skipped": "the footprint benchmark failed"}})
     assert "Not measured: the footprint benchmark failed" in skipped

@@ -49,6 +49,19 @@ def test_the_later_sections_replace_the_earlier_and_the_report_says_so(tmp_path:
     assert "- The relay changed." in text
 
 
+def test_merging_the_same_later_run_again_lists_it_once(tmp_path: Path) -> None:
+    base = json.loads(RESULTS.read_text())
+    results, later = tmp_path / "results.json", tmp_path / "later.json"
+    results.write_text(json.dumps(base))
+    later.write_text(json.dumps(_later(base, ["tls"])))
+    for _ in range(2):
+        assert cli.main(["--render", str(results), "--merge", str(later),
+                         "--doc", str(tmp_path / "b.md")]) == 0
+    runs = json.loads(results.read_text())["meta"]["remeasured"]
+    assert runs[:-1] == base["meta"].get("remeasured", [])
+    assert runs[-1]["command"] == "python -m bench --full --sections tls"
+
+
 def test_a_later_run_of_the_main_section_only_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = json.loads(RESULTS.read_text())
