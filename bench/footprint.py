@@ -23,7 +23,9 @@ on 127.0.0.1; every wait is bounded (``--deadline``), every process is stopped a
 Two references are measured the same way: ``python -c pass`` (the interpreter's own start),
 and ``floor``: a process that imports the sidecar's dependencies (aiohttp's server and client,
 pydantic with one model built, PyYAML, orjson, uvloop, prometheus-client), serves ``/readyz``
-on aiohttp and does nothing else -- what no change inside Echelon can go below.
+on aiohttp and does nothing else -- what no change inside Echelon can go below -- and the
+floor's steps (``FLOOR_STEPS``): the idle RSS of a process importing one more of those
+dependencies at each step, so the report shows where the floor's memory goes.
 
 Before measuring, the sidecar package's bytecode is compiled (``compileall``, as ``pip
 install`` does for the image); ``--no-compile`` measures the tree as it is (a source checkout
@@ -268,6 +270,46 @@ def measure_floor(runs: int, settle: float, deadline: float = 30.0) -> dict[str,
     return {"ready_s": _summary(ready), "cpu_s": _summary(cpu), "idle_rss_mb": _summary(rss, 1)}
 
 
+#: what the floor is made of: each step imports what the ones before it did and more
+FLOOR_STEPS = [
+    ("the interpreter (`python -c pass`, site-packages on the path)", ""),
+    ("+ asyncio, ssl, uvloop", "import asyncio, ssl, uvloop"),
+    ("+ aiohttp (its server imports its client too)", "from aiohttp import web"),
+    ("+ pydantic, one model built", "import pydantic\n"
+     "class M(pydantic.BaseModel):\n    x: int = 1\nM(x=2)"),
+    ("+ PyYAML, orjson, prometheus-client (the floor's imports, not serving)",
+     "import orjson, prometheus_client, yaml\n"
+     "yaml.safe_load('a: 1'); orjson.dumps({})\n"
+     "prometheus_client.Counter('c', 'c', registry=prometheus_client.CollectorRegistry())"),
+]
+_STEP_TAIL = "\nimport sys\nsys.stdout.write('up\\n'); sys.stdout.flush(); sys.stdin.read()\n"
+
+
+def measure_floor_steps(runs: int, settle: float, deadline: float = 30.0) -> list[dict[str, Any]]:
+    """Idle RSS of a process at each of FLOOR_STEPS (imports only, nothing served): where the
+    floor's memory goes."""
+    out: list[dict[str, Any]] = []
+    code = ""
+    for label, step in FLOOR_STEPS:
+        code += step + "\n"
+        rss: list[float] = []
+        for _ in range(runs):
+            proc = subprocess.Popen([sys.executable, "-c", code + _STEP_TAIL],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            try:
+                assert proc.stdout is not None and proc.stdin is not None
+                ready = proc.stdout.readline() == b"up\n"  # bounded: the child exits on error
+                if ready:
+                    time.sleep(settle)
+                    rss.append(_status_kb(proc.pid).get("VmRSS", 0) / 1024)
+                proc.stdin.close()
+                proc.wait(timeout=deadline)
+            finally:
+                _stop(proc)
+        out.append({"step": label, "idle_rss_mb": _summary(rss, 1)})
+    return out
+
+
 def compile_sidecar() -> int:
     """Compile the sidecar package's bytecode beside its sources; how many files it wrote."""
     import echelon_sidecar
@@ -422,6 +464,7 @@ def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settl
                      f"compiled first ({compiled} files written)"},
             "interpreter": measure_interpreter(runs),
             "floor": measure_floor(runs, settle, deadline),
+            "floor_steps": measure_floor_steps(min(runs, 3), settle, deadline),
             "configs": {},
         }
         floor = report["floor"]
@@ -485,6 +528,23 @@ def render(report: dict[str, Any]) -> str:
                   f"(idle {s['idle_rss_mb']} MB, "
                   f"{s['per_stream_kb']} kB per stream), {s['after_close_rss_mb']} MB after "
                   f"they closed, peak {s['hwm_mb']} MB"]
+    steps = report.get("floor_steps")
+    if steps:
+        lines += ["", "What the floor is made of: idle RSS of a process that only imports, "
+                  f"each step adding to the one before ({min(meta['runs'], 3)} runs each, "
+                  "median):", "", "| step | idle RSS | added |", "|---|---:|---:|"]
+        before = None
+        for st in steps:
+            value = st["idle_rss_mb"]["median"]
+            added = "-" if value is None or before is None else f"{value - before:+.1f} MB"
+            lines.append(f"| {st['step']} | {'-' if value is None else f'{value:g} MB'} | "
+                         f"{added} |")
+            before = value
+        mine = [r["idle_rss_mb"]["median"] for r in report["configs"].values()]
+        base = floor["idle_rss_mb"]["median"]
+        if mine and base is not None and all(v is not None for v in mine):
+            lines += ["", f"Echelon's own code, config and state: {min(mine) - base:.1f}-"
+                      f"{max(mine) - base:.1f} MB above the floor (which serves `/readyz`)."]
     image = report.get("image")
     if image:
         lines += ["", f"Image `{image['name']}` (scripts/build-images): {image['size_mb']} MB, "

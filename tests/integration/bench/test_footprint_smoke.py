@@ -28,11 +28,15 @@ def test_footprint_reports_ready_time_idle_rss_and_rss_with_open_streams(tmp_pat
     assert label == "configs/llms" and not result["failures"]
     assert result["ready_s"]["median"] > 0 and result["idle_rss_mb"]["median"] > 0
     assert report["floor"]["idle_rss_mb"]["median"] > 0
+    steps = [s["idle_rss_mb"]["median"] for s in report["floor_steps"]]
+    assert len(steps) == 5 and all(v > 0 for v in steps)
+    assert steps[-1] > steps[0]  # importing aiohttp, pydantic and the rest costs memory
     streams = report["streams"]
     assert streams["opened"] == 20 and streams["errors"] == 0 and streams["rss_mb"] > 0
     assert 0 <= streams["open_at_sample"] <= 20
     assert {t["what"] for t in report["targets"]} == {"ready_s", "idle_rss_mb"}
     assert "| configs/llms |" in proc.stdout
+    assert "| + asyncio, ssl, uvloop |" in proc.stdout and "above the floor" in proc.stdout
 
 
 def test_the_full_run_carries_the_footprint_section_with_the_image_size(tmp_path: Path) -> None:
