@@ -284,13 +284,24 @@ def _closed_loadgen(plan: dict[str, Any]) -> str:
     return f"the Python generator below c={low}, wrk from c={low}"
 
 
+_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
+
+
 def _remeasured_line(meta: dict[str, Any]) -> str:
-    """", then its <sections> measured again in a later run, <when> (<n> s)" per later run."""
+    """", its <sections> measured again in a later run, <when> (<n> s), the <n-th> command
+    below" per later run; a section measured again by a still later run is named only there."""
+    runs = list(meta.get("remeasured") or ())
     parts = []
-    for later in meta.get("remeasured") or ():
-        names = ", ".join(_SECTION_NAMES.get(s, s) for s in later["sections"])
-        parts.append(f"; its {names} sections measured again in a later run, "
-                     f"{later['started']} ({later['wall_s']:.0f} s), the second command below")
+    for i, later in enumerate(runs):
+        newer = {s for after in runs[i + 1:] for s in after["sections"]}
+        kept = [s for s in later["sections"] if s not in newer]
+        if not kept:
+            continue
+        names = ", ".join(_SECTION_NAMES.get(s, s) for s in kept)
+        nth = _ORDINALS[i + 1] if i + 1 < len(_ORDINALS) else f"#{i + 2}"
+        noun = "sections" if len(kept) > 1 else "section"
+        parts.append(f"; its {names} {noun} measured again in a later run, "
+                     f"{later['started']} ({later['wall_s']:.0f} s), the {nth} command below")
     return "".join(parts)
 
 

@@ -62,6 +62,25 @@ def test_merging_the_same_later_run_again_lists_it_once(tmp_path: Path) -> None:
     assert runs[-1]["command"] == "python -m bench --full --sections tls"
 
 
+def test_each_section_is_credited_to_the_last_run_that_measured_it(tmp_path: Path) -> None:
+    base = json.loads(RESULTS.read_text())
+    base["meta"]["remeasured"] = []
+    results, doc = tmp_path / "results.json", tmp_path / "b.md"
+    results.write_text(json.dumps(base))
+    first, second = _later(base, ["paced", "tls"]), _later(base, ["tls"])
+    second["meta"].update(started="2026-12-04T00:00:00+0000", wall_s=99.0,
+                          command="python -m bench --full --sections tls")
+    for n, later in enumerate([first, second]):
+        path = tmp_path / f"later{n}.json"
+        path.write_text(json.dumps(later))
+        assert cli.main(["--render", str(results), "--merge", str(path), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert ("; its paced-streams section measured again in a later run, "
+            "2026-12-03T00:00:00+0000 (1234 s), the second command below; its TLS section "
+            "measured again in a later run, 2026-12-04T00:00:00+0000 (99 s), the third command "
+            "below.") in text
+
+
 def test_a_later_run_of_the_main_section_only_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = json.loads(RESULTS.read_text())
