@@ -42,12 +42,9 @@ import argparse
 import asyncio
 import compileall
 import contextlib
-import http.client
 import json
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +54,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .footprint_floor import measure_floor, measure_floor_steps, measure_interpreter
+from .process_stats import (
+    cpu_seconds,
+    free_port,
+    readyz_status,
+    status_kb,
+    stop_process,
+    summary,
+)
+
 __all__ = ["TARGETS", "default_configs", "main", "run_footprint"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,70 +71,20 @@ SEED_DOC = REPO.parent / "shared" / "seeds" / "003_0e025ccb3d733202.txt"
 #: issue 20: (what, limit, unit)
 TARGETS = {"ready_s": (0.5, "s"), "idle_rss_mb": (45.0, "MB")}
 _UPSTREAM_KEY_ENV = "ECHELON_FOOTPRINT_UPSTREAM_KEY"
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes -----------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _sidecar_cmd() -> list[str]:
     script = Path(sys.executable).parent / "echelon-sidecar"
     return [str(script)] if script.exists() else [sys.executable, "-m", "echelon_sidecar.cli"]
 
 
-def _status_kb(pid: int) -> dict[str, int]:
-    """The ``kB`` fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile, ...)."""
-    out: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if value.strip().endswith(" kB"):
-                out[key] = int(value.split()[0])
-    return out
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the process (/proc/<pid>/stat fields 14 and 15)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def _readyz(port: int) -> int | None:
-    """The status of ``GET /readyz`` (None: nothing answers yet)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status
-    except OSError:
-        return None
-    finally:
-        conn.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 class _Sidecar:
     """``echelon-sidecar`` on ``config`` with ports from the OS, its log in ``log``."""
 
     def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
-        self.port, self.admin_port = _free_port(), _free_port()
+        self.port, self.admin_port = free_port(), free_port()
         cmd = [*_sidecar_cmd(), "--config", str(config), "--port", str(self.port),
                "--admin-host", "127.0.0.1", "--admin-port", str(self.admin_port),
                "--log-format", "json"]
@@ -140,13 +97,13 @@ class _Sidecar:
         """Seconds from the spawn to the first 200 of /readyz (None: not within deadline)."""
         stop = self.started + deadline
         while time.perf_counter() < stop and self.proc.poll() is None:
-            if _readyz(self.admin_port) == 200:
+            if readyz_status(self.admin_port) == 200:
                 return time.perf_counter() - self.started
             time.sleep(0.005)
         return None
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
         self._log.close()
 
 
@@ -182,14 +139,6 @@ def _label(config: Path) -> str:
 
 # -- start-up and idle ---------------------------------------------------------------------------
 
-def _summary(values: Sequence[float], digits: int = 3) -> dict[str, Any]:
-    if not values:
-        return {"median": None, "min": None, "max": None, "runs": []}
-    return {"median": round(statistics.median(values), digits),
-            "min": round(min(values), digits), "max": round(max(values), digits),
-            "runs": [round(v, digits) for v in values]}
-
-
 def measure_start(config: Path, runs: int, settle: float, workdir: Path,
                   deadline: float = 30.0) -> dict[str, Any]:
     """``runs`` starts of a sidecar on ``config``: ready time, CPU to ready, idle RSS."""
@@ -205,109 +154,17 @@ def measure_start(config: Path, runs: int, settle: float, workdir: Path,
                 continue
             pid = sidecar.proc.pid
             ready.append(seconds)
-            cpu.append(_cpu_s(pid))
+            cpu.append(cpu_seconds(pid))
             time.sleep(settle)
-            status = _status_kb(pid)
+            status = status_kb(pid)
             rss.append(status.get("VmRSS", 0) / 1024)
             hwm.append(status.get("VmHWM", 0) / 1024)
             anon.append(status.get("RssAnon", 0) / 1024)
         finally:
             sidecar.stop()
-    return {"ready_s": _summary(ready), "cpu_s": _summary(cpu),
-            "idle_rss_mb": _summary(rss, 1), "hwm_mb": _summary(hwm, 1),
-            "rss_anon_mb": _summary(anon, 1), "failures": failures, "log": str(log)}
-
-
-def measure_interpreter(runs: int) -> dict[str, Any]:
-    """The floor: ``python -c pass`` with the same interpreter (site-packages included)."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        times.append(time.perf_counter() - started)
-    return {"start_s": _summary(times)}
-
-
-_FLOOR = """
-import asyncio, sys
-import orjson, pydantic, prometheus_client, uvloop, yaml
-from aiohttp import web
-class M(pydantic.BaseModel):
-    x: int = 1
-M(x=2); yaml.safe_load("a: 1"); orjson.dumps({})
-prometheus_client.Counter("c", "c", registry=prometheus_client.CollectorRegistry())
-async def main():
-    app = web.Application()
-    async def readyz(request):
-        return web.json_response({"status": "ready"})
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
-    await asyncio.Event().wait()
-uvloop.run(main())
-"""
-
-
-def measure_floor(runs: int, settle: float, deadline: float = 30.0) -> dict[str, Any]:
-    """The dependencies alone (see the module docstring): ready time, CPU, idle RSS."""
-    ready, cpu, rss = [], [], []
-    for _ in range(runs):
-        port = _free_port()
-        started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", _FLOOR, str(port)])
-        try:
-            while time.perf_counter() - started < deadline and proc.poll() is None:
-                if _readyz(port) == 200:
-                    ready.append(time.perf_counter() - started)
-                    cpu.append(_cpu_s(proc.pid))
-                    time.sleep(settle)
-                    rss.append(_status_kb(proc.pid).get("VmRSS", 0) / 1024)
-                    break
-                time.sleep(0.005)
-        finally:
-            _stop(proc)
-    return {"ready_s": _summary(ready), "cpu_s": _summary(cpu), "idle_rss_mb": _summary(rss, 1)}
-
-
-#: what the floor is made of: each step imports what the ones before it did and more
-FLOOR_STEPS = [
-    ("the interpreter (`python -c pass`, site-packages on the path)", ""),
-    ("+ asyncio, ssl, uvloop", "import asyncio, ssl, uvloop"),
-    ("+ aiohttp (its server imports its client too)", "from aiohttp import web"),
-    ("+ pydantic, one model built", "import pydantic\n"
-     "class M(pydantic.BaseModel):\n    x: int = 1\nM(x=2)"),
-    ("+ PyYAML, orjson, prometheus-client (the floor's imports, not serving)",
-     "import orjson, prometheus_client, yaml\n"
-     "yaml.safe_load('a: 1'); orjson.dumps({})\n"
-     "prometheus_client.Counter('c', 'c', registry=prometheus_client.CollectorRegistry())"),
-]
-_STEP_TAIL = "\nimport sys\nsys.stdout.write('up\\n'); sys.stdout.flush(); sys.stdin.read()\n"
-
-
-def measure_floor_steps(runs: int, settle: float, deadline: float = 30.0) -> list[dict[str, Any]]:
-    """Idle RSS of a process at each of FLOOR_STEPS (imports only, nothing served): where the
-    floor's memory goes."""
-    out: list[dict[str, Any]] = []
-    code = ""
-    for label, step in FLOOR_STEPS:
-        code += step + "\n"
-        rss: list[float] = []
-        for _ in range(runs):
-            proc = subprocess.Popen([sys.executable, "-c", code + _STEP_TAIL],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            try:
-                assert proc.stdout is not None and proc.stdin is not None
-                ready = proc.stdout.readline() == b"up\n"  # bounded: the child exits on error
-                if ready:
-                    time.sleep(settle)
-                    rss.append(_status_kb(proc.pid).get("VmRSS", 0) / 1024)
-                proc.stdin.close()
-                proc.wait(timeout=deadline)
-            finally:
-                _stop(proc)
-        out.append({"step": label, "idle_rss_mb": _summary(rss, 1)})
-    return out
+    return {"ready_s": summary(ready), "cpu_s": summary(cpu),
+            "idle_rss_mb": summary(rss, 1), "hwm_mb": summary(hwm, 1),
+            "rss_anon_mb": summary(anon, 1), "failures": failures, "log": str(log)}
 
 
 def compile_sidecar() -> int:
@@ -341,7 +198,7 @@ def _fake_upstream(workdir: Path, chunks: int, delay_ms: float) -> Iterator[int]
                 time.sleep(0.02)
             yield int(port_file.read_text())
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _stream_config(upstream_port: int, streams: int) -> dict[str, Any]:
@@ -394,7 +251,7 @@ async def _hold_streams(url: str, count: int, deadline: float, pid: int) -> dict
             await asyncio.wait_for(opened.wait(), deadline)
         open_s = time.perf_counter() - started
         await asyncio.sleep(0.5)
-        rss = max(_status_kb(pid).get("VmRSS", 0) for _ in range(3)) / 1024
+        rss = max(status_kb(pid).get("VmRSS", 0) for _ in range(3)) / 1024
         held_open = len(first) - len(ended)
         for task in tasks:
             task.cancel()
@@ -418,11 +275,11 @@ def measure_streams(count: int, chunks: int, delay_ms: float, settle: float, wor
                 raise RuntimeError("the streams sidecar did not get ready (see its log)")
             pid = sidecar.proc.pid
             time.sleep(settle)
-            idle = _status_kb(pid).get("VmRSS", 0) / 1024
+            idle = status_kb(pid).get("VmRSS", 0) / 1024
             url = f"http://127.0.0.1:{sidecar.port}/v1/chat/completions"
             held = asyncio.run(_hold_streams(url, count, deadline, pid))
             time.sleep(settle)
-            after = _status_kb(pid)
+            after = status_kb(pid)
         finally:
             sidecar.stop()
     held.update(count=count, idle_rss_mb=round(idle, 1),
