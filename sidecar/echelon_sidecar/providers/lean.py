@@ -17,7 +17,8 @@ uses (``status``, ``headers``, ``content_type``, ``content_length``, ``read()``,
 :class:`LeanError` (an ``aiohttp.ClientError``, so the provider's and the relay's handlers
 treat both clients alike) with the provider's error classes, or ``TimeoutError`` when
 connecting times out. A cancelled call (the attempt's deadline, the caller gone) closes its
-connection.
+connection. The verifying TLS context of ``https`` upstreams (the system's CAs, or
+``SSL_CERT_FILE``) is built at the first call that needs it, in a thread.
 """
 
 from __future__ import annotations
@@ -87,11 +88,24 @@ class LeanClient:
         self._pools: dict[str, Pool] = {}
         self._targets: dict[str, tuple[Pool, str]] = {}  # URL -> (its pool, path and query)
         self._ssl: ssl.SSLContext | None = None
+        self._ssl_loading: asyncio.Future[ssl.SSLContext] | None = None
 
-    def _target(self, url: str) -> tuple[Pool, str]:
-        target = self._targets.get(url)
-        if target is not None:
-            return target
+    async def _tls_context(self) -> ssl.SSLContext:
+        """The verifying TLS context, built once, in a thread: loading the system's CA bundle
+        takes some 30 ms, which would stop every other request for as long in the event loop's
+        thread. Calls that need it meanwhile wait for the same build."""
+        if self._ssl is None:
+            if self._ssl_loading is None:
+                self._ssl_loading = asyncio.ensure_future(
+                    asyncio.to_thread(ssl.create_default_context))
+            try:
+                self._ssl = await asyncio.shield(self._ssl_loading)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                self._ssl_loading = None  # the next call tries again
+                raise LeanError("connect_error", f"TLS set-up failed: {exc}") from None
+        return self._ssl
+
+    async def _new_target(self, url: str) -> tuple[Pool, str]:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise LeanError("connect_error", f"unsupported URL {url!r}")
@@ -100,10 +114,11 @@ class LeanClient:
         key = f"{parts.scheme}://{parts.hostname}:{port}"
         pool = self._pools.get(key)
         if pool is None:
-            if tls and self._ssl is None:
-                self._ssl = ssl.create_default_context()
-            pool = self._pools[key] = Pool(parts.hostname, port, self._ssl if tls else None,
-                                            self.connect_timeout, self.keepalive)
+            context = await self._tls_context() if tls else None
+            pool = self._pools.get(key)  # another call may have made it meanwhile
+            if pool is None:
+                pool = self._pools[key] = Pool(parts.hostname, port, context,
+                                                self.connect_timeout, self.keepalive)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if len(self._targets) >= 4096:
             self._targets.clear()
@@ -114,7 +129,7 @@ class LeanClient:
                    stream: bool = False, limit: int | None = None) -> Any:
         """The whole answer (a :class:`LeanResponse`), or with ``stream`` the answer's head
         (a :class:`LeanStreamResponse` that owns the connection until released)."""
-        pool, path = self._target(url)
+        pool, path = self._targets.get(url) or await self._new_target(url)
         lines = [f"POST {path} HTTP/1.1", f"Host: {pool.host_header}",
                  f"Content-Length: {len(body)}"]
         for name, value in headers.items():

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
+from bench.harness.tls import make_ca
 
 from echelon_sidecar.providers import lean, lean_conn
 from echelon_sidecar.providers.lean import LeanClient, LeanError, LeanResponse
@@ -18,8 +22,10 @@ Answer = Callable[[bytes], tuple[list[bytes], bool] | None]
 
 
 @asynccontextmanager
-async def raw_server(answer: Answer) -> AsyncIterator[tuple[str, list[int]]]:
-    """Yields the URL, and the id of the connection that received each request."""
+async def raw_server(answer: Answer, tls: ssl.SSLContext | None = None,
+                     ) -> AsyncIterator[tuple[str, list[int]]]:
+    """Yields the URL (``https`` with ``tls``, the server's context), and the id of the
+    connection that received each request."""
     served: list[int] = []
     ids = iter(range(1_000_000))
 
@@ -47,10 +53,11 @@ async def raw_server(answer: Answer) -> AsyncIterator[tuple[str, list[int]]]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
+    scheme = "https" if tls else "http"
     try:
-        yield f"http://127.0.0.1:{port}/v1/chat/completions", served
+        yield f"{scheme}://127.0.0.1:{port}/v1/chat/completions", served
     finally:
         server.close()
         await server.wait_closed()
@@ -139,6 +146,46 @@ async def test_a_cut_body_a_silent_close_an_oversized_or_garbled_answer_are_erro
         with pytest.raises(LeanError) as info:
             await post(client, url)
     assert info.value.error_class == error_class
+    client.close()
+
+
+async def test_the_tls_context_is_built_once_off_the_event_loop_and_trusts_ssl_cert_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CA bundle is loaded in a thread (not in the loop, where it would stop every other
+    # request), once for every call that needs it meanwhile; SSL_CERT_FILE names what it trusts
+    ca = make_ca(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_cert))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(ca.cert, ca.key)
+    built_in: list[threading.Thread] = []
+    create = ssl.create_default_context
+
+    def recording() -> ssl.SSLContext:
+        built_in.append(threading.current_thread())
+        return create()
+
+    monkeypatch.setattr(lean.ssl, "create_default_context", recording)
+    client = LeanClient()
+    async with raw_server(lambda _: ok(b'{"ok":true}'), server_tls) as (url, served):
+        replies = await asyncio.gather(*(post(client, url) for _ in range(3)))
+        assert [(r.status, await r.read()) for r in replies] == [(200, b'{"ok":true}')] * 3
+        assert len(served) == 3
+    assert len(built_in) == 1
+    assert built_in[0] is not threading.main_thread()
+    client.close()
+
+
+async def test_an_upstream_whose_certificate_is_not_trusted_is_a_connection_error(
+        tmp_path: Path) -> None:
+    ca = make_ca(tmp_path)  # not in SSL_CERT_FILE: the system's CAs do not know it
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(ca.cert, ca.key)
+    client = LeanClient()
+    async with raw_server(lambda _: ok(b"{}"), server_tls) as (url, _served):
+        with pytest.raises(LeanError) as info:
+            await post(client, url)
+    assert info.value.error_class == "connect_error"
+    assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
     client.close()
 
 
