@@ -27,6 +27,10 @@ on aiohttp and does nothing else -- what no change inside Echelon can go below -
 floor's steps (``FLOOR_STEPS``): the idle RSS of a process importing one more of those
 dependencies at each step, so the report shows where the floor's memory goes.
 
+Every process measured runs with the environment the sidecar image sets (sidecar/Dockerfile,
+``PATH`` aside: ``bench/image_env.py``), its TLS trust above all (the system's CAs through their
+hashed directory, not the bundle parsed into each TLS context).
+
 Before measuring, the sidecar package's bytecode is compiled (``compileall``, as ``pip
 install`` does for the image); ``--no-compile`` measures the tree as it is (a source checkout
 run with ``PYTHONDONTWRITEBYTECODE`` compiles every module at every start).
@@ -55,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from .footprint_floor import measure_floor, measure_floor_steps, measure_interpreter
+from .image_env import image_env
 from .process_stats import (
     cpu_seconds,
     free_port,
@@ -303,6 +308,23 @@ def _targets(configs: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+@contextlib.contextmanager
+def _as_the_image_runs() -> Iterator[dict[str, str]]:
+    """Every process measured gets the sidecar image's environment (sidecar/Dockerfile; its
+    ``PATH`` aside), the TLS trust above all: yields what was set."""
+    env = {k: v for k, v in image_env().items() if k != "PATH"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settle: float = 1.0,
                   streams: int = 1000, stream_chunks: int = 400, chunk_delay_ms: float = 250.0,
                   deadline: float = 60.0, compile_first: bool = True,
@@ -310,6 +332,7 @@ def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settl
     """Measure and return the report (see the module docstring); prints progress to stderr."""
     compiled = compile_sidecar() if compile_first else None
     with contextlib.ExitStack() as stack:
+        env = stack.enter_context(_as_the_image_runs())
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="echelon-footprint.")))
@@ -318,7 +341,7 @@ def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settl
                      "runs": runs, "settle_s": settle, "cpus": os.cpu_count(),
                      "loadavg": os.getloadavg(),
                      "bytecode": "as found" if compiled is None else
-                     f"compiled first ({compiled} files written)"},
+                     f"compiled first ({compiled} files written)", "env": env},
             "interpreter": measure_interpreter(runs),
             "floor": measure_floor(runs, settle, deadline),
             "floor_steps": measure_floor_steps(min(runs, 3), settle, deadline),
@@ -372,6 +395,9 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"Sidecar footprint, {meta['runs']} runs each (median, min-max), load average "
              f"{meta['loadavg'][0]:.2f} at the start, bytecode {meta['bytecode']}; "
              f"`python -c pass`: {cell(report['interpreter']['start_s'], 's')}", "",
+             *([f"Every process ran with the sidecar image's environment "
+                f"(sidecar/Dockerfile): {', '.join(f'`{k}={v}`' for k, v in env.items())}.",
+                ""] if (env := meta.get("env")) else []),
              "| config | ready | CPU to ready | idle RSS | peak RSS |", "|---|---|---|---|---|",
              f"| floor: the dependencies alone | {cell(floor['ready_s'], 's')} | "
              f"{cell(floor['cpu_s'], 's')} | {cell(floor['idle_rss_mb'], 'MB')} | - |"]

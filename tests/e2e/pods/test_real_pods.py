@@ -368,6 +368,41 @@ def test_the_images_hold_what_their_dockerfile_installs_and_run_as_non_root(
     print(f"{real_node.image(image)}: {sys_size}")
 
 
+def trust_store(archive: str) -> tuple[int, int]:
+    """The certificates of an image's CA bundle (/etc/ssl/certs/ca-certificates.crt) and the
+    hashed names (``<subject hash>.<n>``) of its CA directory, over all its layers."""
+    hashed: set[str] = set()
+    bundle = b""
+    with tarfile.open(archive) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        manifest = json.loads(tar.extractfile(  # type: ignore[union-attr]
+            "blobs/sha256/" + index["manifests"][0]["digest"].split(":", 1)[1]).read())
+        for layer in manifest["layers"]:
+            blob = tar.extractfile("blobs/sha256/" + layer["digest"].split(":", 1)[1])
+            assert blob is not None
+            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob.read()))) as files:
+                for member in files.getmembers():
+                    folder, _, name = member.name.rpartition("/")
+                    if folder == "etc/ssl/certs" and re.fullmatch(r"[0-9a-f]{8}\.\d+", name):
+                        hashed.add(name)
+                    elif member.name == "etc/ssl/certs/ca-certificates.crt" and member.isfile():
+                        bundle = files.extractfile(member).read()  # type: ignore[union-attr]
+    return bundle.count(b"-----BEGIN CERTIFICATE-----"), len(hashed)
+
+
+def test_the_sidecar_image_trusts_the_system_cas_through_their_hashed_directory(
+        real_node: RealNode) -> None:
+    # sidecar/Dockerfile points OpenSSL at the CA directory instead of the bundle (each CA read
+    # when a handshake needs it): the directory must hold every CA the bundle has
+    info = real_node.images[real_node.image("echelon-sidecar")]
+    config, _, _ = image_contents(info["archive"])
+    env = dict(e.split("=", 1) for e in config["config"]["Env"])
+    assert (env["SSL_CERT_FILE"], env["SSL_CERT_DIR"]) == ("/dev/null", "/etc/ssl/certs")
+    in_bundle, in_directory = trust_store(info["archive"])
+    assert in_bundle > 100
+    assert in_directory == in_bundle
+
+
 # ------------------------------------------------------------------------------ 1. helm
 
 

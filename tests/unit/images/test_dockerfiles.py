@@ -4,27 +4,13 @@ each Dockerfile, so that a Dockerfile change it cannot follow fails here, before
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench.image_env import load_build_images
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def load_build_images() -> ModuleType:
-    path = REPO / "scripts" / "build-images"
-    loader = importlib.machinery.SourceFileLoader("build_images", str(path))
-    spec = importlib.util.spec_from_loader("build_images", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("build_images", module)
-    loader.exec_module(module)
-    return module
 
 
 bi = load_build_images()
