@@ -428,6 +428,11 @@ def render(report: dict[str, Any]) -> str:
         if mine and base is not None and all(v is not None for v in mine):
             lines += ["", f"Echelon's own code, config and state: {min(mine) - base:.1f}-"
                       f"{max(mine) - base:.1f} MB above the floor (which serves `/readyz`)."]
+            limit = TARGETS["idle_rss_mb"][0]
+            if base >= limit:
+                lines[-1] += (f" The floor alone is above the idle RSS target ({base:g} MB "
+                              f"against {limit:g} MB): with these dependencies, no change "
+                              "inside Echelon can meet it.")
     image = report.get("image")
     if image:
         lines += ["", f"Image `{image['name']}` (scripts/build-images): {image['size_mb']} MB, "

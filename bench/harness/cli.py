@@ -141,7 +141,8 @@ SECTION_KEYS = {
 
 def merge_results(base: dict[str, Any], later: dict[str, Any]) -> list[str]:
     """Put ``later``'s measured sections into ``base`` (in place); the sections moved.
-    ``base["meta"]["remeasured"]`` lists each later run once: when, its command, its sections."""
+    ``base["meta"]["remeasured"]`` lists each later run once: when, its command, the sections
+    it measured that no still later run measured again."""
     sections = list((later["meta"].get("plan") or {}).get("sections") or ())
     moved = [s for s in sections if s in SECTION_KEYS and s != "main"
              and any(later.get(k) for k in SECTION_KEYS[s])]
@@ -154,9 +155,16 @@ def merge_results(base: dict[str, Any], later: dict[str, Any]) -> list[str]:
     meta = later["meta"]
     entry = {"started": meta["started"], "wall_s": meta["wall_s"], "command": meta["command"],
              "sections": moved, "notes": list(meta.get("notes") or [])}
-    # the same later run merged again (a render repeated) replaces its entry: listed once
-    runs = [r for r in base["meta"].get("remeasured", [])
-            if (r.get("started"), r.get("command")) != (entry["started"], entry["command"])]
+    # the same later run merged again (a render repeated) replaces its entry: listed once;
+    # an earlier run keeps only the sections this one did not measure again (and, with none
+    # left, is no longer listed: nothing of it is shown, its command and notes neither)
+    runs = []
+    for run in base["meta"].get("remeasured", []):
+        if (run.get("started"), run.get("command")) == (entry["started"], entry["command"]):
+            continue
+        kept = [s for s in run["sections"] if s not in moved]
+        if kept:
+            runs.append({**run, "sections": kept})
     base["meta"]["remeasured"] = [*runs, entry]
     return moved
 

@@ -27,6 +27,12 @@ def _later(base: dict[str, Any], sections: list[str]) -> dict[str, Any]:
     return later
 
 
+def _without(runs: list[dict[str, Any]], sections: set[str]) -> list[dict[str, Any]]:
+    """The earlier runs as a later run measuring ``sections`` leaves them."""
+    kept = [{**r, "sections": [s for s in r["sections"] if s not in sections]} for r in runs]
+    return [r for r in kept if r["sections"]]
+
+
 def test_the_later_sections_replace_the_earlier_and_the_report_says_so(tmp_path: Path) -> None:
     base = json.loads(RESULTS.read_text())
     results, later = tmp_path / "results.json", tmp_path / "later.json"
@@ -40,7 +46,7 @@ def test_the_later_sections_replace_the_earlier_and_the_report_says_so(tmp_path:
     assert merged["closed"] == base["closed"]
     assert merged["meta"]["started"] == base["meta"]["started"]
     *earlier, again = merged["meta"]["remeasured"]
-    assert earlier == base["meta"].get("remeasured", [])
+    assert earlier == _without(base["meta"].get("remeasured", []), {"paced", "footprint"})
     assert again["sections"] == ["paced", "footprint"]
     text = doc.read_text()
     assert ("its paced-streams, footprint sections measured again in a later run, "
@@ -58,7 +64,7 @@ def test_merging_the_same_later_run_again_lists_it_once(tmp_path: Path) -> None:
         assert cli.main(["--render", str(results), "--merge", str(later),
                          "--doc", str(tmp_path / "b.md")]) == 0
     runs = json.loads(results.read_text())["meta"]["remeasured"]
-    assert runs[:-1] == base["meta"].get("remeasured", [])
+    assert runs[:-1] == _without(base["meta"].get("remeasured", []), {"tls"})
     assert runs[-1]["command"] == "python -m bench --full --sections tls"
 
 
@@ -79,6 +85,30 @@ def test_each_section_is_credited_to_the_last_run_that_measured_it(tmp_path: Pat
             "2026-12-03T00:00:00+0000 (1234 s), the second command below; its TLS section "
             "measured again in a later run, 2026-12-04T00:00:00+0000 (99 s), the third command "
             "below.") in text
+
+
+def test_a_run_whose_sections_were_all_measured_again_is_no_longer_listed(
+        tmp_path: Path) -> None:
+    base = json.loads(RESULTS.read_text())
+    base["meta"]["remeasured"] = []
+    results, doc = tmp_path / "results.json", tmp_path / "b.md"
+    results.write_text(json.dumps(base))
+    first, second = _later(base, ["tls", "footprint"]), _later(base, ["footprint", "tls"])
+    first["meta"]["notes"] = ["The first later run's note."]
+    second["meta"].update(started="2026-12-04T00:00:00+0000", wall_s=99.0,
+                          command="python -m bench --full --sections footprint,tls",
+                          notes=["The second later run's note."])
+    for n, later in enumerate([first, second]):
+        path = tmp_path / f"later{n}.json"
+        path.write_text(json.dumps(later))
+        assert cli.main(["--render", str(results), "--merge", str(path), "--doc", str(doc)]) == 0
+    (only,) = json.loads(results.read_text())["meta"]["remeasured"]
+    assert only["command"] == "python -m bench --full --sections footprint,tls"
+    text = doc.read_text()
+    assert "The first later run's note." not in text
+    assert "--sections tls,footprint" not in text
+    assert "- The second later run's note." in text
+    assert "the second command below" in text
 
 
 def test_a_later_run_of_the_main_section_only_is_refused(
