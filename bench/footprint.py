@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from .footprint_floor import measure_floor, measure_floor_steps, measure_interpreter
+from .footprint_image import ImageRoot, image_root, sidecar_archive, skip_reason
 from .image_env import image_env
 from .process_stats import (
     cpu_seconds,
@@ -88,15 +89,17 @@ def _sidecar_cmd() -> list[str]:
 class _Sidecar:
     """``echelon-sidecar`` on ``config`` with ports from the OS, its log in ``log``."""
 
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path | str, log: Path, env: dict[str, str] | None = None,
+                 image: ImageRoot | None = None) -> None:
         self.port, self.admin_port = free_port(), free_port()
-        cmd = [*_sidecar_cmd(), "--config", str(config), "--port", str(self.port),
-               "--admin-host", "127.0.0.1", "--admin-port", str(self.admin_port),
-               "--log-format", "json"]
+        cmd = [*(image.launcher() if image else _sidecar_cmd()), "--config", str(config),
+               "--port", str(self.port), "--admin-host", "127.0.0.1",
+               "--admin-port", str(self.admin_port), "--log-format", "json"]
         self._log = log.open("ab")
         self.started = time.perf_counter()
+        # in the image: the image's environment alone, as its containers get it
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+                                     env=image.env if image else {**os.environ, **(env or {})})
 
     def wait_ready(self, deadline: float) -> float | None:
         """Seconds from the spawn to the first 200 of /readyz (None: not within deadline)."""
@@ -144,14 +147,15 @@ def _label(config: Path) -> str:
 
 # -- start-up and idle ---------------------------------------------------------------------------
 
-def measure_start(config: Path, runs: int, settle: float, workdir: Path,
-                  deadline: float = 30.0) -> dict[str, Any]:
-    """``runs`` starts of a sidecar on ``config``: ready time, CPU to ready, idle RSS."""
+def measure_start(config: Path | str, runs: int, settle: float, workdir: Path,
+                  deadline: float = 30.0, image: ImageRoot | None = None) -> dict[str, Any]:
+    """``runs`` starts of a sidecar on ``config``: ready time, CPU to ready, idle RSS (in
+    ``image``, ``config`` a path inside it: see bench/footprint_image.py)."""
     ready, cpu, rss, hwm, anon = [], [], [], [], []
     failures: list[str] = []
     log = workdir / f"sidecar-{len(list(workdir.glob('sidecar-*.log')))}.log"
     for _ in range(runs):
-        sidecar = _Sidecar(config, log)
+        sidecar = _Sidecar(config, log, image=image)
         try:
             seconds = sidecar.wait_ready(deadline)
             if seconds is None:
@@ -308,6 +312,29 @@ def _targets(configs: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def measure_in_image(configs: Sequence[Path], runs: int, settle: float, workdir: Path,
+                     deadline: float) -> dict[str, Any]:
+    """The same starts inside the sidecar image (bench/footprint_image.py), or why not."""
+    archive = sidecar_archive()
+    reason = skip_reason(archive)
+    if reason is not None or archive is None:
+        sys.stderr.write(f"[footprint] in the image: skipped ({reason})\n")
+        return {"skipped": reason}
+    out: dict[str, Any] = {"archive": archive.name, "configs": {}}
+    with image_root(archive) as image:
+        out["user"] = image.user
+        for n, config in enumerate(configs):
+            path = _document_config(config, workdir) if config.suffix in (".txt", ".md") \
+                else config
+            label = _label(config)
+            result = out["configs"][label] = measure_start(
+                image.add_config(path, str(n)), runs, settle, workdir, deadline, image=image)
+            sys.stderr.write(f"[footprint] in the image, {label}: ready "
+                             f"{result['ready_s']['median']} s, idle RSS "
+                             f"{result['idle_rss_mb']['median']} MB\n")
+    return out
+
+
 @contextlib.contextmanager
 def _as_the_image_runs() -> Iterator[dict[str, str]]:
     """Every process measured gets the sidecar image's environment (sidecar/Dockerfile; its
@@ -360,13 +387,17 @@ def run_footprint(configs: Sequence[Path] | None = None, *, runs: int = 7, settl
             sys.stderr.write(f"[footprint] {label}: ready {result['ready_s']['median']} s "
                              f"(cpu {result['cpu_s']['median']} s), idle RSS "
                              f"{result['idle_rss_mb']['median']} MB\n")
+        report["in_image"] = measure_in_image(configs or default_configs(), runs, settle,
+                                              workdir, deadline)
         if streams > 0:
             result = report["streams"] = measure_streams(streams, stream_chunks, chunk_delay_ms,
                                                          settle, workdir, deadline)
             sys.stderr.write(f"[footprint] {result['opened']}/{streams} streams open: RSS "
                              f"{result['rss_mb']} MB (idle {result['idle_rss_mb']} MB, "
                              f"{result['per_stream_kb']} kB per stream)\n")
-        report["targets"] = _targets(report["configs"])
+        report["targets"] = _targets({**report["configs"], **{
+            f"in the image: {label}": r
+            for label, r in report["in_image"].get("configs", {}).items()}})
         report["meta"]["loadavg_after"] = os.getloadavg()
     return report
 
@@ -404,6 +435,18 @@ def render(report: dict[str, Any]) -> str:
     for label, r in report["configs"].items():
         lines.append(f"| {label} | {cell(r['ready_s'], 's')} | {cell(r['cpu_s'], 's')} | "
                      f"{cell(r['idle_rss_mb'], 'MB')} | {cell(r['hwm_mb'], 'MB')} |")
+    inside = report.get("in_image") or {}
+    if inside.get("configs"):
+        lines += ["", f"The same starts inside the image (`{inside['archive']}` unpacked, "
+                  f"`chroot` as its user {inside['user']}, with its environment alone: its "
+                  "Python, bytecode, CA store and dependencies):", "",
+                  "| config | ready | CPU to ready | idle RSS | peak RSS |",
+                  "|---|---|---|---|---|"]
+        for label, r in inside["configs"].items():
+            lines.append(f"| {label} | {cell(r['ready_s'], 's')} | {cell(r['cpu_s'], 's')} | "
+                         f"{cell(r['idle_rss_mb'], 'MB')} | {cell(r['hwm_mb'], 'MB')} |")
+    elif inside.get("skipped"):
+        lines += ["", f"Not measured inside the image: {inside['skipped']}."]
     s = report.get("streams")
     if s:
         lines += ["", f"{s['opened']} of {s['count']} streams opened ({s['errors']} errors) in "

@@ -368,11 +368,8 @@ def test_the_images_hold_what_their_dockerfile_installs_and_run_as_non_root(
     print(f"{real_node.image(image)}: {sys_size}")
 
 
-def trust_store(archive: str) -> tuple[int, int]:
-    """The certificates of an image's CA bundle (/etc/ssl/certs/ca-certificates.crt) and the
-    hashed names (``<subject hash>.<n>``) of its CA directory, over all its layers."""
-    hashed: set[str] = set()
-    bundle = b""
+def all_layers(archive: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    """Every file entry of every layer of an OCI archive's image, bottom layer first."""
     with tarfile.open(archive) as tar:
         index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
         manifest = json.loads(tar.extractfile(  # type: ignore[union-attr]
@@ -382,11 +379,20 @@ def trust_store(archive: str) -> tuple[int, int]:
             assert blob is not None
             with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob.read()))) as files:
                 for member in files.getmembers():
-                    folder, _, name = member.name.rpartition("/")
-                    if folder == "etc/ssl/certs" and re.fullmatch(r"[0-9a-f]{8}\.\d+", name):
-                        hashed.add(name)
-                    elif member.name == "etc/ssl/certs/ca-certificates.crt" and member.isfile():
-                        bundle = files.extractfile(member).read()  # type: ignore[union-attr]
+                    yield files, member
+
+
+def trust_store(archive: str) -> tuple[int, int]:
+    """The certificates of an image's CA bundle (/etc/ssl/certs/ca-certificates.crt) and the
+    hashed names (``<subject hash>.<n>``) of its CA directory."""
+    hashed: set[str] = set()
+    bundle = b""
+    for files, member in all_layers(archive):
+        folder, _, name = member.name.rpartition("/")
+        if folder == "etc/ssl/certs" and re.fullmatch(r"[0-9a-f]{8}\.\d+", name):
+            hashed.add(name)
+        elif member.name == "etc/ssl/certs/ca-certificates.crt" and member.isfile():
+            bundle = files.extractfile(member).read()  # type: ignore[union-attr]
     return bundle.count(b"-----BEGIN CERTIFICATE-----"), len(hashed)
 
 
@@ -401,6 +407,20 @@ def test_the_sidecar_image_trusts_the_system_cas_through_their_hashed_directory(
     in_bundle, in_directory = trust_store(info["archive"])
     assert in_bundle > 100
     assert in_directory == in_bundle
+
+
+@pytest.mark.parametrize("image", ["echelon-sidecar", "echelon-operator"])
+def test_the_images_carry_the_bytecode_of_the_standard_library(real_node: RealNode,
+                                                                image: str) -> None:
+    # the python slim images ship none, and with PYTHONDONTWRITEBYTECODE on a read-only root
+    # every start would compile what it imports again (the sidecar: ready 0.89 s, not 0.36 s)
+    info = real_node.images[real_node.image(image)]
+    stdlib = re.compile(r"usr/(local/)?lib/python3\.11/(?!site-packages/|dist-packages/)"
+                        r"(.+)/__pycache__/(\w+)\.cpython-311\.pyc")
+    compiled = {f"{m[2]}/{m[3]}" for _, member in all_layers(info["archive"])
+                if (m := stdlib.fullmatch(member.name))}
+    assert {"asyncio/base_events", "email/message", "json/decoder",
+            "concurrent/futures/_base"} <= compiled, sorted(compiled)[:20]
 
 
 # ------------------------------------------------------------------------------ 1. helm

@@ -35,6 +35,16 @@ def test_footprint_reports_ready_time_idle_rss_and_rss_with_open_streams(tmp_pat
     assert streams["opened"] == 20 and streams["errors"] == 0 and streams["rss_mb"] > 0
     assert 0 <= streams["open_at_sample"] <= 20
     assert {t["what"] for t in report["targets"]} == {"ready_s", "idle_rss_mb"}
+    inside = report["in_image"]  # the image scripts/build-images wrote, unpacked: or why not
+    if "skipped" in inside:
+        assert inside["skipped"], inside
+    else:
+        [(label, result)] = inside["configs"].items()
+        assert label == "configs/llms" and not result["failures"], result
+        assert result["ready_s"]["median"] > 0 and result["idle_rss_mb"]["median"] > 0
+        assert inside["user"] == "65532:65532"
+        assert "in the image: configs/llms" in {t["config"] for t in report["targets"]}
+        assert "The same starts inside the image" in proc.stdout
     assert "| configs/llms |" in proc.stdout
     assert "| + asyncio, ssl, uvloop |" in proc.stdout and "above the floor" in proc.stdout
 
