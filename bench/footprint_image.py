@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["ImageRoot", "image_root", "sidecar_archive", "skip_reason"]
 
@@ -71,32 +72,44 @@ class ImageRoot:
         return str(inside)
 
 
-def _unpack(archive: Path, root: Path) -> dict[str, object]:
+def read_image(archive: Path | str) -> tuple[dict[str, Any], list[bytes]]:
+    """An OCI image archive's image config and its layers (uncompressed tars), bottom first."""
     with tarfile.open(archive) as tar:
         def blob(digest: str) -> bytes:
             member = tar.extractfile("blobs/sha256/" + digest.split(":", 1)[1])
             assert member is not None
             return member.read()
 
-        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        index = json.loads(blob_of(tar, "index.json"))
         manifest = json.loads(blob(index["manifests"][0]["digest"]))
-        config: dict[str, object] = json.loads(blob(manifest["config"]["digest"]))
-        for layer in manifest["layers"]:
-            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layer["digest"])))) as files:
-                members = []
-                for member in files.getmembers():
-                    folder, _, name = member.name.rpartition("/")
-                    if name.startswith(".wh."):  # a whiteout: the lower layer's file is gone
-                        gone = root / folder / name[len(".wh."):]
-                        if gone.is_dir() and not gone.is_symlink():
-                            shutil.rmtree(gone)
-                        else:
-                            gone.unlink(missing_ok=True)
-                        continue
-                    if member.isdev():
-                        continue
+        config: dict[str, Any] = json.loads(blob(manifest["config"]["digest"]))
+        return config, [gzip.decompress(blob(layer["digest"])) for layer in manifest["layers"]]
+
+
+def blob_of(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.extractfile(name)
+    if member is None:
+        raise ValueError(f"{tar.name}: no file {name}")
+    return member.read()
+
+
+def _unpack(archive: Path, root: Path) -> dict[str, Any]:
+    config, layers = read_image(archive)
+    for layer in layers:
+        with tarfile.open(fileobj=io.BytesIO(layer)) as files:
+            members = []
+            for member in files.getmembers():
+                folder, _, name = member.name.rpartition("/")
+                if name.startswith(".wh."):  # a whiteout: the lower layer's file is gone
+                    gone = root / folder / name[len(".wh."):]
+                    if gone.is_dir() and not gone.is_symlink():
+                        shutil.rmtree(gone)
+                    else:
+                        gone.unlink(missing_ok=True)
+                    continue
+                if not member.isdev():
                     members.append(member)
-                files.extractall(root, members=members, numeric_owner=True)
+            files.extractall(root, members=members, numeric_owner=True)
     return config
 
 

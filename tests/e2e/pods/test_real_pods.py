@@ -11,7 +11,6 @@ Each test waits for what it needs, so a failure says which step broke.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from bench.footprint_image import read_image
 
 from ...unit.chart.helm import CHART
 from ..cluster import Cluster, KubectlError
@@ -320,16 +320,8 @@ def app(release: RealNode) -> RealNode:
 def image_contents(archive: str) -> tuple[dict[str, Any], dict[str, bytes], set[str]]:
     """An OCI archive's image config, the small /etc files of its top layer, and the
     site-packages it installs (top-level names) with its virtualenv's scripts (bin/...)."""
-    with tarfile.open(archive) as tar:
-        def blob(digest: str) -> bytes:
-            member = tar.extractfile("blobs/sha256/" + digest.split(":", 1)[1])
-            assert member is not None
-            return member.read()
-
-        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
-        manifest = json.loads(blob(index["manifests"][0]["digest"]))
-        config = json.loads(blob(manifest["config"]["digest"]))
-        layer = io.BytesIO(gzip.decompress(blob(manifest["layers"][-1]["digest"])))
+    config, layers = read_image(archive)
+    layer = io.BytesIO(layers[-1])
     etc: dict[str, bytes] = {}
     packages: set[str] = set()
     with tarfile.open(fileobj=layer) as top:
@@ -370,16 +362,10 @@ def test_the_images_hold_what_their_dockerfile_installs_and_run_as_non_root(
 
 def all_layers(archive: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     """Every file entry of every layer of an OCI archive's image, bottom layer first."""
-    with tarfile.open(archive) as tar:
-        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
-        manifest = json.loads(tar.extractfile(  # type: ignore[union-attr]
-            "blobs/sha256/" + index["manifests"][0]["digest"].split(":", 1)[1]).read())
-        for layer in manifest["layers"]:
-            blob = tar.extractfile("blobs/sha256/" + layer["digest"].split(":", 1)[1])
-            assert blob is not None
-            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob.read()))) as files:
-                for member in files.getmembers():
-                    yield files, member
+    for layer in read_image(archive)[1]:
+        with tarfile.open(fileobj=io.BytesIO(layer)) as files:
+            for member in files.getmembers():
+                yield files, member
 
 
 def trust_store(archive: str) -> tuple[int, int]:
